@@ -1,0 +1,51 @@
+"""lossbridge: every loss and optimizer defined once, materialized natively for each framework.
+
+>>> import lossbridge
+>>> loss = lossbridge.get("hinge")                       # NumPy, scikit-learn argument order
+>>> lossbridge.spec("adam").conventions["keras"].params["eps"]
+1e-07
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Backend",
+    "BackendError",
+    "CatalogEntry",
+    "Convention",
+    "InputError",
+    "LossbridgeError",
+    "ParameterError",
+    "PluginError",
+    "PluginWarning",
+    "Reduction",
+    "SpecError",
+    "UnknownNameError",
+    "available_backends",
+    "catalog",
+    "get",
+    "hookimpl",
+    "spec",
+]
+
+import lossbridge.spec as _spec_package  # noqa: F401  (binds the subpackage before the function below)
+from lossbridge._api import CatalogEntry, available_backends, catalog, get
+from lossbridge._api import spec as _spec_function
+from lossbridge._errors import (
+    BackendError,
+    InputError,
+    LossbridgeError,
+    ParameterError,
+    PluginError,
+    SpecError,
+    UnknownNameError,
+)
+from lossbridge.backends._base import Backend
+from lossbridge.conventions import Convention, Reduction
+from lossbridge.hookspecs import hookimpl
+from lossbridge.registry import PluginWarning
+
+# ``lossbridge.spec`` is both the package of definitions and the lookup function: the package
+# module is callable (see lossbridge/spec/__init__.py), so ``lossbridge.spec("adam")`` and
+# ``from lossbridge.spec import LossSpec`` both work.
+spec = _spec_package

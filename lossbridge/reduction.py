@@ -1,0 +1,112 @@
+"""The one reduction and weighting layer every backend calls.
+
+Spec functions return unreduced values; this module turns them into what the caller asked for:
+``reduction`` in ``{"mean", "sum", "none"}``, ``sample_weight``, per-term weights (class weights
+looked up by label, with ignored labels weighted 0). It is written over the Array API, so the
+same code runs on NumPy, torch, TensorFlow and JAX arrays, and the gradient side (``cotangent``)
+is derived from the same weights, so the value and its gradient cannot drift apart.
+
+``sample_weight`` must have the shape of the leading axes of the per-term values (``(batch,)``
+for ``(batch, d)`` values, or a scalar); it is then broadcast over the remaining axes. Any other
+shape is an :class:`~lossbridge.InputError`, never a silent broadcast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lossbridge._errors import InputError
+from lossbridge.conventions import Reduction
+
+__all__ = ["REDUCTIONS", "cotangent", "reduce_loss", "term_values"]
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def term_values(values: Any, *, xp: Any, rule: Reduction, elementwise: bool) -> Any:
+    """The values that are weighted and summed: per element, or per sample (Keras's last-axis mean)."""
+    if elementwise and rule.feature_mean and values.ndim >= 1:
+        return xp.mean(values, axis=-1)
+    return values
+
+
+def _expand(xp: Any, weight: Any, shape: tuple[int, ...], name: str) -> Any:
+    if tuple(weight.shape) != tuple(shape[: weight.ndim]):
+        raise InputError(
+            f"{name}: expected shape {tuple(shape)} or a leading part of it, got {tuple(weight.shape)}"
+        )
+    return xp.reshape(weight, tuple(weight.shape) + (1,) * (len(shape) - weight.ndim))
+
+
+def _weights(
+    xp: Any, terms: Any, sample_weight: Any | None, term_weight: Any | None
+) -> Any | None:
+    weight = None
+    if sample_weight is not None:
+        sw = xp.astype(xp.asarray(sample_weight), terms.dtype) if not hasattr(
+            sample_weight, "dtype"
+        ) else xp.astype(sample_weight, terms.dtype)
+        weight = _expand(xp, sw, tuple(terms.shape), "sample_weight")
+    if term_weight is not None:
+        tw = xp.astype(term_weight, terms.dtype)
+        weight = tw if weight is None else weight * tw
+    if weight is not None:
+        weight = xp.broadcast_to(weight, tuple(terms.shape))
+    return weight
+
+
+def _denominator(xp: Any, terms: Any, weight: Any | None, rule: Reduction) -> Any:
+    if weight is not None and rule.normalize_by == "weights":
+        return xp.sum(weight)
+    count = 1
+    for n in terms.shape:
+        count *= int(n)
+    return xp.asarray(float(count), dtype=terms.dtype)
+
+
+def reduce_loss(
+    values: Any,
+    *,
+    xp: Any,
+    reduction: str,
+    rule: Reduction,
+    elementwise: bool,
+    sample_weight: Any | None = None,
+    term_weight: Any | None = None,
+) -> Any:
+    """Weight and reduce unreduced loss ``values`` as ``reduction`` and ``rule`` say."""
+    terms = term_values(values, xp=xp, rule=rule, elementwise=elementwise)
+    weight = _weights(xp, terms, sample_weight, term_weight)
+    weighted = terms if weight is None else terms * weight
+    if reduction == "none":
+        return weighted
+    total = xp.sum(weighted)
+    if reduction == "sum":
+        return total
+    return total / _denominator(xp, terms, weight, rule)
+
+
+def cotangent(
+    values: Any,
+    *,
+    xp: Any,
+    reduction: str,
+    rule: Reduction,
+    elementwise: bool,
+    sample_weight: Any | None = None,
+    term_weight: Any | None = None,
+) -> Any:
+    """d(reduced)/d(values), an array of ``values``'s shape.
+
+    For ``reduction="none"`` it is the gradient of the sum of the weighted terms.
+    """
+    terms = term_values(values, xp=xp, rule=rule, elementwise=elementwise)
+    weight = _weights(xp, terms, sample_weight, term_weight)
+    coeff = xp.ones_like(terms) if weight is None else weight
+    if reduction == "mean":
+        coeff = coeff / _denominator(xp, terms, weight, rule)
+    if tuple(terms.shape) != tuple(values.shape):  # undo the last-axis mean
+        n = values.shape[-1]
+        coeff = xp.broadcast_to(xp.reshape(coeff, tuple(coeff.shape) + (1,)), tuple(values.shape))
+        coeff = coeff / float(n)
+    return coeff

@@ -1,0 +1,318 @@
+"""The plugin registry: a pluggy ``PluginManager`` for the project ``lossbridge``.
+
+Specs and backends arrive only through the hooks of :mod:`lossbridge.hookspecs`: lossbridge's own
+(:mod:`lossbridge.spec._builtin`, :mod:`lossbridge.backends.numpy`) and those of installed
+distributions with an entry point in the group ``lossbridge``. Loading happens the first time the
+registry is asked for something and imports no ML framework.
+
+Failures are contained: a plugin that fails to import, registers a name another plugin already
+has, or registers a malformed spec is reported with a :class:`PluginWarning` naming it, and
+everything else keeps working. A name claimed twice raises :class:`~lossbridge.PluginError`
+naming both providers when it is asked for. ``LOSSBRIDGE_STRICT_PLUGINS=1`` turns every such
+report into an immediate error.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import re
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from lossbridge import hookspecs
+from lossbridge._errors import BackendError, PluginError, SpecError, UnknownNameError, close_matches
+from lossbridge.spec._model import LossSpec, OptimizerSpec
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PluginInfo",
+    "PluginWarning",
+    "Registry",
+    "default_registry",
+    "normalize",
+]
+
+ENTRY_POINT_GROUP = "lossbridge"
+_BUILTINS = ("lossbridge.spec._builtin", "lossbridge.backends.numpy")
+
+
+class PluginWarning(UserWarning):
+    """A plugin failed to load or registered something invalid; the rest keeps working."""
+
+
+def normalize(name: str) -> str:
+    """Case- and separator-insensitive form of a name: ``Binary-CrossEntropy`` -> ``binarycrossentropy``."""
+    return re.sub(r"[\s_\-.]+", "", name).lower()
+
+
+@dataclass
+class PluginInfo:
+    """What one plugin brought: its distribution, and the specs, backends and errors it produced."""
+
+    name: str
+    distribution: str = "lossbridge"
+    version: str = ""
+    specs: list[str] = field(default_factory=list)
+    backends: list[str] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _strict() -> bool:
+    return os.environ.get("LOSSBRIDGE_STRICT_PLUGINS", "").strip().lower() in ("1", "true", "yes")
+
+
+class Registry:
+    """Specs, backends and overrides, gathered from plugins through pluggy hooks."""
+
+    def __init__(self, *, entry_points: bool = True, builtins: bool = True) -> None:
+        self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+        self.pm.add_hookspecs(hookspecs)
+        self._use_entry_points = entry_points
+        self._use_builtins = builtins
+        self._extra: list[tuple[Any, str, str]] = []
+        self._loaded = False
+        self.plugins: dict[str, PluginInfo] = {}
+        self._specs: dict[str, tuple[Any, str]] = {}
+        self._spec_names: dict[str, str] = {}
+        self._conflicts: dict[str, list[str]] = {}
+        self._backends: dict[str, tuple[Any, str]] = {}
+        self._backend_names: dict[str, str] = {}
+        self._overrides: dict[tuple[str, str, str], tuple[Callable[..., Any], str]] = {}
+
+    # -- loading ------------------------------------------------------------------------------------
+    def add_plugin(self, plugin: Any, name: str, *, distribution: str = "") -> None:
+        """Register a plugin object by hand (tests, notebooks); it is loaded with the others."""
+        self._extra.append((plugin, name, distribution or name))
+        if self._loaded:
+            self._register(plugin, name, distribution or name, "")
+            self._collect_from(name)
+
+    def _report(self, info: PluginInfo, message: str, error: Exception | None = None) -> None:
+        info.errors.append(message)
+        if _strict():
+            if isinstance(error, PluginError):
+                raise error
+            raise PluginError(message, plugin=info.distribution) from error
+        warnings.warn(message, PluginWarning, stacklevel=4)
+
+    def _register(self, plugin: Any, name: str, distribution: str, version: str) -> None:
+        self.plugins[name] = PluginInfo(name, distribution, version)
+        self.pm.register(plugin, name=name)
+
+    def _load_entry_points(self) -> None:
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = ep.dist.name if ep.dist is not None else "unknown distribution"
+            version = ep.dist.version if ep.dist is not None else ""
+            if ep.name in self.plugins or self.pm.is_blocked(ep.name):
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # any import-time failure of a third party
+                info = self.plugins.setdefault(ep.name, PluginInfo(ep.name, dist, version))
+                self._report(
+                    info,
+                    f"lossbridge plugin {ep.name!r} from distribution {dist!r} failed to import: "
+                    f"{type(exc).__name__}: {exc}; the other plugins keep working",
+                    exc,
+                )
+                continue
+            self._register(plugin, ep.name, dist, version)
+
+    def _ensure_loaded(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        if self._use_builtins:
+            import importlib
+
+            for module in _BUILTINS:
+                self._register(importlib.import_module(module), module, "lossbridge", _version())
+        for plugin, name, dist in self._extra:
+            self._register(plugin, name, dist, "")
+        if self._use_entry_points:
+            self._load_entry_points()
+        for name in list(self.plugins):
+            self._collect_from(name)
+
+    def _collect_from(self, plugin_name: str) -> None:
+        hooks = (
+            (self.pm.hook.lossbridge_register_specs, self._add_spec),
+            (self.pm.hook.lossbridge_register_backends, self._add_backend),
+            (self.pm.hook.lossbridge_register_overrides, self._add_override),
+        )
+        info = self.plugins[plugin_name]
+        for hook, add in hooks:
+            for impl in hook.get_hookimpls():
+                if impl.plugin_name != plugin_name:
+                    continue
+                try:
+                    impl.function(register=self._callback(add, info))
+                except Exception as exc:
+                    self._report(
+                        info,
+                        f"lossbridge plugin {plugin_name!r} from distribution {info.distribution!r} "
+                        f"raised in {hook.name}: {type(exc).__name__}: {exc}",
+                        exc,
+                    )
+
+    # -- the register callbacks -------------------------------------------------------------------
+    def _callback(self, add: Callable[..., None], info: PluginInfo) -> Callable[..., None]:
+        """The ``register`` a hook receives: one bad item is reported, the next still registers."""
+
+        def register(*args: Any, **kwargs: Any) -> None:
+            try:
+                add(info, *args, **kwargs)
+            except PluginError as exc:
+                self._report(info, str(exc), exc)
+
+        return register
+
+    def _add_spec(self, info: PluginInfo, spec: Any) -> None:
+        if not isinstance(spec, (LossSpec, OptimizerSpec)):
+            raise SpecError(
+                f"plugin {info.distribution!r} registered {spec!r}, which is not a LossSpec or "
+                "OptimizerSpec",
+                plugin=info.distribution,
+            )
+        spec.validate_declaration(plugin=info.distribution)
+        keys = [normalize(spec.name)] + [normalize(a) for a in spec.aliases]
+        for key in keys:
+            owner = self._spec_names.get(key)
+            if owner is not None and owner != spec.name or (
+                owner == spec.name and self._specs[spec.name][1] != info.distribution
+            ):
+                other = self._specs[owner][1]
+                self._conflicts.setdefault(key, [other]).append(info.distribution)
+                raise PluginError(
+                    f"name {key!r} is provided twice: by {other!r} (spec {owner!r}) and by "
+                    f"{info.distribution!r} (spec {spec.name!r}); asking for it raises until one is "
+                    "uninstalled",
+                    plugin=info.distribution,
+                )
+        self._specs[spec.name] = (spec, info.distribution)
+        for key in keys:
+            self._spec_names[key] = spec.name
+        info.specs.append(spec.name)
+
+    def _add_backend(self, info: PluginInfo, backend: Any) -> None:
+        keys = [normalize(backend.name)] + [normalize(a) for a in backend.aliases]
+        for key in keys:
+            if key in self._backend_names:
+                other = self._backends[self._backend_names[key]][1]
+                raise PluginError(
+                    f"backend name {key!r} is provided twice: by {other!r} and by {info.distribution!r}",
+                    plugin=info.distribution,
+                )
+        self._backends[backend.name] = (backend, info.distribution)
+        for key in keys:
+            self._backend_names[key] = backend.name
+        info.backends.append(backend.name)
+
+    def _add_override(
+        self, info: PluginInfo, spec_name: str, backend_name: str, factory: Callable[..., Any], kind: str = "loss"
+    ) -> None:
+        self._overrides[(normalize(spec_name), normalize(backend_name), kind)] = (factory, info.distribution)
+        info.overrides.append(f"{spec_name}@{backend_name}")
+
+    # -- queries ------------------------------------------------------------------------------------
+    def spec(self, name: str) -> LossSpec | OptimizerSpec:
+        """The spec called ``name`` (or one of its aliases)."""
+        self._ensure_loaded()
+        key = normalize(name)
+        if key in self._conflicts:
+            raise PluginError(
+                f"{name!r} is provided by more than one plugin: {', '.join(self._conflicts[key])}; "
+                "uninstall one of them"
+            )
+        if key not in self._spec_names:
+            known = sorted(self._spec_names)
+            hints = close_matches(key, known)
+            hint = f"; did you mean {', '.join(repr(self._spec_names[h]) for h in hints)}?" if hints else ""
+            raise UnknownNameError(
+                f"unknown loss or optimizer {name!r}{hint} (see lossbridge.catalog() for all names)"
+            )
+        return self._specs[self._spec_names[key]][0]
+
+    def specs(self) -> Iterator[tuple[LossSpec | OptimizerSpec, str]]:
+        """Every registered spec with its distribution."""
+        self._ensure_loaded()
+        yield from self._specs.values()
+
+    def provider(self, spec_name: str) -> str:
+        """The distribution that registered ``spec_name``."""
+        self._ensure_loaded()
+        return self._specs[spec_name][1]
+
+    def backends(self) -> dict[str, Any]:
+        """Every registered backend by name, installed or not."""
+        self._ensure_loaded()
+        return {name: b for name, (b, _) in self._backends.items()}
+
+    def backend(self, name: str) -> Any:
+        """The backend called ``name``; errors say what is installed and how to add one."""
+        self._ensure_loaded()
+        key = normalize(name)
+        installed = [n for n, (b, _) in self._backends.items() if b.available()]
+        if key not in self._backend_names:
+            hint = _KNOWN_BACKENDS.get(key)
+            add = f"; install it with: pip install {hint}" if hint else ""
+            raise BackendError(
+                f"unknown backend {name!r}{add}. Installed backends: {', '.join(installed) or 'none'}"
+            )
+        backend = self._backends[self._backend_names[key]][0]
+        if not backend.available():
+            raise BackendError(
+                f"backend {backend.name!r} needs {', '.join(backend.requires)}, which is not "
+                f"installed; install it with: pip install {backend.distribution}. Installed "
+                f"backends: {', '.join(installed) or 'none'}"
+            )
+        return backend
+
+    def override(self, spec_name: str, backend_name: str, kind: str) -> Callable[..., Any] | None:
+        """The override factory for this spec on this backend, if a plugin registered one."""
+        self._ensure_loaded()
+        found = self._overrides.get((normalize(spec_name), normalize(backend_name), kind))
+        return found[0] if found else None
+
+
+#: Backends lossbridge knows how to install, by normalized name or alias.
+_KNOWN_BACKENDS = {
+    "torch": "lossbridge-torch",
+    "pytorch": "lossbridge-torch",
+    "tensorflow": "lossbridge-tensorflow",
+    "tf": "lossbridge-tensorflow",
+    "keras": "lossbridge-tensorflow",
+    "jax": "lossbridge-jax",
+    "arrayapistrict": "lossbridge-strict",
+    "strict": "lossbridge-strict",
+}
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("lossbridge")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+_DEFAULT: Registry | None = None
+
+
+def default_registry() -> Registry:
+    """The process-wide registry ``lossbridge.get`` uses."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = Registry()
+    return _DEFAULT
+
+
+def reset_default_registry() -> None:
+    """Forget the process-wide registry, so plugins installed since are discovered (tests)."""
+    global _DEFAULT
+    _DEFAULT = None

@@ -1,0 +1,36 @@
+"""The single definitions of every built-in loss and optimizer, and the spec model.
+
+Call the package to look a spec up by name: ``lossbridge.spec("adam")``.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+from lossbridge.spec._domain import DOMAINS, Domain, register_domain
+from lossbridge.spec._model import TASKS, Input, LossSpec, OptimizerSpec
+from lossbridge.spec._params import Param
+
+__all__ = [
+    "DOMAINS",
+    "TASKS",
+    "Domain",
+    "Input",
+    "LossSpec",
+    "OptimizerSpec",
+    "Param",
+    "register_domain",
+]
+
+
+class _CallableModule(types.ModuleType):
+    def __call__(self, name: str, **kwargs: Any) -> LossSpec | OptimizerSpec:
+        """The spec declaration of ``name``: formula, parameters, references and conventions."""
+        from lossbridge._api import spec
+
+        return spec(name, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,146 @@
+"""First-order optimizers without adaptive scaling: SGD with momentum, Nesterov, dampening."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lossbridge.conventions import Convention
+from lossbridge.spec._model import OptimizerSpec
+from lossbridge.spec._params import Param
+
+__all__ = ["SGD", "SPECS", "sgd_init", "sgd_update"]
+
+LR = Param("lr", 0.01, "learning rate", low=0.0)
+WEIGHT_DECAY = Param("weight_decay", 0.0, "L2 penalty coefficient", low=0.0)
+DECOUPLED = Param(
+    "decoupled_weight_decay",
+    False,
+    "shrink the parameter by lr*weight_decay before the step (Keras) instead of adding "
+    "weight_decay*param to the gradient (L2, PyTorch)",
+    kind="bool",
+    static=True,
+)
+
+
+def is_zero(value: Any) -> bool:
+    """True only for a plain Python number equal to 0 (a traced hyperparameter is never "zero")."""
+    return isinstance(value, (int, float)) and value == 0
+
+
+def weight_decay_terms(
+    param: Any, grad: Any, *, lr: Any, weight_decay: Any, decoupled: bool
+) -> tuple[Any, Any]:
+    """The gradient to use and the decoupled decay increment, for the two weight-decay styles."""
+    if is_zero(weight_decay):
+        return grad, 0.0
+    if decoupled:
+        return grad, -lr * weight_decay * param
+    return grad + weight_decay * param, 0.0
+
+
+def sgd_init(param: Any, /, *, xp: Any, **hyper: Any) -> dict[str, Any]:
+    """One momentum buffer per parameter."""
+    return {"momentum": xp.zeros_like(param)}
+
+
+def sgd_update(
+    param: Any,
+    grad: Any,
+    state: dict[str, Any],
+    /,
+    *,
+    step: Any,
+    xp: Any,
+    lr: Any,
+    momentum: Any,
+    dampening: Any,
+    nesterov: bool,
+    weight_decay: Any,
+    decoupled_weight_decay: bool,
+    lr_in_momentum: bool,
+) -> tuple[Any, dict[str, Any]]:
+    r"""One SGD step; see :data:`SGD` for the formula and its two momentum styles."""
+    g, decay = weight_decay_terms(
+        param, grad, lr=lr, weight_decay=weight_decay, decoupled=decoupled_weight_decay
+    )
+    buf = state["momentum"]
+    if is_zero(momentum):
+        return decay - lr * g, state
+    if lr_in_momentum:  # Keras / Caffe: the buffer holds lr-scaled steps
+        new = momentum * buf - lr * (1.0 - dampening) * g
+        delta = momentum * new - lr * g if nesterov else new
+        return decay + delta, {"momentum": new}
+    # PyTorch / Optax: the buffer holds gradients, lr scales the step; b_1 = g
+    new = xp.where(step == 1, g, momentum * buf + (1.0 - dampening) * g)
+    direction = g + momentum * new if nesterov else new
+    return decay - lr * direction, {"momentum": new}
+
+
+SGD = OptimizerSpec(
+    name="sgd",
+    aliases=("gradient_descent", "momentum"),
+    summary="Stochastic gradient descent with optional (Nesterov) momentum and weight decay.",
+    init=sgd_init,
+    update=sgd_update,
+    slots=("momentum",),
+    params=(
+        LR,
+        Param("momentum", 0.0, "momentum factor (0 disables the buffer)", low=0.0, high=1.0),
+        Param("dampening", 0.0, "dampening of the gradient entering the buffer", low=0.0, high=1.0),
+        Param("nesterov", False, "Nesterov momentum", kind="bool", static=True),
+        WEIGHT_DECAY,
+        DECOUPLED,
+        Param(
+            "lr_in_momentum",
+            False,
+            "the buffer accumulates lr-scaled steps (Keras, Caffe) instead of gradients "
+            "(PyTorch, Optax); equal for a constant lr, different once lr changes",
+            kind="bool",
+            static=True,
+        ),
+    ),
+    formula=(
+        r"b_t = \mu b_{t-1} + (1-\tau) g_t \ (b_1 = g_t),\quad "
+        r"\theta_t = \theta_{t-1} - \eta\,(\text{nesterov} ? g_t + \mu b_t : b_t)"
+    ),
+    references=(
+        "Robbins, H. & Monro, S. (1951). A Stochastic Approximation Method. Ann. Math. Statist.",
+        "Polyak, B. T. (1964). Some methods of speeding up the convergence of iteration methods.",
+        "Sutskever, Martens, Dahl & Hinton (2013). On the importance of initialization and "
+        "momentum in deep learning. ICML.",
+    ),
+    usage=(
+        "Full-batch gradient descent when the batch is the data set, mini-batch SGD otherwise. "
+        "With momentum 0.9 and a decaying lr it is still the strongest choice for many vision "
+        "models; needs more lr tuning than Adam."
+    ),
+    conventions={
+        "torch": Convention(
+            "torch",
+            "torch.optim.SGD",
+            params={"lr": 1e-3},
+            notes="lr outside the buffer, b_1 = g, weight decay added to the gradient; lr 1e-3.",
+        ),
+        "keras": Convention(
+            "keras",
+            "keras.optimizers.SGD",
+            params={"lr": 0.01, "lr_in_momentum": True, "decoupled_weight_decay": True},
+            notes="v = momentum*v - lr*g, theta += v; decoupled weight decay; lr 0.01; "
+            "float32 hyperparameters.",
+            hyper_dtype="float32",
+        ),
+        "optax": Convention(
+            "optax",
+            "optax.sgd",
+            notes="trace b = g + momentum*b, update -lr*b (PyTorch's form without dampening).",
+        ),
+        "caffe": Convention(
+            "caffe",
+            "caffe SGDSolver",
+            params={"lr_in_momentum": True},
+            notes="h = momentum*h + lr*g, theta -= h; L2 weight decay added to the gradient.",
+        ),
+    },
+)
+
+SPECS = (SGD,)

@@ -1,0 +1,5 @@
+"""(family placeholder, filled in by its author)"""
+
+from __future__ import annotations
+
+SPECS: tuple = ()

@@ -1,0 +1,236 @@
+"""The spec model: immutable declarations of losses and optimizers, each written once.
+
+A :class:`LossSpec` holds a pure function over an Array API namespace ``xp`` that returns
+unreduced loss values; reduction and weighting happen in :mod:`lossbridge.reduction`. An
+:class:`OptimizerSpec` holds pure ``init``/``update`` functions for one parameter tensor.
+
+Rules for the functions (they must run unchanged on array-api-strict, and trace under
+``jax.jit``, ``tf.function(jit_compile=True)`` and ``torch.compile(fullgraph=True)``):
+
+* only functions of the Array API standard, from the ``xp`` argument; no framework imports;
+* no in-place mutation and no Python branching on array values (branching on shapes and on
+  ``static`` parameters is fine);
+* numerically stable forms (log-sum-exp, ``log1p``, softplus as ``logaddexp(0, x)``).
+
+Loss functions take the inputs positionally in the order of ``LossSpec.inputs``, then ``xp`` and the
+spec's parameters as keywords: ``fn(y_true, y_pred, /, *, xp, **params)``. The optional ``vjp``
+takes the same inputs and the cotangent of the values:
+``vjp(y_true, y_pred, cotangent, /, *, xp, **params)`` and returns a tuple with one gradient per
+differentiable input, in declaration order.
+
+Optimizer functions: ``init(param, /, *, xp, **hyper) -> dict`` of state slots, and
+``update(param, grad, state, /, *, step, xp, **hyper) -> (delta, new_state)`` where the new
+parameter is ``param + delta`` and ``step`` is the 1-based index of this update (an array of the
+parameter's dtype). The adapter owns the step counter. (DESIGN.md first said ``update`` returns the
+new parameter; it returns the increment so that Optax's ``update(grads, state, params=None)`` and
+``optax.chain`` get updates directly, and no backend loses bits subtracting ``new - old``.)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from lossbridge._errors import SpecError
+from lossbridge.conventions import Convention
+from lossbridge.spec._domain import DOMAINS
+from lossbridge.spec._params import (
+    CLASS_WEIGHT_PARAM,
+    IGNORE_INDEX_PARAM,
+    REDUCTION_PARAM,
+    Param,
+)
+
+__all__ = ["TASKS", "Input", "LossSpec", "OptimizerSpec"]
+
+#: Task tags a loss spec may carry.
+TASKS = frozenset(
+    {
+        "regression",
+        "binary",
+        "multiclass",
+        "multilabel",
+        "ranking",
+        "metric_learning",
+        "segmentation",
+        "sequence",
+        "probabilistic",
+    }
+)
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Input:
+    """One array a loss consumes.
+
+    ``domain`` is a domain name (see :mod:`lossbridge.spec._domain`) or a function of the resolved
+    parameters returning one (``y_pred`` is ``"logit"`` when ``from_logits`` else ``"probability"``).
+    """
+
+    name: str
+    role: Literal["target", "prediction", "input"]
+    domain: str | Callable[[Mapping[str, Any]], str]
+    differentiable: bool = False
+    doc: str = ""
+
+    def domain_for(self, params: Mapping[str, Any]) -> str:
+        """The domain name under the resolved ``params``."""
+        return self.domain(params) if callable(self.domain) else self.domain
+
+
+def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True)
+class _SpecBase:
+    name: str
+    summary: str
+    params: tuple[Param, ...] = ()
+    aliases: tuple[str, ...] = ()
+    formula: str = ""
+    references: tuple[str, ...] = ()
+    usage: str = ""
+    conventions: Mapping[str, Convention] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "conventions", _frozen(self.conventions))
+        object.__setattr__(self, "params", tuple(self.params))
+        object.__setattr__(self, "aliases", tuple(self.aliases))
+
+    def param(self, name: str) -> Param:
+        """The declaration of parameter ``name``."""
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def all_params(self) -> tuple[Param, ...]:
+        """Every parameter ``lossbridge.get`` accepts for this spec."""
+        return self.params
+
+    def _problems(self) -> list[str]:
+        problems = []
+        if not _NAME.match(self.name):
+            problems.append(f"name {self.name!r} is not lower_snake_case")
+        if not self.summary:
+            problems.append("summary is empty")
+        if not self.formula:
+            problems.append("formula (LaTeX) is empty")
+        if not self.references:
+            problems.append("references are empty")
+        names = [p.name for p in self.all_params()]
+        if len(names) != len(set(names)):
+            problems.append(f"duplicate parameter names in {names}")
+        for fw, conv in self.conventions.items():
+            if not isinstance(conv, Convention) or conv.framework != fw:
+                problems.append(f"convention {fw!r} is not a Convention for framework {fw!r}")
+                continue
+            unknown = set(conv.params) - set(names)
+            if unknown:
+                problems.append(f"convention {fw!r} sets unknown parameter(s) {sorted(unknown)}")
+        return problems
+
+    def validate_declaration(self, *, plugin: str | None = None) -> None:
+        """Raise :class:`SpecError` naming ``plugin`` if this declaration is malformed."""
+        problems = self._problems()
+        if problems:
+            who = f" from plugin {plugin!r}" if plugin else ""
+            raise SpecError(
+                f"malformed spec {getattr(self, 'name', '?')!r}{who}: " + "; ".join(problems),
+                plugin=plugin,
+            )
+
+
+@dataclass(frozen=True)
+class LossSpec(_SpecBase):
+    """A loss function, defined once.
+
+    ``elementwise`` losses return one value per element of the prediction (MSE, BCE, hinge);
+    the others consume the last axis and return one value per sample (cross-entropy, triplet).
+    ``weighting`` lists the shared weighting features the spec supports beyond ``sample_weight``:
+    ``"class_weight"`` and ``"ignore_index"`` (both need a ``class_index`` target).
+    """
+
+    fn: Callable[..., Any] | None = None
+    inputs: tuple[Input, ...] = ()
+    tasks: frozenset[str] = frozenset()
+    vjp: Callable[..., tuple[Any, ...]] | None = None
+    elementwise: bool = True
+    min_ndim: int = 1
+    weighting: frozenset[str] = frozenset()
+    kind: Literal["loss"] = "loss"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        object.__setattr__(self, "tasks", frozenset(self.tasks))
+        object.__setattr__(self, "weighting", frozenset(self.weighting))
+
+    def all_params(self) -> tuple[Param, ...]:
+        """The spec's parameters plus the shared ``reduction`` (and weighting) parameters."""
+        shared = [REDUCTION_PARAM]
+        if "class_weight" in self.weighting:
+            shared.append(CLASS_WEIGHT_PARAM)
+        if "ignore_index" in self.weighting:
+            shared.append(IGNORE_INDEX_PARAM)
+        return self.params + tuple(shared)
+
+    @property
+    def target(self) -> Input | None:
+        """The input with role ``"target"``, if any."""
+        return next((i for i in self.inputs if i.role == "target"), None)
+
+    @property
+    def differentiable_inputs(self) -> tuple[Input, ...]:
+        """The inputs a gradient is taken with respect to."""
+        return tuple(i for i in self.inputs if i.differentiable)
+
+    def _problems(self) -> list[str]:
+        problems = super()._problems()
+        if not callable(self.fn):
+            problems.append("fn is not callable")
+        if self.vjp is not None and not callable(self.vjp):
+            problems.append("vjp is not callable")
+        if not self.inputs:
+            problems.append("inputs are empty")
+        if not any(i.differentiable for i in self.inputs):
+            problems.append("no input is differentiable")
+        for i in self.inputs:
+            if isinstance(i.domain, str) and i.domain not in DOMAINS:
+                problems.append(f"input {i.name!r} has unknown domain {i.domain!r}")
+        if not self.tasks or not self.tasks <= TASKS:
+            problems.append(f"tasks {sorted(self.tasks)} must be a non-empty subset of {sorted(TASKS)}")
+        unknown = self.weighting - {"class_weight", "ignore_index"}
+        if unknown:
+            problems.append(f"unknown weighting feature(s) {sorted(unknown)}")
+        return problems
+
+
+@dataclass(frozen=True)
+class OptimizerSpec(_SpecBase):
+    """An optimizer, defined once, as pure functions over one parameter tensor.
+
+    ``slots`` names the per-parameter state entries ``init`` returns (``("m", "v")`` for Adam).
+    ``params`` must include the learning rate ``lr``.
+    """
+
+    init: Callable[..., dict[str, Any]] | None = None
+    update: Callable[..., tuple[Any, dict[str, Any]]] | None = None
+    slots: tuple[str, ...] = ()
+    kind: Literal["optimizer"] = "optimizer"
+
+    def _problems(self) -> list[str]:
+        problems = super()._problems()
+        if not callable(self.init):
+            problems.append("init is not callable")
+        if not callable(self.update):
+            problems.append("update is not callable")
+        if "lr" not in {p.name for p in self.params}:
+            problems.append("parameters must include the learning rate 'lr'")
+        return problems
