@@ -205,6 +205,13 @@ class NumpyBackend(Backend):
         return out
 
 
+    def train_digits(self, data: Any) -> Any:
+        """The seed example on NumPy: analytic loss gradient, hand-written backprop."""
+        from lossbridge.demo import train_digits_numpy
+
+        return train_digits_numpy(data)
+
+
 def _cast(x: np.ndarray, dtype: str) -> np.ndarray:
     return x.astype(dtype) if np.issubdtype(x.dtype, np.floating) else x
 

@@ -1,0 +1,282 @@
+"""Checks: one backend, one case, one dtype, compared with the float64 NumPy run of the spec."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import array_api_compat.numpy as np_xp
+import numpy as np
+
+import lossbridge
+from lossbridge._bound import BoundLoss, bind
+from lossbridge.registry import Registry, default_registry
+from lossbridge.spec._model import LossSpec, OptimizerSpec
+from lossbridge.testing._cases import LossCase, OptimizerCase, least_squares, loss_cases, optimizer_cases
+
+__all__ = [
+    "TOLERANCES",
+    "Check",
+    "CheckResult",
+    "generate_checks",
+    "relative_error",
+    "tolerance",
+]
+
+#: Worst normwise relative error allowed, by dtype and by what is compared.
+TOLERANCES = {
+    ("float64", "loss"): 1e-10,
+    ("float64", "optimizer"): 1e-10,
+    ("float64", "fd"): 1e-6,  # central differences with h ~ 1e-6 carry O(h^2) + rounding/h error
+    ("float32", "loss"): 1e-5,
+    # 100 steps accumulate float32 rounding in the state; Adam-type updates near convergence
+    # amplify it (m / sqrt(v) with both small), so trajectories get a looser bound.
+    ("float32", "optimizer"): 1e-4,
+}
+TRAJECTORY_STEPS = 100
+
+
+def tolerance(dtype: str, kind: str) -> float:
+    """The relative tolerance for ``kind`` ("loss", "optimizer", "fd") in ``dtype``."""
+    return TOLERANCES[(dtype, kind)]
+
+
+def relative_error(actual: Any, expected: Any) -> float:
+    """Normwise relative error ``max|a - e| / max|e|``; matching infinities and NaNs count as equal."""
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    if a.shape != e.shape:
+        return float("inf")
+    same = (a == e) | (np.isnan(a) & np.isnan(e))
+    if np.all(same):
+        return 0.0
+    if not np.all(np.isfinite(a[~same])) or not np.all(np.isfinite(e[~same])):
+        return float("inf")
+    scale = np.max(np.abs(e[np.isfinite(e)]), initial=0.0)
+    return float(np.max(np.abs(a[~same] - e[~same])) / max(scale, 1e-30))
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check: its worst relative error against the reference."""
+
+    check_id: str
+    spec: str
+    backend: str
+    dtype: str
+    kind: str
+    passed: bool
+    worst_error: float
+    tolerance: float
+    message: str = ""
+
+
+def _round_to(x: np.ndarray, dtype: str) -> np.ndarray:
+    """Inputs as the backend sees them, back in float64 (so input rounding is not an error)."""
+    if np.issubdtype(x.dtype, np.floating):
+        return x.astype(dtype).astype(np.float64)
+    return x
+
+
+def _fd_grads(bound: BoundLoss, arrays: list[np.ndarray], weight: Any) -> tuple[np.ndarray, ...]:
+    """Central finite differences of the reduced (summed, for "none") loss, in float64."""
+
+    def total(args: list[np.ndarray]) -> float:
+        return float(np.sum(bound(np_xp, *args, sample_weight=weight, check_values=False)))
+
+    grads = []
+    for k, decl in enumerate(bound.spec.inputs):
+        if not decl.differentiable:
+            continue
+        g = np.zeros_like(arrays[k])
+        for idx in np.ndindex(arrays[k].shape):
+            h = 1e-6 * max(1.0, abs(arrays[k][idx]))
+            plus, minus = [a.copy() for a in arrays], [a.copy() for a in arrays]
+            plus[k][idx] += h
+            minus[k][idx] -= h
+            g[idx] = (total(plus) - total(minus)) / (2 * h)
+        grads.append(g)
+    return tuple(grads)
+
+
+def reference_loss(bound: BoundLoss, case: LossCase, dtype: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The float64 NumPy value and gradients (analytic if the spec has them, else differences)."""
+    arrays = [_round_to(case.inputs[i.name], dtype) for i in bound.spec.inputs]
+    weight = None if case.sample_weight is None else _round_to(case.sample_weight, dtype)
+    if bound.spec.vjp is not None:
+        value, grads = bound.value_and_grad(np_xp, *arrays, sample_weight=weight)
+    else:
+        value = bound(np_xp, *arrays, sample_weight=weight)
+        grads = _fd_grads(bound, arrays, weight)
+    names = [i.name for i in bound.spec.differentiable_inputs]
+    return np.asarray(value, dtype=np.float64), dict(zip(names, (np.asarray(g) for g in grads)))
+
+
+@dataclass(frozen=True)
+class Check:
+    """A callable conformance check; ``check()`` raises AssertionError when it fails."""
+
+    check_id: str
+    spec: str
+    backend: str
+    dtype: str
+    kind: str  # "loss", "optimizer" or "fd"
+    case: LossCase | OptimizerCase
+    registry: Registry | None = None
+
+    def __repr__(self) -> str:
+        return f"Check({self.check_id})"
+
+    def __call__(self) -> CheckResult:
+        result = self.run()
+        if not result.passed:
+            raise AssertionError(f"{self.check_id}: {result.message}")
+        return result
+
+    def run(self) -> CheckResult:
+        """Run without raising: a failure or an exception becomes a failed result."""
+        tol = tolerance(self.dtype, self.kind)
+        try:
+            worst, detail = _RUNNERS[self.kind](self)
+        except Exception as exc:  # a crash in a backend is a failed check, with its message
+            return self._result(False, float("inf"), tol, f"{type(exc).__name__}: {exc}")
+        passed = worst <= tol
+        message = "" if passed else f"worst relative error {worst:.3g} > {tol:g} ({detail})"
+        return self._result(passed, worst, tol, message)
+
+    def _result(self, passed: bool, worst: float, tol: float, message: str) -> CheckResult:
+        return CheckResult(self.check_id, self.spec, self.backend, self.dtype, self.kind, passed, worst, tol, message)
+
+    def _get(self) -> Any:
+        params = dict(self.case.params)
+        return lossbridge.get(
+            self.spec, backend=self.backend, convention=self.case.convention, registry=self.registry, **params
+        )
+
+
+def _worst(pairs: Sequence[tuple[str, Any, Any]]) -> tuple[float, str]:
+    errors = [(relative_error(a, e), name) for name, a, e in pairs]
+    worst = max(errors, key=lambda t: t[0])
+    return worst[0], f"in {worst[1]}"
+
+
+def _run_loss(check: Check) -> tuple[float, str]:
+    case = check.case
+    assert isinstance(case, LossCase)
+    reg = check.registry or default_registry()
+    spec = reg.spec(check.spec)
+    bound = bind(spec, convention=case.convention, params=case.params)
+    assert isinstance(bound, BoundLoss)
+    ref_value, ref_grads = reference_loss(bound, case, check.dtype)
+    backend = reg.backend(check.backend)
+    value, grads = backend.loss_value_and_grad(
+        check._get(),
+        case.inputs,
+        sample_weight=case.sample_weight,
+        differentiable=list(ref_grads),
+        dtype=check.dtype,
+    )
+    pairs = [("value", value, ref_value)] + [(f"d/d{n}", grads.get(n), g) for n, g in ref_grads.items()]
+    return _worst(pairs)
+
+
+def _run_fd(check: Check) -> tuple[float, str]:
+    case = check.case
+    assert isinstance(case, LossCase)
+    reg = check.registry or default_registry()
+    bound = bind(reg.spec(check.spec), convention=case.convention, params=case.params)
+    assert isinstance(bound, BoundLoss)
+    arrays = [case.inputs[i.name] for i in bound.spec.inputs]
+    _, analytic = bound.value_and_grad(np_xp, *arrays, sample_weight=case.sample_weight)
+    numeric = _fd_grads(bound, arrays, case.sample_weight)
+    return _worst([(f"d/d{i}", a, n) for i, a, n in zip(range(len(numeric)), analytic, numeric)])
+
+
+def reference_trajectory(spec: OptimizerSpec, case: OptimizerCase) -> tuple[list[list[np.ndarray]], list[list[np.ndarray]]]:
+    """Closed-loop float64 NumPy run: the gradient sequence it saw and the parameters after each step."""
+    optimizer = lossbridge.backends.numpy.NumpyOptimizer(bind(spec, convention=case.convention, params=case.params))  # type: ignore[arg-type]
+    params, grad = least_squares()
+    current = [p.copy() for p in params]
+    grads, path = [], []
+    for _ in range(TRAJECTORY_STEPS):
+        g = grad(current)
+        grads.append(g)
+        optimizer.step(current, g)
+        path.append([p.copy() for p in current])
+    return grads, path
+
+
+def _run_optimizer(check: Check) -> tuple[float, str]:
+    case = check.case
+    assert isinstance(case, OptimizerCase)
+    reg = check.registry or default_registry()
+    spec = reg.spec(check.spec)
+    assert isinstance(spec, OptimizerSpec)
+    grads, expected = reference_trajectory(spec, case)
+    start, _ = least_squares()
+    backend = reg.backend(check.backend)
+    rounded = [[_round_to(g, check.dtype) for g in step] for step in grads]
+    path = backend.optimizer_trajectory(check._get(), [_round_to(p, check.dtype) for p in start], rounded, dtype=check.dtype)
+    if check.dtype != "float64":  # the reference must see the same rounded gradients
+        expected = _reference_on(spec, case, start, rounded, check.dtype)
+    pairs = [(f"step {t + 1} param {k}", a, e) for t, (pa, pe) in enumerate(zip(path, expected)) for k, (a, e) in enumerate(zip(pa, pe))]
+    return _worst(pairs) if len(path) == len(expected) else (float("inf"), f"{len(path)} steps returned")
+
+
+def _reference_on(
+    spec: OptimizerSpec, case: OptimizerCase, start: list[np.ndarray], grads: list[list[np.ndarray]], dtype: str
+) -> list[list[np.ndarray]]:
+    optimizer = lossbridge.backends.numpy.NumpyOptimizer(bind(spec, convention=case.convention, params=case.params))  # type: ignore[arg-type]
+    current = [_round_to(p, dtype) for p in start]
+    path = []
+    for g in grads:
+        optimizer.step(current, g)
+        path.append([p.copy() for p in current])
+    return path
+
+
+def _wants_fd(spec: LossSpec | OptimizerSpec, case: LossCase | OptimizerCase) -> bool:
+    """Finite differences for the reduced ("mean") and weighted cases of specs with a vjp."""
+    if not isinstance(case, LossCase) or not isinstance(spec, LossSpec) or spec.vjp is None:
+        return False
+    return case.variant.endswith(("-mean", "-sample_weight")) or case.variant == "weighted"
+
+
+_RUNNERS: Mapping[str, Callable[[Check], tuple[float, str]]] = {
+    "loss": _run_loss,
+    "optimizer": _run_optimizer,
+    "fd": _run_fd,
+}
+
+
+def generate_checks(
+    backend: str,
+    *,
+    specs: Sequence[str] | None = None,
+    dtypes: Sequence[str] | None = None,
+    registry: Registry | None = None,
+) -> list[Check]:
+    """Every check of ``backend``: each spec's cases in each dtype (and the spec's own gradient
+    against finite differences when ``backend`` is ``"numpy"``)."""
+    reg = registry or default_registry()
+    target = reg.backend(backend)
+    wanted = {reg.spec(s).name for s in specs} if specs is not None else None
+    kinds = tuple(dtypes or target.dtypes)
+    checks: list[Check] = []
+    for spec, _ in sorted(reg.specs(), key=lambda t: t[0].name):
+        if wanted is not None and spec.name not in wanted:
+            continue
+        cases: Sequence[LossCase | OptimizerCase] = (
+            loss_cases(spec) if isinstance(spec, LossSpec) else optimizer_cases(spec)
+        )
+        for case in cases:
+            for dtype in kinds:
+                if dtype != "float64" and isinstance(case, LossCase) and case.edge:
+                    continue  # clipping thresholds move with the dtype; edges are checked in float64
+                cid = f"{target.name}-{spec.name}-{case.variant}-{dtype}"
+                checks.append(Check(cid, spec.name, target.name, dtype, spec.kind, case, registry))
+            if target.name == "numpy" and _wants_fd(spec, case):
+                cid = f"{target.name}-{spec.name}-{case.variant}-fd"
+                checks.append(Check(cid, spec.name, target.name, "float64", "fd", case, registry))
+    return checks

@@ -1,0 +1,111 @@
+"""Running checks: the pytest decorator, the whole-matrix run and its report."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from lossbridge.registry import Registry, default_registry
+from lossbridge.testing._checks import Check, CheckResult, generate_checks
+
+__all__ = ["Report", "parametrize_with_checks", "run_checks"]
+
+
+def _reason(check: Check, expected_failures: Mapping[str, str]) -> str | None:
+    """The reason ``check`` is expected to fail: keys are check ids, globs of them, or spec names."""
+    for key, reason in expected_failures.items():
+        if key == check.spec or fnmatch.fnmatchcase(check.check_id, key):
+            return reason
+    return None
+
+
+def parametrize_with_checks(
+    backend: str,
+    *,
+    specs: Sequence[str] | None = None,
+    dtypes: Sequence[str] | None = None,
+    expected_failures: Mapping[str, str] | None = None,
+    registry: Registry | None = None,
+) -> Any:
+    """A ``pytest.mark.parametrize("check", ...)`` over every conformance check of ``backend``.
+
+    ``expected_failures`` maps a check id, a glob of ids or a spec name to the reason; those checks
+    are marked ``xfail(strict=True)``, so a fixed failure shows up as an unexpected pass.
+    """
+    import pytest
+
+    failures = dict(expected_failures or {})
+    params = []
+    for check in generate_checks(backend, specs=specs, dtypes=dtypes, registry=registry):
+        reason = _reason(check, failures)
+        marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+        params.append(pytest.param(check, id=check.check_id, marks=marks))
+    return pytest.mark.parametrize("check", params)
+
+
+@dataclass
+class Report:
+    """Every check's result, with the spec x backend matrix of worst relative errors."""
+
+    results: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[CheckResult]:
+        """The checks that did not pass."""
+        return [r for r in self.results if not r.passed]
+
+    def matrix(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """``{spec: {backend: {"worst": float, "passed": bool, "checks": int}}}``."""
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for r in self.results:
+            cell = out.setdefault(r.spec, {}).setdefault(r.backend, {"worst": 0.0, "passed": True, "checks": 0})
+            cell["checks"] += 1
+            cell["passed"] = cell["passed"] and r.passed
+            if r.kind != "fd":
+                cell["worst"] = max(cell["worst"], r.worst_error)
+        return out
+
+    def to_json(self) -> str:
+        """The report as JSON: the matrix and every result."""
+        results = [asdict(r) for r in self.results]
+        for r in results:  # JSON has no infinity
+            if r["worst_error"] == float("inf"):
+                r["worst_error"] = None
+        return json.dumps({"matrix": self.matrix(), "results": results}, indent=1, default=str)
+
+    def format_matrix(self) -> str:
+        """A plain-text matrix: rows are specs, columns backends, cells the worst relative error."""
+        matrix = self.matrix()
+        backends = sorted({b for row in matrix.values() for b in row})
+        lines = ["spec".ljust(34) + "".join(b.rjust(14) for b in backends)]
+        for spec in sorted(matrix):
+            cells = []
+            for b in backends:
+                cell = matrix[spec].get(b)
+                cells.append("-" if cell is None else f"{cell['worst']:.1e}{'' if cell['passed'] else ' FAIL'}")
+            lines.append(spec.ljust(34) + "".join(c.rjust(14) for c in cells))
+        return "\n".join(lines)
+
+
+def run_checks(
+    backends: Sequence[str] | None = None,
+    *,
+    specs: Sequence[str] | None = None,
+    dtypes: Sequence[str] | None = None,
+    registry: Registry | None = None,
+    progress: Callable[[CheckResult], None] | None = None,
+) -> Report:
+    """Run every check of each backend (default: every installed one) and collect a :class:`Report`."""
+    reg = registry or default_registry()
+    names = list(backends) if backends else sorted(n for n, b in reg.backends().items() if b.available())
+    report = Report()
+    for name in names:
+        for check in generate_checks(name, specs=specs, dtypes=dtypes, registry=registry):
+            result = check.run()
+            report.results.append(result)
+            if progress is not None:
+                progress(result)
+    return report
