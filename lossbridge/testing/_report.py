@@ -23,14 +23,15 @@ def _reason(check: Check, expected_failures: Mapping[str, str]) -> str | None:
 
 
 def parametrize_with_checks(
-    backend: str,
+    backend: str | Sequence[str],
     *,
     specs: Sequence[str] | None = None,
     dtypes: Sequence[str] | None = None,
     expected_failures: Mapping[str, str] | None = None,
     registry: Registry | None = None,
 ) -> Any:
-    """A ``pytest.mark.parametrize("check", ...)`` over every conformance check of ``backend``.
+    """A ``pytest.mark.parametrize("check", ...)`` over every conformance check of ``backend``
+    (a backend name, or several: e.g. ``lossbridge.available_backends()``).
 
     ``expected_failures`` maps a check id, a glob of ids or a spec name to the reason; those checks
     are marked ``xfail(strict=True)``, so a fixed failure shows up as an unexpected pass.
@@ -39,7 +40,9 @@ def parametrize_with_checks(
 
     failures = dict(expected_failures or {})
     params = []
-    for check in generate_checks(backend, specs=specs, dtypes=dtypes, registry=registry):
+    names = [backend] if isinstance(backend, str) else list(backend)
+    checks = [c for name in names for c in generate_checks(name, specs=specs, dtypes=dtypes, registry=registry)]
+    for check in checks:
         reason = _reason(check, failures)
         marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
         params.append(pytest.param(check, id=check.check_id, marks=marks))

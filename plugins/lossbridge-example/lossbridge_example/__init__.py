@@ -1,0 +1,5 @@
+"""lossbridge-example: a Poisson loss and the Lion optimizer as a third-party lossbridge plugin."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,104 @@
+"""Spec functions run unchanged on array-api-strict, through the same bound specs as NumPy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from lossbridge._bound import BoundLoss, BoundOptimizer
+from lossbridge.backends import Backend
+
+
+class StrictLoss:
+    """A loss on array-api-strict arrays: ``loss(*inputs, sample_weight=None)``."""
+
+    def __init__(self, bound: BoundLoss) -> None:
+        import array_api_strict
+
+        self.bound, self.spec, self.xp = bound, bound.spec, array_api_strict
+
+    def __call__(self, *inputs: Any, sample_weight: Any | None = None) -> Any:
+        return self.bound(self.xp, *inputs, sample_weight=sample_weight)
+
+    def value_and_grad(self, *inputs: Any, sample_weight: Any | None = None) -> tuple[Any, tuple[Any, ...]]:
+        """The value and the analytic gradients, all computed on array-api-strict."""
+        return self.bound.value_and_grad(self.xp, *inputs, sample_weight=sample_weight)
+
+
+class StrictOptimizer:
+    """An optimizer on array-api-strict arrays: per-tensor ``step(params, grads)`` over a list."""
+
+    def __init__(self, bound: BoundOptimizer) -> None:
+        import array_api_strict
+
+        self.bound, self.spec, self.xp = bound, bound.spec, array_api_strict
+        self.count = 0
+        self.slots: list[dict[str, Any]] | None = None
+
+    def step(self, params: list[Any], grads: Sequence[Any]) -> None:
+        """Replace each entry of ``params`` by its updated array."""
+        if self.slots is None:
+            self.slots = [self.bound.init(p, xp=self.xp) for p in params]
+        self.count += 1
+        for k, (p, g) in enumerate(zip(params, grads)):
+            step = self.xp.asarray(float(self.count), dtype=p.dtype)
+            delta, self.slots[k] = self.bound.update(p, g, self.slots[k], step=step, xp=self.xp)
+            params[k] = p + delta
+
+
+class StrictBackend(Backend):
+    """array-api-strict: a backend whose only purpose is to prove spec purity."""
+
+    name = "strict"
+    aliases = ("array_api_strict",)
+    requires = ("array_api_strict",)
+    distribution = "lossbridge-strict"
+    loss_order = "truth_first"
+
+    def namespace(self) -> Any:
+        import array_api_strict
+
+        return array_api_strict
+
+    def materialize_loss(self, bound: BoundLoss) -> StrictLoss:
+        return StrictLoss(bound)
+
+    def materialize_optimizer(self, bound: BoundOptimizer) -> StrictOptimizer:
+        return StrictOptimizer(bound)
+
+    def _to(self, x: np.ndarray, dtype: str) -> Any:
+        xp = self.namespace()
+        if np.issubdtype(x.dtype, np.floating):
+            return xp.asarray(x.astype(dtype))
+        return xp.asarray(x)
+
+    def loss_value_and_grad(
+        self,
+        loss: Any,
+        inputs: Mapping[str, np.ndarray],
+        *,
+        sample_weight: np.ndarray | None,
+        differentiable: Sequence[str],
+        dtype: str,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        arrays = [self._to(inputs[i.name], dtype) for i in loss.spec.inputs]
+        weight = None if sample_weight is None else self._to(sample_weight, dtype)
+        value, grads = loss.value_and_grad(*arrays, sample_weight=weight)
+        names = [i.name for i in loss.spec.differentiable_inputs]
+        return _np(value), {n: _np(g) for n, g in zip(names, grads) if n in differentiable}
+
+    def optimizer_trajectory(
+        self, optimizer: Any, params: Sequence[np.ndarray], grads: Sequence[Sequence[np.ndarray]], *, dtype: str
+    ) -> list[list[np.ndarray]]:
+        current = [self._to(p, dtype) for p in params]
+        out = []
+        for step_grads in grads:
+            optimizer.step(current, [self._to(g, dtype) for g in step_grads])
+            out.append([_np(p) for p in current])
+        return out
+
+
+def _np(x: Any) -> np.ndarray:
+    return np.asarray(np.from_dlpack(x), dtype=np.float64)
