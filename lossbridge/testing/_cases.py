@@ -115,8 +115,9 @@ def loss_cases(spec: LossSpec, *, seed: int = 0) -> list[LossCase]:
         )
     if spec.weighting:
         shape = _shapes(spec)[-1]
-        inputs = _inputs(spec, {}, shape, rng, edge=False)
-        cases.append(LossCase(spec.name, "weighted", None, _weighting_params(spec, shape), inputs))
+        params = _weighting_params(spec, shape)
+        inputs = _inputs(spec, bind(spec, params=params).params, shape, rng, edge=False)
+        cases.append(LossCase(spec.name, "weighted", None, params, inputs))
     return cases
 
 
