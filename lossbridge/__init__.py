@@ -28,9 +28,8 @@ __all__ = [
     "spec",
 ]
 
-import lossbridge.spec as _spec_package  # noqa: F401  (binds the subpackage before the function below)
+import lossbridge.spec as _spec_package
 from lossbridge._api import CatalogEntry, available_backends, catalog, get
-from lossbridge._api import spec as _spec_function
 from lossbridge._errors import (
     BackendError,
     InputError,

@@ -46,7 +46,7 @@ def get(
     reg = registry or default_registry()
     found = reg.spec(name)
     target = reg.backend(backend)
-    bound = bind(found, convention=convention, params=params)
+    bound = bind(found, convention=convention, params=target.translate_params(found, params))
     kind = found.kind
     override = reg.override(found.name, target.name, kind)
     if override is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -41,8 +41,7 @@ def resolve_convention(spec: LossSpec | OptimizerSpec, convention: str | None) -
     if key not in spec.conventions:
         have = ", ".join(sorted(spec.conventions)) or "none"
         raise ParameterError(
-            f"{spec.name}: unknown convention {convention!r}; this spec has: None (lossbridge's "
-            f"defaults), {have}"
+            f"{spec.name}: unknown convention {convention!r}; this spec has: None (lossbridge's defaults), {have}"
         )
     return spec.conventions[key]
 
@@ -77,7 +76,12 @@ class BoundLoss:
         for decl, x in zip(spec.inputs, inputs):
             dom = domain(decl.domain_for(self.params))
             expected = tuple(pred.shape) if dom.shape == "same" else tuple(pred.shape[:-1])
-            check_shape(x, expected, decl.name, relation=f"the shape of {pname}" if dom.shape == "same" else f"{pname}'s shape without its class axis")
+            check_shape(
+                x,
+                expected,
+                decl.name,
+                relation=f"the shape of {pname}" if dom.shape == "same" else f"{pname}'s shape without its class axis",
+            )
             if dom.integer:
                 check_integer(xp, x, decl.name)
             elif decl.differentiable:
@@ -105,11 +109,12 @@ class BoundLoss:
             table = xp.asarray(self.class_weight, dtype=dtype)
             cw = xp.reshape(xp.take(table, xp.reshape(target, (-1,)), axis=0), tuple(target.shape))
             weight = cw if weight is None else weight * cw
-        return inputs[:k] + (target,) + inputs[k + 1 :], weight
+        return (*inputs[:k], target, *inputs[k + 1 :]), weight
 
     # -- values -----------------------------------------------------------------------------------
     def values(self, xp: Any, *inputs: Any) -> Any:
         """The spec's unreduced values for already-prepared inputs."""
+        assert self.spec.fn is not None  # validated at registration
         return self.spec.fn(*inputs, xp=xp, **self.params)
 
     def _reduce_kwargs(self, sample_weight: Any | None, term_weight: Any | None) -> dict[str, Any]:
@@ -168,13 +173,17 @@ class BoundOptimizer:
         if dtype is None:
             return dict(hyper)
         cast = np.dtype(dtype).type
+        names = self.convention.rounded if self.convention else None
         return {
-            k: float(cast(v)) if isinstance(v, float) and not self.spec.param(k).static else v
+            k: float(cast(v))
+            if isinstance(v, float) and not self.spec.param(k).static and (names is None or k in names)
+            else v
             for k, v in hyper.items()
         }
 
     def init(self, param: Any, *, xp: Any) -> dict[str, Any]:
         """Fresh state slots for one parameter tensor."""
+        assert self.spec.init is not None  # validated at registration
         return self.spec.init(param, xp=xp, **self.hyper)
 
     def update(
@@ -182,7 +191,20 @@ class BoundOptimizer:
     ) -> tuple[Any, dict[str, Any]]:
         """``(delta, new_state)`` for one tensor; ``hyper`` overrides (e.g. a scheduled ``lr``)."""
         values = self._rounded({**self.hyper, **hyper})
+        assert self.spec.update is not None  # validated at registration
         return self.spec.update(param, grad, dict(state), step=step, xp=xp, **values)
+
+
+@overload
+def bind(spec: LossSpec, *, convention: str | None = None, params: Mapping[str, Any] | None = None) -> BoundLoss: ...
+@overload
+def bind(
+    spec: OptimizerSpec, *, convention: str | None = None, params: Mapping[str, Any] | None = None
+) -> BoundOptimizer: ...
+@overload
+def bind(
+    spec: LossSpec | OptimizerSpec, *, convention: str | None = None, params: Mapping[str, Any] | None = None
+) -> BoundLoss | BoundOptimizer: ...
 
 
 def bind(

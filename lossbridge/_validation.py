@@ -38,9 +38,7 @@ def check_floating(xp: Any, x: Any, name: str) -> None:
 def check_integer(xp: Any, x: Any, name: str) -> None:
     """``x`` must have an integer dtype (class indices)."""
     if not xp.isdtype(x.dtype, "integral"):
-        raise InputError(
-            f"{name}: expected integer class indices, got dtype {dtype_name(x)}"
-        )
+        raise InputError(f"{name}: expected integer class indices, got dtype {dtype_name(x)}")
 
 
 def check_shape(x: Any, expected: Sequence[int], name: str, *, relation: str = "") -> None:
@@ -62,12 +60,10 @@ def check_same_shape(a: Any, b: Any, name_a: str, name_b: str) -> None:
 def check_min_ndim(x: Any, ndim: int, name: str, what: str) -> None:
     """``x`` needs at least ``ndim`` axes."""
     if x.ndim < ndim:
-        raise InputError(
-            f"{name}: expected at least {ndim} dimension(s) ({what}), got shape {tuple(x.shape)}"
-        )
+        raise InputError(f"{name}: expected at least {ndim} dimension(s) ({what}), got shape {tuple(x.shape)}")
 
 
 def check_nonempty(x: Any, name: str) -> None:
     """An empty batch has no mean; refuse it instead of returning NaN."""
-    if any(int(n) == 0 for n in x.shape):
+    if any(n is not None and int(n) == 0 for n in x.shape):  # None: unknown while tracing
         raise InputError(f"{name}: expected a non-empty batch, got shape {tuple(x.shape)}")

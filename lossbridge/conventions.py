@@ -91,6 +91,10 @@ class Convention:
     hyper_dtype:
         For optimizers: the dtype the framework keeps scalar hyperparameters in, whatever the
         parameters' dtype (Keras: ``"float32"``). Adapters round hyperparameters through it.
+    rounded:
+        For optimizers: the hyperparameters the framework actually keeps in ``hyper_dtype``
+        (Keras: ``learning_rate`` is a float32 variable, but ``epsilon`` is added as an exact Python
+        float); ``None`` rounds every non-static float hyperparameter.
     """
 
     framework: str
@@ -99,9 +103,12 @@ class Convention:
     notes: str = ""
     reduction: Reduction | None = None
     hyper_dtype: str | None = None
+    rounded: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", _frozen(self.params))
+        if self.rounded is not None:
+            object.__setattr__(self, "rounded", tuple(self.rounded))
         if self.reduction is None:
             preset = _PRESETS.get(self.framework, LOSSBRIDGE_REDUCTION)
             object.__setattr__(self, "reduction", preset)

@@ -51,16 +51,14 @@ def _glorot(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
     return rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(np.float32)
 
 
-def load_digits_data(
-    *, seed: int = 0, epochs: int = 10, batch_size: int = 32, val_fraction: float = 0.2
-) -> DigitsData:
+def load_digits_data(*, seed: int = 0, epochs: int = 10, batch_size: int = 32, val_fraction: float = 0.2) -> DigitsData:
     """The digits data (1797 8x8 images, scaled to [0, 1]) split, with weights and batch order."""
     from sklearn.datasets import load_digits
 
     x, y = load_digits(return_X_y=True)
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(x))
-    n_val = int(round(len(x) * val_fraction))
+    n_val = round(len(x) * val_fraction)
     val, train = perm[:n_val], perm[n_val:]
     init = {
         "w1": _glorot(rng, 64, 64),

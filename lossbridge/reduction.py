@@ -32,32 +32,48 @@ def term_values(values: Any, *, xp: Any, rule: Reduction, elementwise: bool) -> 
 
 def _expand(xp: Any, weight: Any, shape: tuple[int, ...], name: str) -> Any:
     if tuple(weight.shape) != tuple(shape[: weight.ndim]):
-        raise InputError(
-            f"{name}: expected shape {tuple(shape)} or a leading part of it, got {tuple(weight.shape)}"
-        )
-    return xp.reshape(weight, tuple(weight.shape) + (1,) * (len(shape) - weight.ndim))
+        raise InputError(f"{name}: expected shape {tuple(shape)} or a leading part of it, got {tuple(weight.shape)}")
+    if weight.ndim == len(shape):
+        return weight
+    return xp.reshape(weight, _static(weight.shape) + (1,) * (len(shape) - weight.ndim))
 
 
-def _weights(
-    xp: Any, terms: Any, sample_weight: Any | None, term_weight: Any | None
-) -> Any | None:
+def _static(shape: tuple[Any, ...]) -> tuple[int, ...]:
+    """A shape for ``reshape``: an axis unknown while tracing (``None``) becomes ``-1``."""
+    return tuple(-1 if n is None else int(n) for n in shape)
+
+
+def _broadcast(xp: Any, weight: Any, like: Any) -> Any:
+    """``weight`` broadcast to ``like``'s shape, also when a traced axis is unknown (``None``)."""
+    if tuple(weight.shape) == tuple(like.shape):
+        return weight
+    if any(n is None for n in like.shape):
+        return weight * xp.ones_like(like)
+    return xp.broadcast_to(weight, tuple(like.shape))
+
+
+def _weights(xp: Any, terms: Any, sample_weight: Any | None, term_weight: Any | None) -> Any | None:
     weight = None
     if sample_weight is not None:
-        sw = xp.astype(xp.asarray(sample_weight), terms.dtype) if not hasattr(
-            sample_weight, "dtype"
-        ) else xp.astype(sample_weight, terms.dtype)
+        sw = (
+            xp.astype(xp.asarray(sample_weight), terms.dtype)
+            if not hasattr(sample_weight, "dtype")
+            else xp.astype(sample_weight, terms.dtype)
+        )
         weight = _expand(xp, sw, tuple(terms.shape), "sample_weight")
     if term_weight is not None:
         tw = xp.astype(term_weight, terms.dtype)
         weight = tw if weight is None else weight * tw
     if weight is not None:
-        weight = xp.broadcast_to(weight, tuple(terms.shape))
+        weight = _broadcast(xp, weight, terms)
     return weight
 
 
 def _denominator(xp: Any, terms: Any, weight: Any | None, rule: Reduction) -> Any:
     if weight is not None and rule.normalize_by == "weights":
         return xp.sum(weight)
+    if any(n is None for n in terms.shape):  # traced with an unknown axis: count at run time
+        return xp.sum(xp.ones_like(terms))
     count = 1
     for n in terms.shape:
         count *= int(n)
@@ -107,6 +123,6 @@ def cotangent(
         coeff = coeff / _denominator(xp, terms, weight, rule)
     if tuple(terms.shape) != tuple(values.shape):  # undo the last-axis mean
         n = values.shape[-1]
-        coeff = xp.broadcast_to(xp.reshape(coeff, tuple(coeff.shape) + (1,)), tuple(values.shape))
+        coeff = xp.broadcast_to(xp.reshape(coeff, (*tuple(coeff.shape), 1)), tuple(values.shape))
         coeff = coeff / float(n)
     return coeff

@@ -176,16 +176,17 @@ class Registry:
     def _add_spec(self, info: PluginInfo, spec: Any) -> None:
         if not isinstance(spec, (LossSpec, OptimizerSpec)):
             raise SpecError(
-                f"plugin {info.distribution!r} registered {spec!r}, which is not a LossSpec or "
-                "OptimizerSpec",
+                f"plugin {info.distribution!r} registered {spec!r}, which is not a LossSpec or OptimizerSpec",
                 plugin=info.distribution,
             )
         spec.validate_declaration(plugin=info.distribution)
         keys = [normalize(spec.name)] + [normalize(a) for a in spec.aliases]
         for key in keys:
             owner = self._spec_names.get(key)
-            if owner is not None and owner != spec.name or (
-                owner == spec.name and self._specs[spec.name][1] != info.distribution
+            if (
+                (owner is not None
+                and owner != spec.name)
+                or (owner == spec.name and self._specs[spec.name][1] != info.distribution)
             ):
                 other = self._specs[owner][1]
                 self._conflicts.setdefault(key, [other]).append(info.distribution)
@@ -234,9 +235,7 @@ class Registry:
             known = sorted(self._spec_names)
             hints = close_matches(key, known)
             hint = f"; did you mean {', '.join(repr(self._spec_names[h]) for h in hints)}?" if hints else ""
-            raise UnknownNameError(
-                f"unknown loss or optimizer {name!r}{hint} (see lossbridge.catalog() for all names)"
-            )
+            raise UnknownNameError(f"unknown loss or optimizer {name!r}{hint} (see lossbridge.catalog() for all names)")
         return self._specs[self._spec_names[key]][0]
 
     def specs(self) -> Iterator[tuple[LossSpec | OptimizerSpec, str]]:
@@ -262,9 +261,7 @@ class Registry:
         if key not in self._backend_names:
             hint = _KNOWN_BACKENDS.get(key)
             add = f"; install it with: pip install {hint}" if hint else ""
-            raise BackendError(
-                f"unknown backend {name!r}{add}. Installed backends: {', '.join(installed) or 'none'}"
-            )
+            raise BackendError(f"unknown backend {name!r}{add}. Installed backends: {', '.join(installed) or 'none'}")
         backend = self._backends[self._backend_names[key]][0]
         if not backend.available():
             raise BackendError(

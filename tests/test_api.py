@@ -58,7 +58,9 @@ def test_unknown_parameter_lists_the_valid_ones_with_ranges() -> None:
     ],
 )
 def test_invalid_parameter_values_are_refused_with_the_range(params: dict, expected: str) -> None:
-    with pytest.raises(lossbridge.ParameterError, match=expected.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(
+        lossbridge.ParameterError, match=expected.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")
+    ):
         lossbridge.get("sgd", **params)
 
 

@@ -12,7 +12,7 @@ import pytest
 import lossbridge
 from lossbridge.registry import PluginWarning
 
-GOOD_PLUGIN = '''
+GOOD_PLUGIN = """
 import lossbridge
 from lossbridge.spec import Input, LossSpec
 
@@ -40,11 +40,11 @@ POISSON = LossSpec(
 @lossbridge.hookimpl
 def lossbridge_register_specs(register):
     register(POISSON)
-'''
+"""
 
 BROKEN_PLUGIN = "raise RuntimeError('this plugin is broken on purpose')\n"
 
-DUPLICATE_PLUGIN = '''
+DUPLICATE_PLUGIN = """
 import lossbridge
 from lossbridge.spec._regression import MSE
 import dataclasses
@@ -52,18 +52,18 @@ import dataclasses
 @lossbridge.hookimpl
 def lossbridge_register_specs(register):
     register(dataclasses.replace(MSE, name="my_mse", aliases=("mse",)))
-'''
+"""
 
-MALFORMED_PLUGIN = '''
+MALFORMED_PLUGIN = """
 import lossbridge
 from lossbridge.spec import Input, LossSpec
 
 @lossbridge.hookimpl
 def lossbridge_register_specs(register):
     register(LossSpec(name="Bad Name", summary="", fn=None, inputs=()))
-'''
+"""
 
-MISSING_FRAMEWORK_PLUGIN = '''
+MISSING_FRAMEWORK_PLUGIN = """
 import lossbridge
 from lossbridge.backends import Backend
 
@@ -75,7 +75,7 @@ class NoSuchBackend(Backend):
 @lossbridge.hookimpl
 def lossbridge_register_backends(register):
     register(NoSuchBackend())
-'''
+"""
 
 
 def install_distribution(root: Path, dist: str, module: str, source: str) -> None:
@@ -126,14 +126,16 @@ def test_a_name_provided_twice_names_both_providers(site: Path) -> None:
     install_distribution(site, "lossbridge-dupe", "lossbridge_toy_dupe", DUPLICATE_PLUGIN)
     with pytest.warns(PluginWarning, match="provided twice.*'lossbridge'.*'lossbridge-dupe'"):
         lossbridge.catalog()
-    with pytest.raises(lossbridge.PluginError, match="lossbridge, lossbridge-dupe"):
+    with pytest.raises(lossbridge.PluginError, match=r"lossbridge, lossbridge\-dupe"):
         lossbridge.get("mse")
     assert lossbridge.get("sgd") is not None  # everything else keeps working
 
 
 def test_a_malformed_spec_is_rejected_naming_its_plugin(site: Path) -> None:
     install_distribution(site, "lossbridge-malformed", "lossbridge_toy_malformed", MALFORMED_PLUGIN)
-    with pytest.warns(PluginWarning, match=r"malformed spec 'Bad Name' from plugin 'lossbridge-malformed'.*not lower_snake_case"):
+    with pytest.warns(
+        PluginWarning, match=r"malformed spec 'Bad Name' from plugin 'lossbridge-malformed'.*not lower_snake_case"
+    ):
         names = [e.name for e in lossbridge.catalog()]
     assert "Bad Name" not in names and "mse" in names
 

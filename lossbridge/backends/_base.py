@@ -50,6 +50,14 @@ class Backend:
         """The Array API namespace for this backend's arrays."""
         raise NotImplementedError
 
+    def translate_params(self, spec: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The caller's keyword arguments with the framework's own names mapped onto the spec's.
+
+        ``lossbridge.get`` calls it before binding, so e.g. torch's ``betas=(b1, b2)`` can stand
+        for a spec's ``beta_1`` and ``beta_2``. The default accepts the spec's names only.
+        """
+        return dict(params)
+
     def materialize_loss(self, bound: BoundLoss) -> Any:
         """The framework-native loss object for ``bound``."""
         raise NotImplementedError

@@ -66,7 +66,7 @@ class NumpyLoss:
 class NumpyOptimizerState(NamedTuple):
     """The functional optimizer state: the number of steps taken and each leaf's slots."""
 
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count, as in optax states
     slots: list[dict[str, np.ndarray]]
 
 
@@ -82,7 +82,7 @@ def _flatten(tree: Any) -> tuple[list[Any], Any]:
             for k, (sub, rebuild) in zip(keys, parts):
                 out[k] = rebuild(items[i : i + len(sub)])
                 i += len(sub)
-            return type(tree)(out) if type(tree) is not dict else out
+            return out if type(tree) is dict else type(tree)(out)  # type: ignore[call-arg]
 
         return leaves, rebuild_map
     if isinstance(tree, (list, tuple)):
@@ -203,7 +203,6 @@ class NumpyBackend(Backend):
             optimizer.step(current, [np.asarray(g, dtype=dtype) for g in step_grads])
             out.append([p.astype(np.float64) for p in current])
         return out
-
 
     def train_digits(self, data: Any) -> Any:
         """The seed example on NumPy: analytic loss gradient, hand-written backprop."""

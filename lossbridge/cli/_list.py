@@ -78,6 +78,7 @@ def run(args: argparse.Namespace, registry_warnings: list[str]) -> int:
         out.print("No spec matches these filters.")
         return 0
     grid = table("name", "kind", "aliases", "tasks", "backends", "summary")
+    grid.columns[-1].max_width = 60  # leave room for aliases and backends
     for entry, where in rows:
         add_text_row(
             grid,

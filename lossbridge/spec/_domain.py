@@ -58,12 +58,8 @@ def _check_in_set(allowed: tuple[float, ...], what: str) -> Checker:
         for value in allowed:
             ok = ok | (x == value)
         if not _all(xp, ok):
-            bad = float(xp.max(xp.where(ok, xp.zeros_like(x), x))) or float(
-                xp.min(xp.where(ok, xp.zeros_like(x), x))
-            )
-            raise InputError(
-                f"{name}: expected {what} (values in {set(allowed)}), got a value {bad:g}"
-            )
+            bad = float(xp.max(xp.where(ok, xp.zeros_like(x), x))) or float(xp.min(xp.where(ok, xp.zeros_like(x), x)))
+            raise InputError(f"{name}: expected {what} (values in {set(allowed)}), got a value {bad:g}")
 
     return check
 
@@ -107,9 +103,7 @@ def _sign(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any, edge: bo
     return (2 * rng.integers(0, 2, size=shape) - 1).astype(dtype)
 
 
-def _class_index(
-    rng: np.random.Generator, shape: tuple[int, ...], dtype: Any, edge: bool
-) -> np.ndarray:
+def _class_index(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any, edge: bool) -> np.ndarray:
     return rng.integers(0, shape[-1], size=shape[:-1]).astype(np.int64)
 
 
@@ -158,7 +152,9 @@ for _d in (
         integer=True,
     ),
     Domain("one_hot", "one-hot rows over the last axis", _one_hot, _check_between(0.0, 1.0, "one-hot labels")),
-    Domain("simplex", "probability rows over the last axis (sum to 1)", _simplex, _check_between(0.0, 1.0, "probabilities")),
+    Domain(
+        "simplex", "probability rows over the last axis (sum to 1)", _simplex, _check_between(0.0, 1.0, "probabilities")
+    ),
 ):
     register_domain(_d)
 

@@ -134,6 +134,9 @@ class _SpecBase:
             unknown = set(conv.params) - set(names)
             if unknown:
                 problems.append(f"convention {fw!r} sets unknown parameter(s) {sorted(unknown)}")
+            unknown = set(conv.rounded or ()) - set(names)
+            if unknown:
+                problems.append(f"convention {fw!r} rounds unknown parameter(s) {sorted(unknown)}")
         return problems
 
     def validate_declaration(self, *, plugin: str | None = None) -> None:

@@ -68,9 +68,7 @@ class Param:
         return check(value, owner)
 
     def _error(self, value: Any, owner: str) -> ParameterError:
-        return ParameterError(
-            f"{owner}: parameter {self.name!r} expects {self.describe()}, got {value!r}"
-        )
+        return ParameterError(f"{owner}: parameter {self.name!r} expects {self.describe()}, got {value!r}")
 
     def _check_bool(self, value: Any, owner: str) -> bool:
         if isinstance(value, bool):
@@ -107,30 +105,20 @@ class Param:
         raise self._error(value, owner)
 
     def _check_range(self, number: float, value: Any, owner: str) -> None:
-        if self.low is not None and (
-            number < self.low or (number == self.low and not self.low_inclusive)
-        ):
+        if self.low is not None and (number < self.low or (number == self.low and not self.low_inclusive)):
             raise self._error(value, owner)
-        if self.high is not None and (
-            number > self.high or (number == self.high and not self.high_inclusive)
-        ):
+        if self.high is not None and (number > self.high or (number == self.high and not self.high_inclusive)):
             raise self._error(value, owner)
 
 
-def validate_params(
-    params: tuple[Param, ...], given: Mapping[str, Any], *, owner: str
-) -> dict[str, Any]:
+def validate_params(params: tuple[Param, ...], given: Mapping[str, Any], *, owner: str) -> dict[str, Any]:
     """Defaults overlaid with ``given``, every value validated; unknown names are an error."""
     by_name = {p.name: p for p in params}
     unknown = sorted(set(given) - set(by_name))
     if unknown:
         valid = ", ".join(f"{p.name} ({p.describe()})" for p in params) or "none"
-        raise ParameterError(
-            f"{owner}: unknown parameter(s) {', '.join(map(repr, unknown))}; valid: {valid}"
-        )
-    return {
-        name: p.validate(given.get(name, p.default), owner=owner) for name, p in by_name.items()
-    }
+        raise ParameterError(f"{owner}: unknown parameter(s) {', '.join(map(repr, unknown))}; valid: {valid}")
+    return {name: p.validate(given.get(name, p.default), owner=owner) for name, p in by_name.items()}
 
 
 #: Parameters every loss has, handled by the shared reduction layer rather than the spec function.

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from lossbridge._bound import bind
+from lossbridge._bound import BoundLoss, bind
 from lossbridge.spec._domain import domain
 from lossbridge.spec._model import LossSpec, OptimizerSpec
 from lossbridge.spec._params import Param
@@ -70,6 +70,12 @@ def param_variants(spec: LossSpec | OptimizerSpec) -> Iterator[tuple[str, str | 
                     yield f"{p.name}={choice}", None, {**active, p.name: choice}
 
 
+def _bound_params(spec: LossSpec, convention: str | None, params: Mapping[str, Any]) -> Mapping[str, Any]:
+    bound = bind(spec, convention=convention, params=params)
+    assert isinstance(bound, BoundLoss)
+    return bound.params
+
+
 def _shapes(spec: LossSpec) -> tuple[tuple[int, ...], ...]:
     shapes = _ELEMENTWISE_SHAPES if spec.elementwise else _CLASS_SHAPES
     return tuple(s for s in shapes if len(s) >= spec.min_ndim) or (shapes[-1],)
@@ -100,23 +106,32 @@ def loss_cases(spec: LossSpec, *, seed: int = 0) -> list[LossCase]:
     rng = np.random.default_rng(seed)
     cases = []
     for variant, conv, params in param_variants(spec):
-        resolved = bind(spec, convention=conv, params=params).params
+        resolved = _bound_params(spec, conv, params)
         for shape in _shapes(spec):
             tag = f"{variant}-{'x'.join(map(str, shape))}"
             inputs = _inputs(spec, resolved, shape, rng, edge=False)
             for reduction in ("mean", "sum", "none"):
-                cases.append(LossCase(spec.name, f"{tag}-{reduction}", conv, {**params, "reduction": reduction}, inputs))
+                cases.append(
+                    LossCase(spec.name, f"{tag}-{reduction}", conv, {**params, "reduction": reduction}, inputs)
+                )
         shape = next((s for s in _shapes(spec) if len(s) == 2), _shapes(spec)[-1])
         inputs = _inputs(spec, resolved, shape, rng, edge=False)
         weight = rng.uniform(0.0, 2.0, size=shape[:1])  # one weight per sample
         cases.append(LossCase(spec.name, f"{variant}-sample_weight", conv, dict(params), inputs, sample_weight=weight))
         cases.append(
-            LossCase(spec.name, f"{variant}-edge", conv, dict(params), _inputs(spec, resolved, shape, rng, edge=True), edge=True)
+            LossCase(
+                spec.name,
+                f"{variant}-edge",
+                conv,
+                dict(params),
+                _inputs(spec, resolved, shape, rng, edge=True),
+                edge=True,
+            )
         )
     if spec.weighting:
         shape = _shapes(spec)[-1]
         params = _weighting_params(spec, shape)
-        inputs = _inputs(spec, bind(spec, params=params).params, shape, rng, edge=False)
+        inputs = _inputs(spec, _bound_params(spec, None, params), shape, rng, edge=False)
         cases.append(LossCase(spec.name, "weighted", None, params, inputs))
     return cases
 

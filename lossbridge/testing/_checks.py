@@ -11,6 +11,7 @@ import numpy as np
 
 import lossbridge
 from lossbridge._bound import BoundLoss, bind
+from lossbridge.backends.numpy import NumpyOptimizer
 from lossbridge.registry import Registry, default_registry
 from lossbridge.spec._model import LossSpec, OptimizerSpec
 from lossbridge.testing._cases import LossCase, OptimizerCase, least_squares, loss_cases, optimizer_cases
@@ -91,7 +92,7 @@ def _fd_grads(bound: BoundLoss, arrays: list[np.ndarray], weight: Any) -> tuple[
             continue
         g = np.zeros_like(arrays[k])
         for idx in np.ndindex(arrays[k].shape):
-            h = 1e-6 * max(1.0, abs(arrays[k][idx]))
+            h = 1e-6 * max(1.0, float(abs(arrays[k][idx])))
             plus, minus = [a.copy() for a in arrays], [a.copy() for a in arrays]
             plus[k][idx] += h
             minus[k][idx] -= h
@@ -193,9 +194,11 @@ def _run_fd(check: Check) -> tuple[float, str]:
     return _worst([(f"d/d{i}", a, n) for i, a, n in zip(range(len(numeric)), analytic, numeric)])
 
 
-def reference_trajectory(spec: OptimizerSpec, case: OptimizerCase) -> tuple[list[list[np.ndarray]], list[list[np.ndarray]]]:
+def reference_trajectory(
+    spec: OptimizerSpec, case: OptimizerCase
+) -> tuple[list[list[np.ndarray]], list[list[np.ndarray]]]:
     """Closed-loop float64 NumPy run: the gradient sequence it saw and the parameters after each step."""
-    optimizer = lossbridge.backends.numpy.NumpyOptimizer(bind(spec, convention=case.convention, params=case.params))  # type: ignore[arg-type]
+    optimizer = NumpyOptimizer(bind(spec, convention=case.convention, params=case.params))
     params, grad = least_squares()
     current = [p.copy() for p in params]
     grads, path = [], []
@@ -217,17 +220,23 @@ def _run_optimizer(check: Check) -> tuple[float, str]:
     start, _ = least_squares()
     backend = reg.backend(check.backend)
     rounded = [[_round_to(g, check.dtype) for g in step] for step in grads]
-    path = backend.optimizer_trajectory(check._get(), [_round_to(p, check.dtype) for p in start], rounded, dtype=check.dtype)
+    path = backend.optimizer_trajectory(
+        check._get(), [_round_to(p, check.dtype) for p in start], rounded, dtype=check.dtype
+    )
     if check.dtype != "float64":  # the reference must see the same rounded gradients
         expected = _reference_on(spec, case, start, rounded, check.dtype)
-    pairs = [(f"step {t + 1} param {k}", a, e) for t, (pa, pe) in enumerate(zip(path, expected)) for k, (a, e) in enumerate(zip(pa, pe))]
+    pairs = [
+        (f"step {t + 1} param {k}", a, e)
+        for t, (pa, pe) in enumerate(zip(path, expected))
+        for k, (a, e) in enumerate(zip(pa, pe))
+    ]
     return _worst(pairs) if len(path) == len(expected) else (float("inf"), f"{len(path)} steps returned")
 
 
 def _reference_on(
     spec: OptimizerSpec, case: OptimizerCase, start: list[np.ndarray], grads: list[list[np.ndarray]], dtype: str
 ) -> list[list[np.ndarray]]:
-    optimizer = lossbridge.backends.numpy.NumpyOptimizer(bind(spec, convention=case.convention, params=case.params))  # type: ignore[arg-type]
+    optimizer = NumpyOptimizer(bind(spec, convention=case.convention, params=case.params))
     current = [_round_to(p, dtype) for p in start]
     path = []
     for g in grads:

@@ -112,9 +112,7 @@ LION = OptimizerSpec(
         r"\theta_t = \theta_{t-1} - \eta(\operatorname{sign}(c_t) + \lambda\theta_{t-1}),\ "
         r"m_t = \beta_2 m_{t-1} + (1-\beta_2) g_t"
     ),
-    references=(
-        "Chen, X. et al. (2023). Symbolic Discovery of Optimization Algorithms. NeurIPS. arXiv:2302.06675.",
-    ),
+    references=("Chen, X. et al. (2023). Symbolic Discovery of Optimization Algorithms. NeurIPS. arXiv:2302.06675.",),
     usage="Large-batch training of transformers and vision models; use lr ~ Adam's / 3-10 and larger wd.",
     conventions={
         "optax": Convention(

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("array_api_strict")
 
-from lossbridge.testing import Check, parametrize_with_checks  # noqa: E402
+from lossbridge.testing import Check, parametrize_with_checks
 
 
 @parametrize_with_checks(backend="strict")
