@@ -118,7 +118,7 @@ def test_plugin_that_raises_on_import_warns_and_the_rest_works(site: Path) -> No
 def test_strict_mode_raises_on_a_broken_plugin(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     install_distribution(site, "lossbridge-broken", "lossbridge_toy_broken", BROKEN_PLUGIN)
     monkeypatch.setenv("LOSSBRIDGE_STRICT_PLUGINS", "1")
-    with pytest.raises(lossbridge.PluginError, match="lossbridge-broken.*broken on purpose"):
+    with pytest.raises(lossbridge.PluginError, match=r"lossbridge-broken.*broken on purpose"):
         lossbridge.get("mse")
 
 
