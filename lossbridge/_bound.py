@@ -93,23 +93,24 @@ class BoundLoss:
             out.append(x if dom.integer else xp.astype(x, dtype))
         return tuple(out)
 
-    def _targets_and_weights(self, xp: Any, inputs: tuple[Any, ...]) -> tuple[tuple[Any, ...], Any | None]:
-        """Replace ignored labels by 0 and build the per-term weight (class weight x mask)."""
+    def _targets_and_weights(
+        self, xp: Any, inputs: tuple[Any, ...]
+    ) -> tuple[tuple[Any, ...], dict[str, Any | None]]:
+        """Replace ignored labels by 0; the class weight of each term and the mask of kept terms."""
         if self.class_weight is None and self.ignore_index is None:
-            return inputs, None
+            return inputs, {"term_weight": None, "mask": None}
         k = next(k for k, i in enumerate(self.spec.inputs) if i.role == "target")
         target = inputs[k]
         dtype = next(x.dtype for x, i in zip(inputs, self.spec.inputs) if i.differentiable)
-        weight = None
+        weight = mask = None
         if self.ignore_index is not None:
             keep = target != self.ignore_index
             target = xp.where(keep, target, xp.zeros_like(target))
-            weight = xp.astype(keep, dtype)
+            mask = xp.astype(keep, dtype)
         if self.class_weight is not None:
             table = xp.asarray(self.class_weight, dtype=dtype)
-            cw = xp.reshape(xp.take(table, xp.reshape(target, (-1,)), axis=0), tuple(target.shape))
-            weight = cw if weight is None else weight * cw
-        return (*inputs[:k], target, *inputs[k + 1 :]), weight
+            weight = xp.reshape(xp.take(table, xp.reshape(target, (-1,)), axis=0), tuple(target.shape))
+        return (*inputs[:k], target, *inputs[k + 1 :]), {"term_weight": weight, "mask": mask}
 
     # -- values -----------------------------------------------------------------------------------
     def values(self, xp: Any, *inputs: Any) -> Any:
@@ -117,21 +118,21 @@ class BoundLoss:
         assert self.spec.fn is not None  # validated at registration
         return self.spec.fn(*inputs, xp=xp, **self.params)
 
-    def _reduce_kwargs(self, sample_weight: Any | None, term_weight: Any | None) -> dict[str, Any]:
+    def _reduce_kwargs(self, sample_weight: Any | None, weights: dict[str, Any | None]) -> dict[str, Any]:
         return {
             "reduction": self.reduction,
             "rule": self.rule,
             "elementwise": self.spec.elementwise,
             "sample_weight": sample_weight,
-            "term_weight": term_weight,
+            **weights,
         }
 
     def __call__(self, xp: Any, *inputs: Any, sample_weight: Any | None = None, check_values: bool = True) -> Any:
         """The reduced loss of ``inputs`` (in spec order)."""
         prepared = self.prepare(xp, inputs, check_values=check_values)
-        prepared, term_weight = self._targets_and_weights(xp, prepared)
+        prepared, weights = self._targets_and_weights(xp, prepared)
         values = self.values(xp, *prepared)
-        return reduce_loss(values, xp=xp, **self._reduce_kwargs(sample_weight, term_weight))
+        return reduce_loss(values, xp=xp, **self._reduce_kwargs(sample_weight, weights))
 
     def value_and_grad(
         self, xp: Any, *inputs: Any, sample_weight: Any | None = None, check_values: bool = True
@@ -140,9 +141,9 @@ class BoundLoss:
         if self.spec.vjp is None:
             raise NotImplementedError(f"{self.spec.name}: the spec declares no analytic gradient (vjp)")
         prepared = self.prepare(xp, inputs, check_values=check_values)
-        prepared, term_weight = self._targets_and_weights(xp, prepared)
+        prepared, weights = self._targets_and_weights(xp, prepared)
         values = self.values(xp, *prepared)
-        kwargs = self._reduce_kwargs(sample_weight, term_weight)
+        kwargs = self._reduce_kwargs(sample_weight, weights)
         reduced = reduce_loss(values, xp=xp, **kwargs)
         cot = cotangent(values, xp=xp, **kwargs)
         grads = self.spec.vjp(*prepared, cot, xp=xp, **self.params)

@@ -52,7 +52,9 @@ def _broadcast(xp: Any, weight: Any, like: Any) -> Any:
     return xp.broadcast_to(weight, tuple(like.shape))
 
 
-def _weights(xp: Any, terms: Any, sample_weight: Any | None, term_weight: Any | None) -> Any | None:
+def _weights(
+    xp: Any, terms: Any, sample_weight: Any | None, term_weight: Any | None, mask: Any | None = None
+) -> Any | None:
     weight = None
     if sample_weight is not None:
         sw = (
@@ -64,14 +66,19 @@ def _weights(xp: Any, terms: Any, sample_weight: Any | None, term_weight: Any | 
     if term_weight is not None:
         tw = xp.astype(term_weight, terms.dtype)
         weight = tw if weight is None else weight * tw
+    if mask is not None:
+        kept = xp.astype(mask, terms.dtype)
+        weight = kept if weight is None else weight * kept
     if weight is not None:
         weight = _broadcast(xp, weight, terms)
     return weight
 
 
-def _denominator(xp: Any, terms: Any, weight: Any | None, rule: Reduction) -> Any:
+def _denominator(xp: Any, terms: Any, weight: Any | None, rule: Reduction, mask: Any | None = None) -> Any:
     if weight is not None and rule.normalize_by == "weights":
         return xp.sum(weight)
+    if mask is not None:  # "count" of the terms that are not ignored (Keras's ignore_class)
+        return xp.sum(_broadcast(xp, xp.astype(mask, terms.dtype), terms))
     if any(n is None for n in terms.shape):  # traced with an unknown axis: count at run time
         return xp.sum(xp.ones_like(terms))
     count = 1
@@ -89,17 +96,18 @@ def reduce_loss(
     elementwise: bool,
     sample_weight: Any | None = None,
     term_weight: Any | None = None,
+    mask: Any | None = None,
 ) -> Any:
     """Weight and reduce unreduced loss ``values`` as ``reduction`` and ``rule`` say."""
     terms = term_values(values, xp=xp, rule=rule, elementwise=elementwise)
-    weight = _weights(xp, terms, sample_weight, term_weight)
+    weight = _weights(xp, terms, sample_weight, term_weight, mask)
     weighted = terms if weight is None else terms * weight
     if reduction == "none":
         return weighted
     total = xp.sum(weighted)
     if reduction == "sum":
         return total
-    return total / _denominator(xp, terms, weight, rule)
+    return total / _denominator(xp, terms, weight, rule, mask)
 
 
 def cotangent(
@@ -111,16 +119,17 @@ def cotangent(
     elementwise: bool,
     sample_weight: Any | None = None,
     term_weight: Any | None = None,
+    mask: Any | None = None,
 ) -> Any:
     """d(reduced)/d(values), an array of ``values``'s shape.
 
     For ``reduction="none"`` it is the gradient of the sum of the weighted terms.
     """
     terms = term_values(values, xp=xp, rule=rule, elementwise=elementwise)
-    weight = _weights(xp, terms, sample_weight, term_weight)
+    weight = _weights(xp, terms, sample_weight, term_weight, mask)
     coeff = xp.ones_like(terms) if weight is None else weight
     if reduction == "mean":
-        coeff = coeff / _denominator(xp, terms, weight, rule)
+        coeff = coeff / _denominator(xp, terms, weight, rule, mask)
     if tuple(terms.shape) != tuple(values.shape):  # undo the last-axis mean
         n = values.shape[-1]
         coeff = xp.broadcast_to(xp.reshape(coeff, (*tuple(coeff.shape), 1)), tuple(values.shape))

@@ -1,0 +1,86 @@
+"""Array API building blocks the loss specs share: stable logs, softmax, one-hot, smoothing.
+
+Every helper takes the namespace ``xp`` as a keyword, uses only functions of the Array API standard
+and never branches on array values, so the specs built from them trace under ``jax.jit``,
+``tf.function(jit_compile=True)`` and ``torch.compile(fullgraph=True)``. Each forward helper that a
+vjp needs has its derivative next to it, so a formula and its gradient live side by side.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "floored_log",
+    "floored_log_grad",
+    "hinge_part",
+    "log_sigmoid",
+    "log_softmax",
+    "one_hot",
+    "sigmoid",
+    "smooth_binary",
+    "smooth_categorical",
+    "softmax",
+]
+
+#: PyTorch's ``BCELoss`` floor for ``log p``; lossbridge's default on probabilities.
+DEFAULT_LOG_FLOOR = -100.0
+
+
+def floored_log(p: Any, floor: float, *, xp: Any) -> Any:
+    r"""``max(log p, floor)``, with exact zeros mapped to ``floor`` without evaluating ``log 0``.
+
+    .. math:: \operatorname{flog}(p) = \max(\log p, f)
+    """
+    positive = p > 0
+    safe = xp.where(positive, p, xp.ones_like(p))
+    return xp.clip(xp.where(positive, xp.log(safe), xp.full_like(p, floor)), min=floor)
+
+
+def floored_log_grad(p: Any, floor: float, *, xp: Any) -> Any:
+    """d floored_log / dp: ``1/p`` where ``log p > floor``, else 0 (the floor is flat)."""
+    above = floored_log(p, floor, xp=xp) > floor
+    safe = xp.where(above, p, xp.ones_like(p))
+    return xp.where(above, 1.0 / safe, xp.zeros_like(p))
+
+
+def log_sigmoid(x: Any, *, xp: Any) -> Any:
+    r"""``log σ(x) = -log(1 + e^{-x})``, stable for any finite ``x``."""
+    return -xp.logaddexp(xp.zeros_like(x), -x)
+
+
+def sigmoid(x: Any, *, xp: Any) -> Any:
+    r"""``σ(x) = 1 / (1 + e^{-x})`` without overflow for large ``|x|``."""
+    return xp.exp(log_sigmoid(x, xp=xp))
+
+
+def log_softmax(x: Any, *, xp: Any) -> Any:
+    r"""Log-softmax over the last axis with the max subtracted (log-sum-exp trick)."""
+    shifted = x - xp.max(x, axis=-1, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
+
+
+def softmax(x: Any, *, xp: Any) -> Any:
+    """Softmax over the last axis."""
+    return xp.exp(log_softmax(x, xp=xp))
+
+
+def one_hot(labels: Any, n_classes: int, dtype: Any, *, xp: Any) -> Any:
+    """Rows of ``n_classes`` with a 1 at each integer label (shape ``labels.shape + (n_classes,)``)."""
+    classes = xp.arange(n_classes, dtype=labels.dtype)
+    return xp.astype(classes == xp.expand_dims(labels, axis=-1), dtype)
+
+
+def smooth_binary(y: Any, label_smoothing: Any) -> Any:
+    r"""Keras's binary label smoothing, towards 1/2: :math:`y (1 - \epsilon) + \epsilon / 2`."""
+    return y * (1.0 - label_smoothing) + 0.5 * label_smoothing
+
+
+def smooth_categorical(y: Any, label_smoothing: Any) -> Any:
+    r"""Label smoothing towards uniform over the last axis: :math:`(1 - \epsilon) y + \epsilon / C`."""
+    return y * (1.0 - label_smoothing) + label_smoothing / y.shape[-1]
+
+
+def hinge_part(margin: Any, *, xp: Any) -> Any:
+    """``max(margin, 0)``, the positive part shared by every hinge loss."""
+    return xp.maximum(margin, xp.zeros_like(margin))
