@@ -1,5 +1,402 @@
-"""(family placeholder, filled in by its author)"""
+"""Adaptive first-order optimizers: Adam (with AMSGrad and both eps placements), AdamW and LAMB.
+
+The three share one set of moment and bias-correction helpers: AdamW is Adam's own ``init`` and
+``update`` with decoupled weight decay, and LAMB scales Adam's direction by a per-tensor trust ratio.
+"""
 
 from __future__ import annotations
 
-SPECS: tuple = ()
+from functools import partial
+from typing import Any
+
+from lossbridge.conventions import Convention
+from lossbridge.spec._first_order import DECOUPLED, is_zero, weight_decay_terms
+from lossbridge.spec._model import OptimizerSpec
+from lossbridge.spec._params import Param
+
+__all__ = ["ADAM", "ADAMW", "LAMB", "SPECS", "adam_direction", "adam_init", "adam_update", "lamb_update"]
+
+_ADAM_REFS = (
+    "Kingma, D. P. & Ba, J. (2015). Adam: A Method for Stochastic Optimization. ICLR. "
+    "https://arxiv.org/abs/1412.6980",
+    "Reddi, S. J., Kale, S. & Kumar, S. (2018). On the Convergence of Adam and Beyond (AMSGrad). "
+    "ICLR. https://openreview.net/forum?id=ryQu7f-RZ",
+)
+_ADAMW_REF = (
+    "Loshchilov, I. & Hutter, F. (2019). Decoupled Weight Decay Regularization. ICLR. "
+    "https://arxiv.org/abs/1711.05101"
+)
+_LAMB_REF = (
+    "You, Y. et al. (2020). Large Batch Optimization for Deep Learning: Training BERT in 76 "
+    "minutes. ICLR. https://arxiv.org/abs/1904.00962"
+)
+
+_LR = Param("lr", 1e-3, "learning rate", low=0.0)
+_BETA_1 = Param(
+    "beta_1", 0.9, "decay of the first-moment (mean) estimate", low=0.0, high=1.0, high_inclusive=False
+)
+_BETA_2 = Param(
+    "beta_2", 0.999, "decay of the second-moment estimate", low=0.0, high=1.0, high_inclusive=False
+)
+_EPS_ROOT = Param("eps_root", 0.0, "added to the second moment inside the square root (Optax)", low=0.0)
+_WEIGHT_DECAY = Param("weight_decay", 0.0, "weight decay coefficient", low=0.0)
+_EPS_PLACEMENT = Param(
+    "eps_placement",
+    "corrected",
+    "'corrected': eps is added to sqrt of the bias-corrected second moment (PyTorch, Optax); "
+    "'uncorrected': to sqrt of the raw one, the bias corrections folded into the step size "
+    "(Keras, Caffe: 'epsilon hat')",
+    kind="choice",
+    choices=("corrected", "uncorrected"),
+    static=True,
+)
+_BIAS_CORRECTION_DTYPE = Param(
+    "bias_correction_dtype",
+    None,
+    "round beta_1 and beta_2 to this dtype inside the bias corrections 1 - beta^t only (Keras casts "
+    "its Python-float betas through float32 there, but not in the moment updates); None: exact",
+    kind="choice",
+    choices=("float32",),
+    nullable=True,
+    static=True,
+)
+_AMSGRAD = Param(
+    "amsgrad", False, "AMSGrad: divide by the running maximum of the second moment", kind="bool", static=True
+)
+_AMSGRAD_MAX = Param(
+    "amsgrad_max",
+    "raw",
+    "what AMSGrad takes the running maximum of: 'raw' second moment v_t (PyTorch, Keras) or the "
+    "bias-corrected v_t / (1 - beta_2^t) (optax.amsgrad)",
+    kind="choice",
+    choices=("raw", "corrected"),
+    static=True,
+)
+
+_ADAM_PARAMS = (
+    _LR,
+    _BETA_1,
+    _BETA_2,
+    Param("eps", 1e-8, "added to the denominator for numerical stability", low=0.0),
+    _EPS_ROOT,
+    _EPS_PLACEMENT,
+    _AMSGRAD,
+    _AMSGRAD_MAX,
+    _WEIGHT_DECAY,
+    DECOUPLED,
+    _BIAS_CORRECTION_DTYPE,
+)
+
+
+def adam_init(param: Any, /, *, xp: Any, amsgrad: bool = False, **hyper: Any) -> dict[str, Any]:
+    """First and second moments, and the running maximum ``v_max`` when ``amsgrad``."""
+    state = {"m": xp.zeros_like(param), "v": xp.zeros_like(param)}
+    if amsgrad:
+        state["v_max"] = xp.zeros_like(param)
+    return state
+
+
+def _moments(grad: Any, state: dict[str, Any], beta_1: Any, beta_2: Any) -> tuple[Any, Any]:
+    """Exponential moving averages of the gradient and of its square."""
+    m = state["m"] + (1.0 - beta_1) * (grad - state["m"])
+    v = beta_2 * state["v"] + (1.0 - beta_2) * (grad * grad)
+    return m, v
+
+
+def _bias_corrections(step: Any, beta_1: Any, beta_2: Any, *, dtype: str | None, xp: Any) -> tuple[Any, Any]:
+    r""":math:`1 - \beta_1^t` and :math:`1 - \beta_2^t`, the betas optionally rounded to ``dtype`` first."""
+    if dtype is not None:
+        low = getattr(xp, dtype)
+        beta_1, beta_2 = (
+            xp.astype(xp.astype(b * xp.ones_like(step), low), step.dtype) for b in (beta_1, beta_2)
+        )
+    return 1.0 - beta_1**step, 1.0 - beta_2**step
+
+
+def _second_moment(
+    v: Any, state: dict[str, Any], bc2: Any, *, amsgrad: bool, amsgrad_max: str, corrected: bool, xp: Any
+) -> tuple[Any, dict[str, Any]]:
+    """The second moment to divide by (bias-corrected if ``corrected``) and the new ``v_max`` slot."""
+    if not amsgrad:
+        return (v / bc2 if corrected else v), {}
+    if amsgrad_max == "corrected":
+        v_max = xp.maximum(state["v_max"], v / bc2)
+        return (v_max if corrected else v_max * bc2), {"v_max": v_max}
+    v_max = xp.maximum(state["v_max"], v)
+    return (v_max / bc2 if corrected else v_max), {"v_max": v_max}
+
+
+def adam_direction(
+    grad: Any,
+    state: dict[str, Any],
+    /,
+    *,
+    step: Any,
+    xp: Any,
+    beta_1: Any,
+    beta_2: Any,
+    eps: Any,
+    eps_root: Any,
+    eps_placement: str = "corrected",
+    amsgrad: bool = False,
+    amsgrad_max: str = "raw",
+    bias_correction_dtype: str | None = None,
+) -> tuple[Any, Any, dict[str, Any]]:
+    r"""Adam's step without the learning rate: ``(direction, scale, new_state)``.
+
+    The step is ``-lr * scale * direction``; ``scale`` is 1 for the corrected eps placement and
+    :math:`\sqrt{1-\beta_2^t}/(1-\beta_1^t)` for the uncorrected one.
+    """
+    m, v = _moments(grad, state, beta_1, beta_2)
+    bc1, bc2 = _bias_corrections(step, beta_1, beta_2, dtype=bias_correction_dtype, xp=xp)
+    corrected = eps_placement == "corrected"
+    v_eff, extra = _second_moment(
+        v, state, bc2, amsgrad=amsgrad, amsgrad_max=amsgrad_max, corrected=corrected, xp=xp
+    )
+    new_state = {"m": m, "v": v, **extra}
+    if corrected:
+        return (m / bc1) / (xp.sqrt(v_eff + eps_root) + eps), 1.0, new_state
+    return m / (xp.sqrt(v_eff + eps_root) + eps), xp.sqrt(bc2) / bc1, new_state
+
+
+def adam_update(
+    param: Any,
+    grad: Any,
+    state: dict[str, Any],
+    /,
+    *,
+    step: Any,
+    xp: Any,
+    lr: Any,
+    weight_decay: Any,
+    decoupled_weight_decay: bool,
+    **hyper: Any,
+) -> tuple[Any, dict[str, Any]]:
+    r"""One Adam step (see :data:`ADAM`).
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\quad v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\quad
+        \Delta\theta = -\eta\,\frac{m_t/(1-\beta_1^t)}{\sqrt{v_t/(1-\beta_2^t) + \epsilon_r} + \epsilon}
+
+    Reference: Kingma & Ba (2015), https://arxiv.org/abs/1412.6980.
+
+    >>> import numpy as np, lossbridge
+    >>> opt, params = lossbridge.get("adam", lr=0.1), [np.array([1.0, -1.0])]
+    >>> opt.step(params, [np.array([0.5, -2.0])])  # the first step is -lr * sign(g)
+    >>> params[0].round(6).tolist()
+    [0.9, -0.9]
+    """
+    g, decay = weight_decay_terms(
+        param, grad, lr=lr, weight_decay=weight_decay, decoupled=decoupled_weight_decay
+    )
+    direction, scale, new_state = adam_direction(g, state, step=step, xp=xp, **hyper)
+    return decay - lr * scale * direction, new_state
+
+
+_ADAM_FORMULA = (
+    r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\ v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\ "
+    r"\theta_t = \theta_{t-1} - \eta\,\frac{m_t/(1-\beta_1^t)}{\sqrt{v_t/(1-\beta_2^t)+\epsilon_r}+\epsilon}"
+    r"\ \text{(uncorrected: } \eta\frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}\frac{m_t}{\sqrt{v_t}+\hat\epsilon})"
+)
+
+_KERAS_NOTE = (
+    "learning_rate and weight_decay live in float32 (rounded); the betas are cast through float32 only "
+    "in the bias corrections; epsilon and the moment decays are used as exact Python floats."
+)
+
+ADAM = OptimizerSpec(
+    name="adam",
+    summary="Adam: bias-corrected moment estimates scale each coordinate's step (optionally AMSGrad).",
+    init=adam_init,
+    update=adam_update,
+    slots=("m", "v", "v_max"),
+    params=_ADAM_PARAMS,
+    formula=_ADAM_FORMULA,
+    references=_ADAM_REFS,
+    usage=(
+        "The default first choice for deep networks, transformers and most non-convex problems; "
+        "little lr tuning. Its L2 weight decay interacts badly with the adaptive scaling: "
+        "prefer adamw for regularization."
+    ),
+    conventions={
+        "torch": Convention(
+            "torch",
+            "torch.optim.Adam",
+            notes="eps added to sqrt of the bias-corrected v; weight_decay is L2 added to the gradient; "
+            "AMSGrad keeps the max of the raw v.",
+        ),
+        "keras": Convention(
+            "keras",
+            "keras.optimizers.Adam",
+            params={
+                "eps": 1e-7,
+                "eps_placement": "uncorrected",
+                "decoupled_weight_decay": True,
+                "bias_correction_dtype": "float32",
+            },
+            notes="epsilon hat (1e-7) on the raw sqrt(v); weight_decay decoupled (theta -= lr*wd*theta "
+            "before the step). " + _KERAS_NOTE,
+            hyper_dtype="float32",
+            rounded=("lr", "weight_decay"),
+        ),
+        "optax": Convention(
+            "optax",
+            "optax.adam / optax.amsgrad",
+            params={"amsgrad_max": "corrected"},
+            notes="Same placement as PyTorch plus eps_root inside the sqrt; optax.amsgrad keeps the max "
+            "of the bias-corrected v; no weight decay (use adamw).",
+        ),
+        "caffe": Convention(
+            "caffe",
+            "caffe AdamSolver",
+            params={"eps_placement": "uncorrected", "beta_1": 0.0},
+            notes="delta (1e-8) on the raw sqrt(v); beta_1 is the solver's `momentum`, whose proto "
+            "default is 0 (the example solvers set 0.9); L2 weight decay added to the gradient.",
+        ),
+    },
+)
+
+# AdamW is Adam's own update with the decay decoupled: one formula, other defaults.
+_ADAMW_PARAMS = tuple(
+    Param("weight_decay", 1e-2, "decoupled weight decay: theta -= lr*weight_decay*theta", low=0.0)
+    if p.name == "weight_decay"
+    else p
+    for p in _ADAM_PARAMS
+    if p.name != "decoupled_weight_decay"
+)
+
+ADAMW = OptimizerSpec(
+    name="adamw",
+    aliases=("adam_w",),
+    summary="AdamW: Adam with weight decay decoupled from the adaptive gradient step.",
+    init=adam_init,
+    update=partial(adam_update, decoupled_weight_decay=True),
+    slots=("m", "v", "v_max"),
+    params=_ADAMW_PARAMS,
+    formula=_ADAM_FORMULA + r",\ \theta_t \mathrel{-}= \eta\lambda\theta_{t-1}",
+    references=(_ADAMW_REF, *_ADAM_REFS),
+    usage=(
+        "The standard optimizer for transformers and large vision models; weight decay acts as "
+        "real regularization independent of the gradient scale. Tune lr and weight_decay together."
+    ),
+    conventions={
+        "torch": Convention("torch", "torch.optim.AdamW", notes="theta *= 1 - lr*wd, then Adam; wd 1e-2."),
+        "keras": Convention(
+            "keras",
+            "keras.optimizers.AdamW",
+            params={
+                "weight_decay": 0.004,
+                "eps": 1e-7,
+                "eps_placement": "uncorrected",
+                "bias_correction_dtype": "float32",
+            },
+            notes="Adam (epsilon hat 1e-7) plus the base optimizer's decoupled decay; wd 0.004. "
+            + _KERAS_NOTE,
+            hyper_dtype="float32",
+            rounded=("lr", "weight_decay"),
+        ),
+        "optax": Convention(
+            "optax",
+            "optax.adamw",
+            params={"weight_decay": 1e-4, "amsgrad_max": "corrected"},
+            notes="scale_by_adam, add_decayed_weights, then -lr: the same decoupled form; wd 1e-4.",
+        ),
+    },
+)
+
+
+def lamb_update(
+    param: Any,
+    grad: Any,
+    state: dict[str, Any],
+    /,
+    *,
+    step: Any,
+    xp: Any,
+    lr: Any,
+    weight_decay: Any,
+    decoupled_weight_decay: bool = False,
+    **hyper: Any,
+) -> tuple[Any, dict[str, Any]]:
+    r"""One LAMB step (see :data:`LAMB`): Adam's direction plus decay, scaled per tensor.
+
+    .. math::
+        r_t = \frac{\hat m_t}{\sqrt{\hat v_t + \epsilon_r} + \epsilon} + \lambda\theta,\quad
+        \theta_t = \theta_{t-1} - \eta\,\frac{\|\theta_{t-1}\|}{\|r_t\|}\,r_t
+
+    The ratio is 1 when either norm is 0. Reference: You et al. (2020),
+    https://arxiv.org/abs/1904.00962.
+
+    >>> import numpy as np, lossbridge
+    >>> opt, params = lossbridge.get("lamb", lr=0.1), [np.array([3.0, -4.0])]
+    >>> opt.step(params, [np.array([0.5, 2.0])])  # ratio ||theta|| / ||sign(g)|| = 5 / sqrt(2)
+    >>> params[0].round(4).tolist()
+    [2.6464, -4.3536]
+    """
+    direction, _, new_state = adam_direction(grad, state, step=step, xp=xp, **hyper)
+    decay: Any = 0.0
+    if decoupled_weight_decay:  # Keras: the decayed parameter enters the trust ratio
+        _, decay = weight_decay_terms(param, grad, lr=lr, weight_decay=weight_decay, decoupled=True)
+        param = param + decay
+    elif not is_zero(weight_decay):
+        direction = direction + weight_decay * param
+    w_norm = xp.sqrt(xp.sum(param * param))
+    r_norm = xp.sqrt(xp.sum(direction * direction))
+    one = xp.ones_like(w_norm)
+    safe = xp.where(r_norm > 0, r_norm, one)
+    ratio = xp.where((w_norm > 0) & (r_norm > 0), w_norm / safe, one)
+    return decay - lr * ratio * direction, new_state
+
+
+LAMB = OptimizerSpec(
+    name="lamb",
+    summary="LAMB: Adam's direction (plus weight decay) rescaled per tensor by a trust ratio.",
+    init=adam_init,
+    update=lamb_update,
+    slots=("m", "v"),
+    params=(
+        _LR,
+        _BETA_1,
+        _BETA_2,
+        Param("eps", 1e-6, "added to the denominator for numerical stability", low=0.0),
+        _EPS_ROOT,
+        Param("weight_decay", 0.0, "decay added to the direction before the trust ratio", low=0.0),
+        Param(
+            "decoupled_weight_decay",
+            False,
+            "decay theta -= lr*weight_decay*theta before the step, outside the trust ratio (Keras)",
+            kind="bool",
+            static=True,
+        ),
+        _BIAS_CORRECTION_DTYPE,
+    ),
+    formula=(
+        r"r_t = \frac{m_t/(1-\beta_1^t)}{\sqrt{v_t/(1-\beta_2^t)+\epsilon_r}+\epsilon}"
+        r" + \lambda\theta_{t-1},\ "
+        r"\theta_t = \theta_{t-1} - \eta\,\frac{\|\theta_{t-1}\|_2}{\|r_t\|_2} r_t\ "
+        r"(\text{ratio } 1 \text{ if either norm is } 0)"
+    ),
+    references=(_LAMB_REF, _ADAM_REFS[0]),
+    usage=(
+        "Very large batch training (BERT, ResNet at batch 32k+) where Adam's per-layer step sizes "
+        "diverge; the trust ratio keeps each layer's step proportional to its weight norm."
+    ),
+    conventions={
+        "keras": Convention(
+            "keras",
+            "keras.optimizers.Lamb",
+            params={"eps": 1e-7, "bias_correction_dtype": "float32", "decoupled_weight_decay": True},
+            notes="eps 1e-7; weight_decay is the base optimizer's decoupled decay, applied before the "
+            "step so the decayed weights enter the trust ratio. " + _KERAS_NOTE,
+            hyper_dtype="float32",
+            rounded=("lr", "weight_decay"),
+        ),
+        "optax": Convention(
+            "optax",
+            "optax.lamb",
+            notes="scale_by_adam, add_decayed_weights, scale_by_trust_ratio, then -lr; eps 1e-6.",
+        ),
+    },
+)
+
+SPECS = (ADAM, ADAMW, LAMB)

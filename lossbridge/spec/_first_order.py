@@ -59,7 +59,19 @@ def sgd_update(
     decoupled_weight_decay: bool,
     lr_in_momentum: bool,
 ) -> tuple[Any, dict[str, Any]]:
-    r"""One SGD step; see :data:`SGD` for the formula and its two momentum styles."""
+    r"""One SGD step; see :data:`SGD` for the formula and its two momentum styles.
+
+    .. math:: b_t = \mu b_{t-1} + (1-\tau) g_t\ (b_1 = g_1),\quad \theta_t = \theta_{t-1} - \eta b_t
+
+    Reference: Polyak (1964); Sutskever et al. (2013), ICML.
+
+    >>> import numpy as np, lossbridge
+    >>> opt, params = lossbridge.get("sgd", lr=0.1, momentum=0.9), [np.array([1.0])]
+    >>> for _ in range(2):
+    ...     opt.step(params, [np.array([1.0])])  # b = 1 then 1.9
+    >>> params[0].round(6).tolist()
+    [0.71]
+    """
     g, decay = weight_decay_terms(
         param, grad, lr=lr, weight_decay=weight_decay, decoupled=decoupled_weight_decay
     )
