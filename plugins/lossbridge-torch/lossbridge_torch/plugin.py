@@ -1,0 +1,28 @@
+"""The pluggy plugin module of ``lossbridge-torch`` (entry point ``torch`` in group ``lossbridge``).
+
+Loading it never imports torch: the backend and the override factories import it lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from lossbridge import hookimpl
+from lossbridge_torch._backend import TorchBackend
+from lossbridge_torch._native import NATIVE_KERNELS, native_factory
+
+__all__ = ["lossbridge_register_backends", "lossbridge_register_overrides"]
+
+
+@hookimpl
+def lossbridge_register_backends(register: Callable[[Any], None]) -> None:
+    """The ``torch`` backend (alias ``pytorch``)."""
+    register(TorchBackend())
+
+
+@hookimpl
+def lossbridge_register_overrides(register: Callable[..., None]) -> None:
+    """Verified fast paths: torch's fused optimizer kernels where they compute the spec exactly."""
+    for spec_name in NATIVE_KERNELS:
+        register(spec_name, "torch", native_factory(spec_name), kind="optimizer")
