@@ -282,9 +282,9 @@ class Registry:
 _KNOWN_BACKENDS = {
     "torch": "lossbridge-torch",
     "pytorch": "lossbridge-torch",
-    "tensorflow": "lossbridge-tensorflow",
-    "tf": "lossbridge-tensorflow",
-    "keras": "lossbridge-tensorflow",
+    "tensorflow": '"lossbridge-tensorflow[cpu]"',
+    "tf": '"lossbridge-tensorflow[cpu]"',
+    "keras": '"lossbridge-tensorflow[cpu]"',
     "jax": "lossbridge-jax",
     "arrayapistrict": "lossbridge-strict",
     "strict": "lossbridge-strict",

@@ -14,7 +14,7 @@ from lossbridge.registry import default_registry
 __all__ = ["add_parser", "curve_difference", "plot_curves", "run"]
 
 #: The framework backends the demo knows how to suggest, with their distributions.
-FRAMEWORKS = {"torch": "lossbridge-torch", "jax": "lossbridge-jax", "tensorflow": "lossbridge-tensorflow"}
+FRAMEWORKS = {"torch": "lossbridge-torch", "jax": "lossbridge-jax", "tensorflow": "\"lossbridge-tensorflow[cpu]\""}
 
 
 def _positive(text: str) -> int:
@@ -130,7 +130,7 @@ def _print(results: list[Any], errors: list[str], epochs: int) -> None:
         out.print(f"[red]FAILED[/red] {escape(message)}")
     hint = _missing_hint(results)
     if hint:
-        out.print(hint)
+        out.print(escape(hint))
 
 
 def run(args: argparse.Namespace, registry_warnings: list[str]) -> int:

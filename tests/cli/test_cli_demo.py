@@ -31,7 +31,7 @@ def test_with_only_numpy_it_runs_and_says_how_to_add_the_others(cli, numpy_only)
     assert code == 0
     assert "│ numpy " in out
     assert "Largest difference" not in out  # one backend: nothing to compare
-    assert "install: lossbridge-torch, lossbridge-jax, lossbridge-tensorflow" in out
+    assert "install: lossbridge-torch, lossbridge-jax, \"lossbridge-tensorflow[cpu]\"" in out
 
 
 def test_curve_difference_between_two_backends(cli, extra_backends) -> None:

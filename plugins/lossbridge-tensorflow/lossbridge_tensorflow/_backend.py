@@ -1,0 +1,134 @@
+"""The TensorFlow/Keras backend: ``keras.losses.Loss`` and ``keras.optimizers.Optimizer`` objects.
+
+TensorFlow and Keras are imported inside the methods only, so loading the plugin stays cheap.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lossbridge._bound import BoundLoss, BoundOptimizer
+from lossbridge.backends._base import Backend
+
+if TYPE_CHECKING:
+    from lossbridge.demo import DigitsData, TrainingResult
+
+__all__ = ["TensorflowBackend"]
+
+
+def _cast(x: np.ndarray, dtype: str) -> Any:
+    import tensorflow as tf
+
+    x = np.asarray(x)
+    return tf.constant(x.astype(dtype) if np.issubdtype(x.dtype, np.floating) else x)
+
+
+def _fresh(optimizer: Any) -> Any:
+    """``optimizer`` itself if unused, else a new one from its config (a Keras optimizer builds once)."""
+    return type(optimizer).from_config(optimizer.get_config()) if optimizer.built else optimizer
+
+
+class TensorflowBackend(Backend):
+    """Losses as ``keras.losses.Loss``, optimizers as ``keras.optimizers.Optimizer`` subclasses."""
+
+    name = "tensorflow"
+    aliases = ("tf", "keras")
+    requires = ("tensorflow", "keras")
+    distribution = "\"lossbridge-tensorflow[cpu]\" (or [gpu])"
+    loss_order = "truth_first"
+
+    def namespace(self) -> Any:
+        from lossbridge_tensorflow import array_api
+
+        return array_api
+
+    def materialize_loss(self, bound: BoundLoss) -> Any:
+        from lossbridge_tensorflow._losses import KerasLoss
+
+        return KerasLoss(bound)
+
+    def materialize_optimizer(self, bound: BoundOptimizer) -> Any:
+        from lossbridge_tensorflow._optimizers import KerasOptimizer
+
+        return KerasOptimizer(bound)
+
+    # -- the conformance harness ------------------------------------------------------------------
+    def loss_value_and_grad(
+        self,
+        loss: Any,
+        inputs: Mapping[str, np.ndarray],
+        *,
+        sample_weight: np.ndarray | None,
+        differentiable: Sequence[str],
+        dtype: str,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        import tensorflow as tf
+
+        tensors = {name: _cast(x, dtype) for name, x in inputs.items()}
+        spec_inputs = loss.spec.inputs
+        args = [tensors[spec_inputs[k].name] for k in loss._truth_first]  # Keras order: truth first
+        weight = None if sample_weight is None else _cast(sample_weight, dtype)
+        watched = [tensors[n] for n in differentiable]
+        with tf.GradientTape() as tape:
+            for t in watched:
+                tape.watch(t)
+            value = loss(*args, sample_weight=weight)
+            total = tf.reduce_sum(value)
+        grads = tape.gradient(total, watched, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return np.asarray(value.numpy(), dtype=np.float64), {
+            n: np.asarray(g.numpy(), dtype=np.float64) for n, g in zip(differentiable, grads, strict=True)
+        }
+
+    def optimizer_trajectory(
+        self,
+        optimizer: Any,
+        params: Sequence[np.ndarray],
+        grads: Sequence[Sequence[np.ndarray]],
+        *,
+        dtype: str,
+    ) -> list[list[np.ndarray]]:
+        import keras
+        import tensorflow as tf
+
+        opt = _fresh(optimizer)
+        variables = [keras.Variable(np.asarray(p, dtype=dtype), dtype=dtype) for p in params]
+        opt.build(variables)  # as model.fit does, before the traced train step
+        step = tf.function(lambda g: opt.apply(g, variables))
+        out = []
+        for step_grads in grads:
+            step([_cast(g, dtype) for g in step_grads])
+            out.append([np.asarray(v.numpy(), dtype=np.float64) for v in variables])
+        return out
+
+    # -- the seed example ---------------------------------------------------------------------------
+    def train_digits(self, data: DigitsData) -> TrainingResult:
+        """Dense(64, relu) -> Dense(10) as a compiled Keras model, one ``train_on_batch`` per mini-batch."""
+        import keras
+
+        import lossbridge
+        from lossbridge.demo import TrainingResult
+
+        model = keras.Sequential(
+            [keras.Input((64,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)]
+        )
+        model.set_weights([data.init["w1"], data.init["b1"], data.init["w2"], data.init["b2"]])
+        model.compile(
+            loss=lossbridge.get("sparse_categorical_crossentropy", backend="tensorflow", from_logits=True),
+            optimizer=lossbridge.get("adam", backend="tensorflow", lr=data.lr),
+        )
+        result = TrainingResult(self.name)
+        start = time.perf_counter()
+        for epoch in range(data.epochs):
+            losses = [
+                float(model.train_on_batch(data.x_train[idx], data.y_train[idx]))
+                for idx in data.batches(epoch)
+            ]
+            result.train_loss.append(float(np.mean(losses)))
+        result.seconds = time.perf_counter() - start
+        logits = model.predict(data.x_val, verbose=0)
+        result.val_accuracy = float(np.mean(np.argmax(logits, axis=1) == data.y_val))
+        return result

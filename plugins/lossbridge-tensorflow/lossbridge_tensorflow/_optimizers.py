@@ -1,0 +1,190 @@
+"""Optimizers as :class:`keras.optimizers.Optimizer` subclasses running the spec's ``update``.
+
+``build`` creates the spec's state slots (``init``) as optimizer variables; ``update_step`` runs
+``update`` through the Array API namespace for ``tf.Tensor`` and assigns the increment and the
+new slots. Everything else is Keras's own machinery, so ``model.fit``, ``tf.function``,
+``jit_compile=True``, learning-rate schedules, ``clipnorm``/``clipvalue``/``global_clipnorm``,
+``use_ema``, gradient accumulation and loss scaling work as for Keras's own optimizers.
+
+Weight decay belongs to the spec (its ``weight_decay`` parameter, decoupled or L2 as the
+convention says), never to Keras's base ``weight_decay`` option, so it cannot be applied twice.
+Importing this module imports TensorFlow and Keras; the backend imports it lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+import lossbridge
+from lossbridge._bound import BoundOptimizer, bind
+from lossbridge._errors import ParameterError
+from lossbridge_tensorflow import array_api as xp
+
+__all__ = ["KERAS_BASE_OPTIONS", "KerasOptimizer"]
+
+#: Keyword arguments that go to ``keras.optimizers.Optimizer`` itself rather than to the spec.
+KERAS_BASE_OPTIONS = (
+    "clipnorm",
+    "clipvalue",
+    "global_clipnorm",
+    "use_ema",
+    "ema_momentum",
+    "ema_overwrite_frequency",
+    "loss_scale_factor",
+    "gradient_accumulation_steps",
+    "name",
+)
+
+
+def _read(v: Any) -> Any:
+    """A tensor holding the current value of a keras/tf variable (or the tensor itself)."""
+    if isinstance(v, keras.Variable):
+        v = v.value
+    return tf.convert_to_tensor(v)
+
+
+def _split_kwargs(spec_params: set[str], kwargs: Mapping[str, Any], owner: str) -> tuple[dict, dict]:
+    hyper, base = {}, {}
+    for key, value in kwargs.items():
+        if key in spec_params:
+            hyper[key] = value
+        elif key in KERAS_BASE_OPTIONS:
+            base[key] = value
+        else:
+            valid = ", ".join(sorted(spec_params | set(KERAS_BASE_OPTIONS) | {"learning_rate"}))
+            raise ParameterError(f"{owner}: unknown parameter {key!r}; valid: {valid}")
+    return hyper, base
+
+
+@keras.saving.register_keras_serializable(package="lossbridge")
+class KerasOptimizer(keras.optimizers.Optimizer):
+    """A lossbridge optimizer spec as a Keras optimizer.
+
+    Parameters
+    ----------
+    spec:
+        A spec name (``"adam"``) or an already bound spec.
+    convention:
+        ``None`` (lossbridge's defaults) or a framework, e.g. ``"keras"``.
+    learning_rate:
+        A float or a ``keras.optimizers.schedules.LearningRateSchedule``; ``lr`` is accepted as
+        its alias. Unset takes the spec's/convention's ``lr``.
+    **kwargs:
+        The spec's hyperparameters (``beta1=0.8``) and Keras's base options (``clipnorm``,
+        ``clipvalue``, ``global_clipnorm``, ``use_ema``, ``ema_momentum``, ...).
+    """
+
+    def __init__(
+        self,
+        spec: str | BoundOptimizer,
+        convention: str | None = None,
+        *,
+        learning_rate: Any = None,
+        hyper: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(spec, BoundOptimizer):
+            bound = spec
+            given, base = _split_kwargs(set(bound.hyper), {**(hyper or {}), **kwargs}, bound.spec.name)
+            bound = bound.with_hyper(**given) if given else bound
+        else:
+            found = lossbridge.spec(spec)
+            names = {p.name for p in found.params}
+            given, base = _split_kwargs(names, {**(hyper or {}), **kwargs}, found.name)
+            bound = bind(found, convention=convention, params=given)
+            if not isinstance(bound, BoundOptimizer):
+                raise ParameterError(f"{found.name} is a loss, not an optimizer; use KerasLoss")
+        if learning_rate is None:
+            learning_rate = bound.hyper["lr"]
+        base.setdefault("name", bound.spec.name)
+        super().__init__(learning_rate=learning_rate, **base)
+        self.bound = bound
+        self.spec = bound.spec
+        self._exact_learning_rate(learning_rate)
+
+    def _exact_learning_rate(self, learning_rate: Any) -> None:
+        """Keep a constant learning rate exact (float64) unless the convention rounds ``lr``.
+
+        Keras stores it as a ``floatx`` (float32) variable; only a convention whose
+        ``hyper_dtype`` covers ``lr`` (Keras's own) wants that, and then Keras's own variable is
+        kept. A float64 variable is cast to each parameter's dtype in ``update_step``, so float32
+        models are unaffected.
+        """
+        conv = self.bound.convention
+        rounded = getattr(conv, "rounded", None)
+        if conv is not None and conv.hyper_dtype and (rounded is None or "lr" in rounded):
+            return
+        old = self._learning_rate
+        if not isinstance(old, keras.Variable) or old.dtype == "float64":
+            return
+        self._untrack_variable(old)
+        with keras.name_scope(self.name, caller=self):
+            self._learning_rate = keras.Variable(
+                float(learning_rate),
+                name="learning_rate",
+                dtype="float64",
+                trainable=False,
+                aggregation="only_first_replica",
+            )
+
+    # -- Keras's optimizer interface ---------------------------------------------------------------
+    def build(self, var_list: list[Any]) -> None:
+        """Create the spec's state slots for every variable, initialized by the spec's ``init``."""
+        if self.built:
+            return
+        super().build(var_list)
+        self._lb_slots: list[dict[str, Any]] = []
+        for var in var_list:
+            with tf.init_scope():
+                state = self.bound.init(_read(var), xp=xp)
+            self._lb_slots.append({k: self._slot_variable(var, k, v) for k, v in state.items()})
+
+    def _slot_variable(self, var: Any, name: str, value: Any) -> Any:
+        value = tf.convert_to_tensor(value)
+
+        def initializer(shape: Any, dtype: Any = None) -> Any:
+            return value
+
+        if tuple(value.shape) == tuple(var.shape) and value.dtype == tf.as_dtype(var.dtype):
+            return self.add_variable_from_reference(var, name=name, initializer=initializer)
+        path = getattr(var, "path", getattr(var, "name", "var")).replace("/", "_").replace(":", "_")
+        return self.add_variable(
+            shape=tuple(value.shape), dtype=value.dtype, initializer=initializer, name=f"{path}_{name}"
+        )
+
+    @tf.autograph.experimental.do_not_convert  # spec code has no tensor-dependent Python control flow
+    def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
+        """One spec ``update`` for one variable; step ``iterations + 1`` in the variable's dtype."""
+        dtype = variable.dtype
+        slots = self._lb_slots[self._get_variable_index(variable)]
+        state = {k: _read(v) for k, v in slots.items()}
+        grad = tf.cast(tf.convert_to_tensor(gradient), dtype)
+        step = tf.cast(self.iterations + 1, dtype)
+        lr = tf.cast(learning_rate, dtype)
+        delta, new_state = self.bound.update(_read(variable), grad, state, step=step, xp=xp, lr=lr)
+        self.assign_add(variable, delta)
+        for k, new in new_state.items():
+            if new is not state.get(k):
+                self.assign(slots[k], new)
+
+    def get_config(self) -> dict[str, Any]:
+        """Keras's base options plus the spec name, convention and hyperparameters."""
+        config = super().get_config()
+        config.pop("weight_decay", None)
+        conv = self.bound.convention
+        config.update(
+            {
+                "spec": self.spec.name,
+                "convention": conv.framework if conv is not None else None,
+                "hyper": {k: v for k, v in self.bound.hyper.items() if k != "lr" and not callable(v)},
+            }
+        )
+        return config
+
+    def __repr__(self) -> str:
+        conv = self.bound.convention.framework if self.bound.convention else None
+        return f"<lossbridge keras optimizer {self.spec.name!r} convention={conv!r}>"

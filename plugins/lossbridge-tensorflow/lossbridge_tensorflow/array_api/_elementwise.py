@@ -1,0 +1,320 @@
+"""Element-wise functions with Array API promotion, broadcasting and special cases.
+
+Every binary function accepts arrays and Python scalars (weak: ``add(x32, 2.0)`` is float32) and
+promotes mixed array dtypes the standard's way (``add(x32, x64)`` is float64, where ``tf.add``
+raises). Floating ``maximum``/``minimum``/``clip`` propagate NaN in both positions, also under
+XLA (whose native max keeps the first operand's NaN only).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import tensorflow as tf
+
+from lossbridge_tensorflow.array_api import _dtypes as d
+from lossbridge_tensorflow.array_api._helpers import SCALARS, as_tensor, cast, ensure_float, promote
+
+__all__ = [
+    "abs",
+    "acos",
+    "acosh",
+    "add",
+    "asin",
+    "asinh",
+    "atan",
+    "atan2",
+    "atanh",
+    "bitwise_and",
+    "bitwise_invert",
+    "bitwise_left_shift",
+    "bitwise_or",
+    "bitwise_right_shift",
+    "bitwise_xor",
+    "ceil",
+    "clip",
+    "conj",
+    "copysign",
+    "cos",
+    "cosh",
+    "divide",
+    "equal",
+    "exp",
+    "expm1",
+    "floor",
+    "floor_divide",
+    "greater",
+    "greater_equal",
+    "hypot",
+    "imag",
+    "isfinite",
+    "isinf",
+    "isnan",
+    "less",
+    "less_equal",
+    "log",
+    "log1p",
+    "log2",
+    "log10",
+    "logaddexp",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logical_xor",
+    "maximum",
+    "minimum",
+    "multiply",
+    "negative",
+    "not_equal",
+    "positive",
+    "pow",
+    "real",
+    "reciprocal",
+    "remainder",
+    "round",
+    "sign",
+    "signbit",
+    "sin",
+    "sinh",
+    "sqrt",
+    "square",
+    "subtract",
+    "tan",
+    "tanh",
+    "trunc",
+    "where",
+]
+
+Fn = Callable[..., tf.Tensor]
+
+
+def _unary(name: str, op: Fn, doc: str, *, floats: bool = False, int_identity: bool = False) -> Fn:
+    def fn(x: Any, /) -> tf.Tensor:
+        t = as_tensor(x)
+        if int_identity and (d.is_int(t.dtype) or t.dtype == d.bool):
+            return t
+        return op(ensure_float(t) if floats else t)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    return fn
+
+
+def _binary(name: str, op: Fn, doc: str, *, floats: bool = False) -> Fn:
+    def fn(x1: Any, x2: Any, /) -> tf.Tensor:
+        a, b = promote(x1, x2)
+        if floats:
+            a, b = ensure_float(a), ensure_float(b)
+        return op(a, b)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    return fn
+
+
+def _abs(t: tf.Tensor) -> tf.Tensor:
+    return t if t.dtype.is_unsigned else tf.abs(t)
+
+
+def _isnan(t: tf.Tensor) -> tf.Tensor:
+    if t.dtype.is_complex:
+        return tf.math.is_nan(tf.math.real(t)) | tf.math.is_nan(tf.math.imag(t))
+    return tf.math.is_nan(t) if t.dtype.is_floating else tf.zeros_like(t, dtype=tf.bool)
+
+
+def _isinf(t: tf.Tensor) -> tf.Tensor:
+    if t.dtype.is_complex:
+        return tf.math.is_inf(tf.math.real(t)) | tf.math.is_inf(tf.math.imag(t))
+    return tf.math.is_inf(t) if t.dtype.is_floating else tf.zeros_like(t, dtype=tf.bool)
+
+
+def _isfinite(t: tf.Tensor) -> tf.Tensor:
+    if t.dtype.is_complex:
+        return tf.math.is_finite(tf.math.real(t)) & tf.math.is_finite(tf.math.imag(t))
+    return tf.math.is_finite(t) if t.dtype.is_floating else tf.ones_like(t, dtype=tf.bool)
+
+
+def _signbit(t: tf.Tensor) -> tf.Tensor:
+    if not t.dtype.is_floating:
+        return t < 0
+    int_type = {2: tf.int16, 4: tf.int32, 8: tf.int64}[t.dtype.size]
+    return tf.bitcast(t, int_type) < 0
+
+
+def _log_base(base: float) -> Fn:
+    return lambda t: tf.math.log(t) / tf.constant(math.log(base), t.dtype)
+
+
+def _sign(t: tf.Tensor) -> tf.Tensor:
+    return tf.where(_isnan(t), t, tf.sign(t)) if t.dtype.is_floating else tf.sign(t)
+
+
+abs = _unary("abs", _abs, "Absolute value |x|.")
+acos = _unary("acos", tf.math.acos, "Inverse cosine.", floats=True)
+acosh = _unary("acosh", tf.math.acosh, "Inverse hyperbolic cosine.", floats=True)
+asin = _unary("asin", tf.math.asin, "Inverse sine.", floats=True)
+asinh = _unary("asinh", tf.math.asinh, "Inverse hyperbolic sine.", floats=True)
+atan = _unary("atan", tf.math.atan, "Inverse tangent.", floats=True)
+atanh = _unary("atanh", tf.math.atanh, "Inverse hyperbolic tangent.", floats=True)
+bitwise_invert = _unary("bitwise_invert", lambda t: tf.logical_not(t) if t.dtype == tf.bool
+                        else tf.bitwise.invert(t), "Bitwise NOT (logical NOT for bool).")
+ceil = _unary("ceil", tf.math.ceil, "Smallest integer >= x (integers returned unchanged).", int_identity=True)
+conj = _unary("conj", tf.math.conj, "Complex conjugate.")
+cos = _unary("cos", tf.math.cos, "Cosine.", floats=True)
+cosh = _unary("cosh", tf.math.cosh, "Hyperbolic cosine.", floats=True)
+exp = _unary("exp", tf.math.exp, "e**x.", floats=True)
+expm1 = _unary("expm1", tf.math.expm1, "e**x - 1, accurate near 0.", floats=True)
+floor = _unary("floor", tf.math.floor, "Largest integer <= x (integers returned unchanged).",
+               int_identity=True)
+imag = _unary("imag", tf.math.imag, "Imaginary part.")
+isfinite = _unary("isfinite", _isfinite, "Whether x is finite (not NaN, not infinite).")
+isinf = _unary("isinf", _isinf, "Whether x is +inf or -inf.")
+isnan = _unary("isnan", _isnan, "Whether x is NaN.")
+log = _unary("log", tf.math.log, "Natural logarithm (log(0) = -inf, log(x<0) = nan).", floats=True)
+log1p = _unary("log1p", tf.math.log1p, "log(1 + x), accurate near 0 (log1p(-1) = -inf).", floats=True)
+log2 = _unary("log2", _log_base(2.0), "Base-2 logarithm.", floats=True)
+log10 = _unary("log10", _log_base(10.0), "Base-10 logarithm.", floats=True)
+logical_not = _unary("logical_not", lambda t: tf.logical_not(cast(t, tf.bool)), "Logical NOT.")
+negative = _unary("negative", tf.negative, "-x.")
+positive = _unary("positive", tf.identity, "+x (a copy of x).")
+real = _unary("real", tf.math.real, "Real part.")
+reciprocal = _unary("reciprocal", lambda t: 1 / t, "1 / x.", floats=True)
+round = _unary("round", tf.math.round, "Round half to even (integers returned unchanged).",
+               int_identity=True)
+sign = _unary("sign", _sign, "-1, 0 or 1 by the sign of x (NaN stays NaN).")
+signbit = _unary("signbit", _signbit, "Whether the sign bit is set (True for -0.0).")
+sin = _unary("sin", tf.math.sin, "Sine.", floats=True)
+sinh = _unary("sinh", tf.math.sinh, "Hyperbolic sine.", floats=True)
+sqrt = _unary("sqrt", tf.math.sqrt, "Square root (sqrt(x<0) = nan).", floats=True)
+square = _unary("square", tf.math.square, "x * x.")
+tan = _unary("tan", tf.math.tan, "Tangent.", floats=True)
+tanh = _unary("tanh", tf.math.tanh, "Hyperbolic tangent.", floats=True)
+trunc = _unary("trunc", lambda t: tf.where(t < 0, tf.math.ceil(t), tf.math.floor(t)),
+               "Round toward zero (integers returned unchanged).", int_identity=True)
+
+
+def _nan_guard(op: Fn) -> Fn:
+    def guarded(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+        out = op(a, b)
+        if not a.dtype.is_floating:
+            return out
+        return tf.where(tf.math.is_nan(a), a, tf.where(tf.math.is_nan(b), b, out))
+
+    return guarded
+
+
+def _logaddexp(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    # big + log1p(exp(small - big)): the gradient at a tie splits 1/2, 1/2 as it should, and
+    # equal infinities (whose difference is NaN) give the infinity itself.
+    first = a >= b
+    big, small = tf.where(first, a, b), tf.where(first, b, a)
+    same_inf = tf.math.is_inf(big) & tf.equal(big, small)
+    delta = tf.where(same_inf, tf.zeros_like(big), small - big)
+    out = big + tf.math.log1p(tf.math.exp(delta))
+    nan = tf.math.is_nan(a) | tf.math.is_nan(b)
+    return tf.where(nan, a + b, tf.where(same_inf, big, out))
+
+
+def _hypot(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    big, small = tf.maximum(tf.abs(a), tf.abs(b)), tf.minimum(tf.abs(a), tf.abs(b))
+    safe = tf.where(big > 0, big, tf.ones_like(big))
+    ratio = small / safe
+    out = big * tf.sqrt(1 + ratio * ratio)
+    out = tf.where(tf.math.is_nan(a) | tf.math.is_nan(b), a + b, out)
+    return tf.where(tf.math.is_inf(a) | tf.math.is_inf(b), tf.constant(math.inf, out.dtype), out)
+
+
+def _copysign(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    return tf.where(_signbit(b), -tf.abs(a), tf.abs(a))
+
+
+_WIDER = {tf.uint8: tf.int16, tf.uint16: tf.int32, tf.uint32: tf.int64, tf.uint64: tf.int64}
+
+
+def _widen_unsigned(op: Fn) -> Fn:
+    """``op`` computed in a wider signed type for unsigned inputs (TensorFlow lacks the kernels)."""
+
+    def widened(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+        if a.dtype not in _WIDER:
+            return op(a, b)
+        wide = _WIDER[a.dtype]
+        return tf.cast(op(tf.cast(a, wide), tf.cast(b, wide)), a.dtype)
+
+    return widened
+
+
+def _logical(op: Fn) -> Fn:
+    return lambda a, b: op(cast(a, tf.bool), cast(b, tf.bool))
+
+
+def _bitwise(bool_op: Fn, int_op: Fn) -> Fn:
+    return lambda a, b: bool_op(a, b) if a.dtype == tf.bool else int_op(a, b)
+
+
+add = _binary("add", tf.math.add, "x1 + x2.")
+atan2 = _binary("atan2", tf.math.atan2, "Quadrant-aware arctangent of x1 / x2.", floats=True)
+bitwise_and = _binary("bitwise_and", _bitwise(tf.logical_and, tf.bitwise.bitwise_and), "x1 & x2.")
+bitwise_left_shift = _binary("bitwise_left_shift", tf.bitwise.left_shift, "x1 << x2.")
+bitwise_or = _binary("bitwise_or", _bitwise(tf.logical_or, tf.bitwise.bitwise_or), "x1 | x2.")
+bitwise_right_shift = _binary("bitwise_right_shift", tf.bitwise.right_shift, "x1 >> x2.")
+bitwise_xor = _binary("bitwise_xor", _bitwise(tf.math.logical_xor, tf.bitwise.bitwise_xor), "x1 ^ x2.")
+copysign = _binary("copysign", _copysign, "|x1| with the sign of x2.", floats=True)
+divide = _binary("divide", tf.math.truediv, "True division x1 / x2 (integers divide as floats).", floats=True)
+equal = _binary("equal", tf.math.equal, "x1 == x2.")
+floor_divide = _binary("floor_divide", tf.math.floordiv, "floor(x1 / x2) (Python semantics).")
+greater = _binary("greater", tf.math.greater, "x1 > x2.")
+greater_equal = _binary("greater_equal", tf.math.greater_equal, "x1 >= x2.")
+hypot = _binary("hypot", _hypot, "sqrt(x1**2 + x2**2) without overflow.", floats=True)
+less = _binary("less", tf.math.less, "x1 < x2.")
+less_equal = _binary("less_equal", tf.math.less_equal, "x1 <= x2.")
+logaddexp = _binary("logaddexp", _logaddexp, "log(exp(x1) + exp(x2)), stable; inf-aware.", floats=True)
+logical_and = _binary("logical_and", _logical(tf.logical_and), "Logical AND.")
+logical_or = _binary("logical_or", _logical(tf.logical_or), "Logical OR.")
+logical_xor = _binary("logical_xor", _logical(tf.math.logical_xor), "Logical XOR.")
+maximum = _binary("maximum", _nan_guard(tf.math.maximum), "Element-wise maximum; NaN propagates.")
+minimum = _binary("minimum", _nan_guard(tf.math.minimum), "Element-wise minimum; NaN propagates.")
+multiply = _binary("multiply", tf.math.multiply, "x1 * x2.")
+not_equal = _binary("not_equal", tf.math.not_equal, "x1 != x2.")
+pow = _binary("pow", _widen_unsigned(tf.math.pow), "x1 ** x2.")
+remainder = _binary("remainder", tf.math.floormod, "x1 mod x2 with the sign of x2 (Python semantics).")
+subtract = _binary("subtract", tf.math.subtract, "x1 - x2.")
+
+
+def clip(x: Any, /, min: Any = None, max: Any = None) -> tf.Tensor:
+    """``x`` clamped to ``[min, max]``; the result keeps ``x``'s dtype, NaN in ``x`` propagates."""
+    t = as_tensor(x)
+    out = t
+    if min is not None:
+        lo = _bound(min, t.dtype, "min")
+        out = tf.where(out < lo, lo, out) if t.dtype.is_floating else tf.maximum(out, lo)
+    if max is not None:
+        hi = _bound(max, t.dtype, "max")
+        out = tf.where(out > hi, hi, out) if t.dtype.is_floating else tf.minimum(out, hi)
+    if min is not None or max is not None:
+        out = _broadcast_like(out, [b for b in (min, max) if b is not None and not isinstance(b, SCALARS)])
+    return out
+
+
+def _bound(b: Any, dtype: tf.DType, name: str) -> tf.Tensor:
+    if isinstance(b, SCALARS):
+        return tf.constant(b, dtype=dtype)
+    t = as_tensor(b, name)
+    return cast(t, dtype)
+
+
+def _broadcast_like(out: tf.Tensor, others: list[Any]) -> tf.Tensor:
+    shape = out.shape
+    for o in others:
+        shape = tf.broadcast_static_shape(shape, as_tensor(o).shape)
+    return out if shape == out.shape else tf.broadcast_to(out, shape)
+
+
+def where(condition: Any, x1: Any, x2: Any, /) -> tf.Tensor:
+    """``x1`` where ``condition`` is True, else ``x2``; all three broadcast; scalars are weak."""
+    cond = as_tensor(condition, "condition")
+    if cond.dtype != tf.bool:
+        raise TypeError(f"where: condition must be a bool array, got dtype {cond.dtype.name}")
+    a, b = promote(x1, x2, names=("x1", "x2"))
+    return tf.where(cond, a, b)
