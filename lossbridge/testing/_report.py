@@ -61,14 +61,20 @@ class Report:
         return [r for r in self.results if not r.passed]
 
     def matrix(self) -> dict[str, dict[str, dict[str, Any]]]:
-        """``{spec: {backend: {"worst": float, "passed": bool, "checks": int}}}``."""
+        """``{spec: {backend: {"worst": float, "by_dtype": {dtype: float}, "passed": bool, "checks": int}}}``.
+
+        ``worst`` is the largest relative error over every value, gradient and trajectory compared
+        (finite-difference checks of the spec's own gradient are counted but not included).
+        """
         out: dict[str, dict[str, dict[str, Any]]] = {}
         for r in self.results:
-            cell = out.setdefault(r.spec, {}).setdefault(r.backend, {"worst": 0.0, "passed": True, "checks": 0})
+            empty = {"worst": 0.0, "by_dtype": {}, "passed": True, "checks": 0}
+            cell = out.setdefault(r.spec, {}).setdefault(r.backend, empty)
             cell["checks"] += 1
             cell["passed"] = cell["passed"] and r.passed
             if r.kind != "fd":
                 cell["worst"] = max(cell["worst"], r.worst_error)
+                cell["by_dtype"][r.dtype] = max(cell["by_dtype"].get(r.dtype, 0.0), r.worst_error)
         return out
 
     def to_json(self) -> str:
@@ -80,17 +86,26 @@ class Report:
         return json.dumps({"matrix": self.matrix(), "results": results}, indent=1, default=str)
 
     def format_matrix(self) -> str:
-        """A plain-text matrix: rows are specs, columns backends, cells the worst relative error."""
+        """A plain-text matrix: rows are specs, columns backends; each cell the worst relative error
+        in float32 / float64, ``FAIL`` marking a cell with any failed check."""
         matrix = self.matrix()
         backends = sorted({b for row in matrix.values() for b in row})
-        lines = ["spec".ljust(34) + "".join(b.rjust(14) for b in backends)]
+        width = 22
+        lines = ["spec".ljust(34) + "".join(b.rjust(width) for b in backends)]
+        lines.append(" " * 34 + "".join("float32 / float64".rjust(width) for _ in backends))
         for spec in sorted(matrix):
             cells = []
             for b in backends:
                 cell = matrix[spec].get(b)
-                cells.append("-" if cell is None else f"{cell['worst']:.1e}{'' if cell['passed'] else ' FAIL'}")
-            lines.append(spec.ljust(34) + "".join(c.rjust(14) for c in cells))
+                cells.append("-" if cell is None else _cell(cell))
+            lines.append(spec.ljust(34) + "".join(c.rjust(width) for c in cells))
         return "\n".join(lines)
+
+
+def _cell(cell: dict[str, Any]) -> str:
+    by = cell["by_dtype"]
+    text = " / ".join(f"{by[d]:.1e}" if d in by else "-" for d in ("float32", "float64"))
+    return text if cell["passed"] else f"FAIL {text}"
 
 
 def run_checks(
