@@ -30,7 +30,9 @@ __all__ = [
 
 import lossbridge.spec as _spec_package
 from lossbridge._api import CatalogEntry, available_backends, catalog, get
-from lossbridge._errors import (
+from lossbridge.backends.base import Backend
+from lossbridge.conventions import Convention, Reduction
+from lossbridge.errors import (
     BackendError,
     InputError,
     LossbridgeError,
@@ -39,8 +41,6 @@ from lossbridge._errors import (
     SpecError,
     UnknownNameError,
 )
-from lossbridge.backends._base import Backend
-from lossbridge.conventions import Convention, Reduction
 from lossbridge.hookspecs import hookimpl
 from lossbridge.registry import PluginWarning
 

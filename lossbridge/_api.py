@@ -2,39 +2,43 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from lossbridge._bound import bind
+from lossbridge._versions import warn_unverified_version
+from lossbridge.bound import BoundLoss, bind, translate_kwargs
 from lossbridge.registry import Registry, default_registry
-from lossbridge.spec._model import LossSpec, OptimizerSpec
+from lossbridge.spec._model import LossSpec, OptimizerSpec, ScheduleSpec
 
 __all__ = ["CatalogEntry", "available_backends", "catalog", "get", "spec"]
 
 
 def get(
     name: str,
+    /,
     backend: str = "numpy",
     convention: str | None = None,
     *,
     registry: Registry | None = None,
     **params: Any,
 ) -> Any:
-    """The loss or optimizer ``name`` as ``backend``'s native object.
+    """The loss, optimizer or schedule ``name`` as ``backend``'s native object.
 
     Parameters
     ----------
     name:
-        A spec name or alias, matched case- and separator-insensitively (``"BCE"``,
-        ``"binary-crossentropy"``).
+        A spec name or alias, or a framework's own name for it (``"BCEWithLogitsLoss"``,
+        ``"KLDivergence"``, ``"softmax_cross_entropy_with_integer_labels"``), matched case- and
+        separator-insensitively. Under a convention, that framework's names win and may preset
+        parameters (``"BCEWithLogitsLoss"`` is BCE with ``from_logits=True``).
     backend:
         ``"numpy"`` (default), ``"torch"``, ``"tensorflow"``, ``"jax"`` or a plugin's backend.
     convention:
         ``None`` for lossbridge's own defaults, or ``"torch"``, ``"keras"``, ``"optax"``,
         ``"caffe"`` to reproduce that framework exactly.
     **params:
-        Hyperparameters; they override the convention's values. For optimizers on torch, they
-        become the defaults of the returned ``torch.optim.Optimizer`` class.
+        Parameters, under the spec's names or the framework's own (``betas``, ``learning_rate``,
+        ``epsilon``, ``weight``); they override the name's preset and the convention's values.
 
     Examples
     --------
@@ -44,23 +48,47 @@ def get(
     0.125
     """
     reg = registry or default_registry()
-    found = reg.spec(name)
+    found = reg.resolve(name, convention)
     target = reg.backend(backend)
-    bound = bind(found, convention=convention, params=target.translate_params(found, params))
-    kind = found.kind
-    override = reg.override(found.name, target.name, kind)
+    kind = found.spec.kind
+    accepted = {"loss": target.loss_options, "optimizer": target.optimizer_options}.get(kind, ())
+    options = {k: params.pop(k) for k in list(params) if k in accepted}
+    given = target.translate_params(found.spec, translate_kwargs(found.spec, convention, params))
+    bound = bind(found.spec, convention=convention, params={**found.preset, **given})
+    if isinstance(bound, BoundLoss) and found.alternatives:
+        bound = replace(bound, alternatives=_alternatives(found.alternatives, convention, params))
+    warn_unverified_version(bound.convention)
+    override = reg.override(found.spec.name, target.name, kind)
     if override is not None:
         native = override(bound)
         if native is not None:
             return native
     if kind == "loss":
-        return target.materialize_loss(bound)
-    return target.materialize_optimizer(bound)
+        return target.materialize_loss(bound, **options)
+    if kind == "schedule":
+        return target.materialize_schedule(bound)
+    return target.materialize_optimizer(bound, **options)
 
 
-def spec(name: str, *, registry: Registry | None = None) -> LossSpec | OptimizerSpec:
-    """The spec declaration of ``name``: formula, parameters, references and conventions."""
-    return (registry or default_registry()).spec(name)
+def _alternatives(
+    alternatives: tuple[tuple[Any, Any], ...], convention: str | None, params: dict[str, Any]
+) -> tuple[BoundLoss, ...]:
+    """The other specs a shared framework name means, bound with the parameters they take."""
+    out = []
+    for spec_, preset in alternatives:
+        given = translate_kwargs(spec_, convention, params)
+        known = {p.name for p in spec_.all_params()}
+        bound = bind(spec_, convention=convention, params={**preset, **{k: v for k, v in given.items() if k in known}})
+        assert isinstance(bound, BoundLoss)
+        out.append(bound)
+    return tuple(out)
+
+
+def spec(
+    name: str, /, *, convention: str | None = None, registry: Registry | None = None
+) -> LossSpec | OptimizerSpec | ScheduleSpec:
+    """The spec declaration ``name`` resolves to (under ``convention``): formula, parameters, conventions."""
+    return (registry or default_registry()).resolve(name, convention).spec
 
 
 @dataclass(frozen=True)

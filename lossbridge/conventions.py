@@ -6,7 +6,7 @@ lossbridge's own cited defaults (the spec's parameter defaults and :data:`LOSSBR
 
 Framework-wide loss behaviour (default reduction, whether elementwise losses are first averaged
 over the last axis, how a weighted mean is normalized) is a :class:`Reduction`; the presets below
-hold what CONVENTIONS.md records for each framework.
+hold what each framework computes, as read from its own source.
 """
 
 from __future__ import annotations
@@ -18,17 +18,17 @@ from typing import Any, Literal
 
 __all__ = [
     "CAFFE_REDUCTION",
-    "FRAMEWORKS",
+    "FRAMEWORK_KWARGS",
+    "INPUT_RULES",
     "KERAS_REDUCTION",
     "LOSSBRIDGE_REDUCTION",
     "OPTAX_REDUCTION",
     "TORCH_REDUCTION",
+    "VERIFIED_VERSIONS",
     "Convention",
+    "InputRules",
     "Reduction",
 ]
-
-#: Framework names a convention may carry (third-party plugins may add others).
-FRAMEWORKS = ("torch", "keras", "optax", "caffe")
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,98 @@ _PRESETS = {
 }
 
 
+@dataclass(frozen=True)
+class InputRules:
+    """Which input forms a framework accepts for a loss, applied by the shared core path.
+
+    Every backend calls the same path (:meth:`lossbridge.bound.BoundLoss.prepare`), so a rule
+    behaves identically on NumPy, torch, JAX and TensorFlow.
+
+    Attributes
+    ----------
+    match_rank:
+        A target one rank off the prediction is squeezed (a trailing axis of size 1) or expanded
+        (Keras's ``squeeze_or_expand_to_same_rank``): ``(N, 1)`` targets against ``(N,)``
+        predictions, ``(N,)`` labels against ``(N, 1)`` outputs.
+    class_axis:
+        Where the class axis of inputs with more than two dimensions is: ``1`` for PyTorch's
+        ``(N, C, d1, ...)``, ``-1`` for the spec's own layout.
+    cast_labels:
+        Floating class indices holding whole numbers are cast to integers (Keras's sparse
+        cross-entropy); non-integral ones are an error (Keras truncates them silently).
+    cast_inputs:
+        Integer arrays where floats are expected (predictions, regression or binary targets) are
+        cast to the compute dtype (Keras) instead of refused.
+    compute_dtype:
+        ``None``: compute in the prediction's floating dtype (float16/bfloat16 in float32) and
+        return that dtype (PyTorch, Optax, lossbridge). A dtype name: compute in it and return it
+        whatever the inputs are (Keras: the loss's ``dtype``, float32 unless given).
+    broadcast_weights:
+        ``sample_weight`` with trailing axes of size 1 (``(N, 1)``, ``(N, T, 1)``) is accepted and
+        broadcast, as Keras does.
+    logits_behind:
+        Graph ops whose input is read as logits when the prediction comes out of them (Keras on
+        TensorFlow reads the logits behind a ``Softmax``/``Sigmoid`` output). Only a backend that has a
+        graph can apply it; the TensorFlow backend does, from this declaration.
+    check_ranges:
+        Floating inputs are checked against their domain's range (probabilities in [0, 1], positive
+        values) when values are checked. ``False``: the framework computes whatever it is given
+        (Keras: ``MeanSquaredLogarithmicError`` clips negative targets, ``Dice`` takes any label
+        values), so out-of-range values are accepted and computed by the formula; class indices are
+        still checked.
+    """
+
+    match_rank: bool = False
+    class_axis: int = -1
+    cast_labels: bool = False
+    cast_inputs: bool = False
+    compute_dtype: str | None = None
+    broadcast_weights: bool = False
+    logits_behind: tuple[str, ...] = ()
+    check_ranges: bool = True
+
+
+#: Each framework's input rules; a convention may override them (``Convention.inputs``).
+INPUT_RULES: Mapping[str | None, InputRules] = MappingProxyType(
+    {
+        None: InputRules(),
+        "torch": InputRules(class_axis=1),
+        "keras": InputRules(
+            match_rank=True,
+            cast_labels=True,
+            cast_inputs=True,
+            compute_dtype="float32",
+            broadcast_weights=True,
+            check_ranges=False,
+        ),
+        "optax": InputRules(),
+        "caffe": InputRules(),
+    }
+)
+
+#: Each framework's keyword names for parameters every spec of a kind shares, mapped onto the
+#: spec's names (a tuple splits a pair, as torch's ``betas``). Applied only when the spec has the
+#: target parameter(s) and not a parameter of the framework's name itself.
+FRAMEWORK_KWARGS: Mapping[str, Mapping[str, str | tuple[str, ...]]] = MappingProxyType(
+    {
+        "torch": {"weight": "class_weight", "betas": ("beta_1", "beta_2")},
+        "keras": {"learning_rate": "lr", "epsilon": "eps", "ignore_class": "ignore_index"},
+        "optax": {"learning_rate": "lr", "b1": "beta_1", "b2": "beta_2"},
+        "caffe": {"base_lr": "lr", "ignore_label": "ignore_index"},
+    }
+)
+
+#: The framework versions each convention was verified against (``>=`` low, ``<`` high). A
+#: backend materializing a convention with an installed framework outside the range warns once.
+VERIFIED_VERSIONS: Mapping[str, tuple[str, str, str]] = MappingProxyType(
+    {
+        "torch": ("torch", "2.4", "2.14"),
+        "keras": ("keras", "3.0", "3.16"),
+        "optax": ("optax", "0.2.3", "0.3"),
+    }
+)
+
+
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping))
 
@@ -95,6 +187,18 @@ class Convention:
         For optimizers: the hyperparameters the framework actually keeps in ``hyper_dtype``
         (Keras: ``learning_rate`` is a float32 variable, but ``epsilon`` is added as an exact Python
         float); ``None`` rounds every non-static float hyperparameter.
+    names:
+        The framework's own names that resolve to this spec under this convention, each with the
+        parameter values it presets: ``{"BCELoss": {}, "BCEWithLogitsLoss": {"from_logits": True}}``.
+        Matched case- and separator-insensitively; under ``convention=None`` they resolve too
+        (to lossbridge's defaults plus the preset) unless an alias or another spec claims the key.
+    kwargs:
+        The framework's keyword names for this spec's parameters, when they differ:
+        ``{"beta": "delta"}`` lets ``SmoothL1Loss(beta=...)`` set ``delta``. Framework-wide renames
+        (``learning_rate`` -> ``lr``) live in :data:`FRAMEWORK_KWARGS`.
+    inputs:
+        For losses: the :class:`InputRules` (accepted input forms, compute dtype); ``None`` takes
+        the framework preset from :data:`INPUT_RULES`.
     """
 
     framework: str
@@ -104,11 +208,18 @@ class Convention:
     reduction: Reduction | None = None
     hyper_dtype: str | None = None
     rounded: tuple[str, ...] | None = None
+    names: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    kwargs: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
+    inputs: InputRules | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", _frozen(self.params))
+        object.__setattr__(self, "names", _frozen({k: _frozen(v) for k, v in self.names.items()}))
+        object.__setattr__(self, "kwargs", _frozen(self.kwargs))
         if self.rounded is not None:
             object.__setattr__(self, "rounded", tuple(self.rounded))
         if self.reduction is None:
             preset = _PRESETS.get(self.framework, LOSSBRIDGE_REDUCTION)
             object.__setattr__(self, "reduction", preset)
+        if self.inputs is None:
+            object.__setattr__(self, "inputs", INPUT_RULES.get(self.framework, INPUT_RULES[None]))

@@ -63,8 +63,8 @@ def lossbridge_register_backends(register: Callable[[Any], None]) -> None:
 def lossbridge_register_overrides(register: Callable[..., None]) -> None:
     """Call ``register(spec_name, backend_name, factory, kind="loss")`` per override.
 
-    ``factory(bound)`` receives the :class:`~lossbridge._bound.BoundLoss` or
-    :class:`~lossbridge._bound.BoundOptimizer` and returns the native object, or ``None`` to fall
+    ``factory(bound)`` receives the :class:`~lossbridge.bound.BoundLoss` or
+    :class:`~lossbridge.bound.BoundOptimizer` and returns the native object, or ``None`` to fall
     back to the generic adapter (for a convention or parameters the fast path does not cover).
     The conformance kit checks every override against the spec like any other materialization.
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from lossbridge._errors import InputError
 from lossbridge.conventions import Reduction
+from lossbridge.errors import InputError
 
 __all__ = ["REDUCTIONS", "cotangent", "reduce_loss", "term_values"]
 
-REDUCTIONS = ("mean", "sum", "none")
+REDUCTIONS = ("mean", "sum", "none", "batchmean")
 
 
 def term_values(values: Any, *, xp: Any, rule: Reduction, elementwise: bool) -> Any:
@@ -107,7 +107,17 @@ def reduce_loss(
     total = xp.sum(weighted)
     if reduction == "sum":
         return total
+    if reduction == "batchmean":
+        return total / _batch(xp, terms)
     return total / _denominator(xp, terms, weight, rule, mask)
+
+
+def _batch(xp: Any, terms: Any) -> Any:
+    """The batch size (the leading axis), the denominator of ``"batchmean"``; 1 for a scalar."""
+    n = terms.shape[0] if terms.ndim else 1
+    if n is None:
+        return xp.sum(xp.ones_like(terms)) / xp.sum(xp.ones_like(terms[0]))
+    return xp.asarray(float(n), dtype=terms.dtype)
 
 
 def cotangent(
@@ -130,6 +140,8 @@ def cotangent(
     coeff = xp.ones_like(terms) if weight is None else weight
     if reduction == "mean":
         coeff = coeff / _denominator(xp, terms, weight, rule, mask)
+    elif reduction == "batchmean":
+        coeff = coeff / _batch(xp, terms)
     if tuple(terms.shape) != tuple(values.shape):  # undo the last-axis mean
         n = values.shape[-1]
         coeff = xp.broadcast_to(xp.reshape(coeff, (*tuple(coeff.shape), 1)), tuple(values.shape))

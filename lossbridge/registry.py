@@ -14,25 +14,28 @@ report into an immediate error.
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import os
 import re
+import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
 
 from lossbridge import hookspecs
-from lossbridge._errors import BackendError, PluginError, SpecError, UnknownNameError, close_matches
-from lossbridge.spec._model import LossSpec, OptimizerSpec
+from lossbridge.errors import BackendError, PluginError, SpecError, UnknownNameError, close_matches
+from lossbridge.spec._model import LossSpec, OptimizerSpec, ScheduleSpec
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "PluginInfo",
     "PluginWarning",
     "Registry",
+    "Resolution",
     "default_registry",
     "normalize",
 ]
@@ -63,6 +66,41 @@ class PluginInfo:
     errors: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Resolution:
+    """What a name means: the spec, the parameter values the name presets, and how it was found.
+
+    ``alternatives`` holds other specs the same framework name means for other input forms
+    (torch's ``CrossEntropyLoss`` takes class indices or probabilities), keyed by target form.
+    """
+
+    spec: Any
+    preset: Mapping[str, Any] = field(default_factory=dict)
+    via: str = "name"
+    alternatives: tuple[tuple[Any, Mapping[str, Any]], ...] = ()
+
+
+def native_keys(framework: str, convention: Any) -> dict[str, Mapping[str, Any]]:
+    """The normalized framework names of one convention, with their presets.
+
+    The convention's explicit ``names``, the last component of its ``native`` path
+    (``torch.nn.MSELoss`` -> ``MSELoss``) with no preset, and for torch every name also without its
+    ``Loss`` suffix.
+    """
+    out: dict[str, Mapping[str, Any]] = {}
+    native = convention.native.split()[0] if convention.native else ""
+    last = native.split(".")[-1] if native.count(".") else (convention.native.split() or [""])[-1]
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", last or ""):
+        out[normalize(last)] = {}
+    for name, preset in convention.names.items():
+        out[normalize(name)] = preset
+    if framework == "torch":
+        for key in list(out):
+            if key.endswith("loss") and len(key) > 4:
+                out.setdefault(key[:-4], out[key])
+    return out
+
+
 def _strict() -> bool:
     return os.environ.get("LOSSBRIDGE_STRICT_PLUGINS", "").strip().lower() in ("1", "true", "yes")
 
@@ -84,14 +122,18 @@ class Registry:
         self._backends: dict[str, tuple[Any, str]] = {}
         self._backend_names: dict[str, str] = {}
         self._overrides: dict[tuple[str, str, str], tuple[Callable[..., Any], str]] = {}
+        self._native: dict[tuple[str, str], list[tuple[str, Mapping[str, Any]]]] | None = None
+        self._lock = threading.RLock()
 
     # -- loading ------------------------------------------------------------------------------------
     def add_plugin(self, plugin: Any, name: str, *, distribution: str = "") -> None:
         """Register a plugin object by hand (tests, notebooks); it is loaded with the others."""
-        self._extra.append((plugin, name, distribution or name))
-        if self._loaded:
-            self._register(plugin, name, distribution or name, "")
-            self._collect_from(name)
+        with self._lock:
+            self._extra.append((plugin, name, distribution or name))
+            if self._loaded:
+                self._register(plugin, name, distribution or name, "")
+                self._collect_from(name)
+                self._native = None
 
     def _report(self, info: PluginInfo, message: str, error: Exception | None = None) -> None:
         info.errors.append(message)
@@ -125,20 +167,22 @@ class Registry:
             self._register(plugin, ep.name, dist, version)
 
     def _ensure_loaded(self) -> None:
+        """Load every plugin once; concurrent first callers wait for the one that loads."""
         if self._loaded:
             return
-        self._loaded = True
-        if self._use_builtins:
-            import importlib
-
-            for module in _BUILTINS:
-                self._register(importlib.import_module(module), module, "lossbridge", _version())
-        for plugin, name, dist in self._extra:
-            self._register(plugin, name, dist, "")
-        if self._use_entry_points:
-            self._load_entry_points()
-        for name in list(self.plugins):
-            self._collect_from(name)
+        with self._lock:
+            if self._loaded:
+                return
+            if self._use_builtins:
+                for module in _BUILTINS:
+                    self._register(importlib.import_module(module), module, "lossbridge", _version())
+            for plugin, name, dist in self._extra:
+                self._register(plugin, name, dist, "")
+            if self._use_entry_points:
+                self._load_entry_points()
+            for name in list(self.plugins):
+                self._collect_from(name)
+            self._loaded = True
 
     def _collect_from(self, plugin_name: str) -> None:
         hooks = (
@@ -174,9 +218,10 @@ class Registry:
         return register
 
     def _add_spec(self, info: PluginInfo, spec: Any) -> None:
-        if not isinstance(spec, (LossSpec, OptimizerSpec)):
+        if not isinstance(spec, (LossSpec, OptimizerSpec, ScheduleSpec)):
             raise SpecError(
-                f"plugin {info.distribution!r} registered {spec!r}, which is not a LossSpec or OptimizerSpec",
+                f"plugin {info.distribution!r} registered {spec!r}, which is not a LossSpec, OptimizerSpec "
+                "or ScheduleSpec",
                 plugin=info.distribution,
             )
         spec.validate_declaration(plugin=info.distribution)
@@ -199,6 +244,7 @@ class Registry:
         self._specs[spec.name] = (spec, info.distribution)
         for key in keys:
             self._spec_names[key] = spec.name
+        self._native = None
         info.specs.append(spec.name)
 
     def _add_backend(self, info: PluginInfo, backend: Any) -> None:
@@ -222,8 +268,34 @@ class Registry:
         info.overrides.append(f"{spec_name}@{backend_name}")
 
     # -- queries ------------------------------------------------------------------------------------
-    def spec(self, name: str) -> LossSpec | OptimizerSpec:
-        """The spec called ``name`` (or one of its aliases)."""
+    def spec(self, name: str) -> LossSpec | OptimizerSpec | ScheduleSpec:
+        """The spec called ``name`` (a spec name, an alias, or a framework's name for it)."""
+        return self.resolve(name).spec
+
+    def _native_index(self) -> dict[tuple[str, str], list[tuple[str, Mapping[str, Any]]]]:
+        """(framework, normalized name) -> the specs that framework's name means, with presets."""
+        with self._lock:
+            if self._native is None:
+                index: dict[tuple[str, str], list[tuple[str, Mapping[str, Any]]]] = {}
+                for spec, _ in self._specs.values():
+                    for fw, conv in spec.conventions.items():
+                        for key, preset in native_keys(fw, conv).items():
+                            index.setdefault((fw, key), []).append((spec.name, preset))
+                self._native = index
+            return self._native
+
+    def _claims(self, key: str, framework: str | None) -> list[tuple[str, Mapping[str, Any]]]:
+        index = self._native_index()
+        if framework is not None:
+            return list(index.get((framework, key), []))
+        return [claim for (_, k), claims in index.items() if k == key for claim in claims]
+
+    def resolve(self, name: str, convention: str | None = None) -> Resolution:
+        """What ``name`` means under ``convention``: a framework's own name first, then lossbridge's.
+
+        Under a convention, that framework's names win (Caffe's ``HingeLoss`` under ``"caffe"``);
+        otherwise spec names and aliases, then any framework's name that means one spec.
+        """
         self._ensure_loaded()
         key = normalize(name)
         if key in self._conflicts:
@@ -231,12 +303,47 @@ class Registry:
                 f"{name!r} is provided by more than one plugin: {', '.join(self._conflicts[key])}; "
                 "uninstall one of them"
             )
-        if key not in self._spec_names:
-            known = sorted(self._spec_names)
-            hints = close_matches(key, known)
-            hint = f"; did you mean {', '.join(repr(self._spec_names[h]) for h in hints)}?" if hints else ""
-            raise UnknownNameError(f"unknown loss or optimizer {name!r}{hint} (see lossbridge.catalog() for all names)")
-        return self._specs[self._spec_names[key]][0]
+        framework = convention.lower() if isinstance(convention, str) else None
+        if framework is not None:
+            found = self._from_claims(name, self._claims(key, framework), f"{framework} name")
+            if found is not None:
+                return found
+        if key in self._spec_names:
+            return Resolution(self._specs[self._spec_names[key]][0], {}, "name")
+        found = self._from_claims(name, self._claims(key, None), "framework name")
+        if found is not None:
+            return found
+        raise UnknownNameError(f"unknown loss, optimizer or schedule {name!r}{self._hint(key)}")
+
+    def _from_claims(
+        self, name: str, claims: list[tuple[str, Mapping[str, Any]]], via: str
+    ) -> Resolution | None:
+        specs = list(dict.fromkeys(spec for spec, _ in claims))
+        if not specs:
+            return None
+        if len(specs) == 1:
+            presets = [dict(p) for s, p in claims if s == specs[0]]
+            preset = presets[0] if all(p == presets[0] for p in presets) else {}
+            return Resolution(self._specs[specs[0]][0], preset, via)
+        ordered = sorted((self._specs[s][0] for s in specs), key=lambda spec: _target_form(spec) != "integer")
+        first, *others = ordered
+        if via != "framework name" and all(_target_form(o) != _target_form(first) for o in others):
+            by_spec = {s: p for s, p in reversed(claims)}
+            alternatives = tuple((o, by_spec[o.name]) for o in others)
+            return Resolution(first, by_spec[first.name], via, alternatives)
+        meanings = ", ".join(sorted(specs))
+        raise UnknownNameError(
+            f"{name!r} means different losses in different frameworks ({meanings}); pass convention= "
+            "to say which framework's meaning you want, or use one of those spec names"
+        )
+
+    def _hint(self, key: str) -> str:
+        names = {k: self._spec_names[k] for k in self._spec_names}
+        for (_, k), claims in self._native_index().items():
+            names.setdefault(k, claims[0][0])
+        hints = list(dict.fromkeys(names[h] for h in close_matches(key, sorted(names))))
+        suggestion = f"; did you mean {', '.join(map(repr, hints))}?" if hints else ""
+        return suggestion + " (see lossbridge.catalog() for all names)"
 
     def specs(self) -> Iterator[tuple[LossSpec | OptimizerSpec, str]]:
         """Every registered spec with its distribution."""
@@ -298,14 +405,27 @@ def _version() -> str:
         return ""
 
 
+def _target_form(spec: Any) -> str:
+    """``"integer"`` or ``"floating"``: the form of a loss's target (how a shared name dispatches)."""
+    from lossbridge.spec._domain import domain
+
+    target = getattr(spec, "target", None)
+    if target is None or callable(target.domain):
+        return "none"
+    return "integer" if domain(target.domain).integer else "floating"
+
+
 _DEFAULT: Registry | None = None
+_DEFAULT_LOCK = threading.Lock()
 
 
 def default_registry() -> Registry:
-    """The process-wide registry ``lossbridge.get`` uses."""
+    """The process-wide registry ``lossbridge.get`` uses (created once, also under threads)."""
     global _DEFAULT
     if _DEFAULT is None:
-        _DEFAULT = Registry()
+        with _DEFAULT_LOCK:
+            if _DEFAULT is None:
+                _DEFAULT = Registry()
     return _DEFAULT
 
 

@@ -17,7 +17,8 @@ def test_names_match_case_and_separator_insensitively_with_aliases(name: str) ->
 
 
 def test_unknown_name_suggests_close_matches() -> None:
-    with pytest.raises(lossbridge.UnknownNameError, match=r"unknown loss or optimizer 'msee'.*did you mean 'mse'"):
+    expected = r"unknown loss, optimizer or schedule 'msee'.*did you mean 'mse'"
+    with pytest.raises(lossbridge.UnknownNameError, match=expected):
         lossbridge.get("msee")
 
 
@@ -106,3 +107,84 @@ def test_public_all_matches_the_module() -> None:
     public = {n for n in dir(lossbridge) if not n.startswith("_")}
     assert set(lossbridge.__all__) <= public
     assert isinstance(lossbridge.get("mse")(np.zeros(2), np.ones(2)), np.floating)
+
+
+def test_first_use_from_eight_threads_at_once_in_a_fresh_process() -> None:
+    """The registry loads once under concurrent first use; every thread gets a working loss."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import threading, lossbridge
+        barrier, results = threading.Barrier(8), []
+        def use():
+            barrier.wait()
+            try:
+                results.append(float(lossbridge.get("mse")([0.0, 1.0], [0.5, 1.0])))
+            except Exception as exc:
+                results.append(repr(exc))
+        threads = [threading.Thread(target=use) for _ in range(8)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        plugins = lossbridge.registry.default_registry().plugins
+        print(results, sorted(p.name for p in plugins.values()).count("lossbridge.spec._builtin"))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == f"{[0.125] * 8} 1"
+
+
+def test_framework_names_resolve_per_convention_with_presets() -> None:
+    reg = lossbridge.registry.default_registry()
+    assert reg.resolve("BCEWithLogitsLoss", "torch").preset == {"from_logits": True}
+    assert lossbridge.get("BCEWithLogitsLoss", convention="torch").bound.params["from_logits"] is True
+    caffe, optax = lossbridge.spec("HingeLoss", convention="caffe"), lossbridge.spec("hinge_loss", convention="optax")
+    assert caffe.name != optax.name
+    assert lossbridge.spec("hinge_loss").name == "hinge"
+    assert lossbridge.spec("MSE").name == "mse"
+
+
+def test_name_is_positional_only_so_keras_name_keyword_is_a_parameter() -> None:
+    with pytest.raises(lossbridge.ParameterError, match="unknown parameter"):
+        lossbridge.get("mse", name="my_loss")
+
+
+def test_did_you_mean_lists_each_suggestion_once() -> None:
+    with pytest.raises(lossbridge.UnknownNameError) as info:
+        lossbridge.get("hinje")
+    message = str(info.value)
+    suggestions = message.split("did you mean ")[1].split("?")[0].split(", ")
+    assert len(suggestions) == len(set(suggestions)) and "'hinge'" in suggestions
+
+
+def test_keras_convention_accepts_keras_input_forms_on_numpy() -> None:
+    loss = lossbridge.get("sparse_categorical_crossentropy", convention="keras")
+    probs = np.array([[0.8, 0.2], [0.3, 0.7]])
+    labels = np.array([[0.0], [1.0]])  # (N, 1) float labels, as Keras gets them from model.fit
+    value = loss(labels, probs)
+    assert value.dtype == np.float32  # Keras's loss dtype
+    expected = -np.mean(np.log([0.8, 0.7]))
+    np.testing.assert_allclose(value, expected, rtol=1e-6)
+    with pytest.raises(lossbridge.InputError, match=r"fractional value 0\.5"):
+        loss(np.array([0.5, 1.0]), probs)
+    with pytest.raises(lossbridge.InputError, match="expected integer class indices"):
+        lossbridge.get("sparse_categorical_crossentropy")(np.array([0.0, 1.0]), probs)
+
+
+def test_keras_rank_rule_and_weights_shaped_n_by_1() -> None:
+    mse = lossbridge.get("mse", convention="keras", dtype="float64")
+    y, f = np.array([[1.0], [2.0]]), np.array([1.5, 2.0])
+    np.testing.assert_allclose(mse(y[:, 0], f[:, None]), 0.125)
+    np.testing.assert_allclose(mse(y, f[:, None], sample_weight=np.array([[2.0], [0.0]])), 0.25)
+
+
+def test_torch_class_axis_one_on_numpy() -> None:
+    loss = lossbridge.get("CrossEntropyLoss", convention="torch", reduction="none")
+    x = np.random.default_rng(0).normal(size=(2, 3, 4))  # (N, C, d1)
+    y = np.array([[0, 1, 2, 0], [2, 2, 1, 0]])
+    own = lossbridge.get("sparse_categorical_crossentropy", from_logits=True, reduction="none")
+    np.testing.assert_allclose(loss(y, x), own(y, np.moveaxis(x, 1, -1)), rtol=1e-12)
+    _value, grad = loss.value_and_grad(y, x)
+    assert grad.shape == x.shape

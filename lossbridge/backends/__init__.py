@@ -4,4 +4,4 @@ from __future__ import annotations
 
 __all__ = ["Backend"]
 
-from lossbridge.backends._base import Backend
+from lossbridge.backends.base import Backend

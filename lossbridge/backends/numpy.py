@@ -13,29 +13,26 @@ from typing import Any, NamedTuple
 import array_api_compat.numpy as xp
 import numpy as np
 
-from lossbridge._bound import BoundLoss, BoundOptimizer
-from lossbridge._errors import InputError
-from lossbridge.backends._base import Backend
+from lossbridge.backends.base import Backend
+from lossbridge.bound import BoundLoss, BoundOptimizer, BoundSchedule
+from lossbridge.errors import InputError
 from lossbridge.hookspecs import hookimpl
 
-__all__ = ["NumpyBackend", "NumpyLoss", "NumpyOptimizer", "NumpyOptimizerState"]
+__all__ = ["NumpyBackend", "NumpyLoss", "NumpyOptimizer", "NumpyOptimizerState", "NumpySchedule"]
 
 
 def _array(x: Any, name: str) -> np.ndarray:
-    if type(x).__module__.split(".")[0] in ("torch", "tensorflow", "jax", "jaxlib"):
-        raise InputError(
-            f"{name}: expected a NumPy array for the numpy backend, got {type(x).__module__}."
-            f"{type(x).__name__}; use the matching backend or convert with np.asarray"
-        )
+    NumpyBackend().check_native(x, name, (np.ndarray, np.generic))
     return np.asarray(x)
 
 
 class NumpyLoss:
     """A loss over NumPy arrays, called as ``loss(y_true, y_pred, sample_weight=None)``."""
 
-    def __init__(self, bound: BoundLoss) -> None:
+    def __init__(self, bound: BoundLoss, *, validate: bool = True) -> None:
         self.bound = bound
         self.spec = bound.spec
+        self.validate = validate
         self.__doc__ = bound.spec.summary
 
     def _inputs(self, inputs: tuple[Any, ...]) -> tuple[np.ndarray, ...]:
@@ -46,12 +43,14 @@ class NumpyLoss:
 
     def __call__(self, *inputs: Any, sample_weight: Any | None = None) -> Any:
         weight = None if sample_weight is None else _array(sample_weight, "sample_weight")
-        return self.bound(xp, *self._inputs(inputs), sample_weight=weight)
+        return self.bound(xp, *self._inputs(inputs), sample_weight=weight, check_values=self.validate)
 
     def value_and_grad(self, *inputs: Any, sample_weight: Any | None = None) -> tuple[Any, Any]:
         """The loss and its gradient (one array, or a tuple for several differentiable inputs)."""
         weight = None if sample_weight is None else _array(sample_weight, "sample_weight")
-        value, grads = self.bound.value_and_grad(xp, *self._inputs(inputs), sample_weight=weight)
+        value, grads = self.bound.value_and_grad(
+            xp, *self._inputs(inputs), sample_weight=weight, check_values=self.validate
+        )
         return value, grads[0] if len(grads) == 1 else grads
 
     def grad(self, *inputs: Any, sample_weight: Any | None = None) -> Any:
@@ -61,6 +60,22 @@ class NumpyLoss:
     def __repr__(self) -> str:
         conv = self.bound.convention.framework if self.bound.convention else None
         return f"<lossbridge numpy loss {self.spec.name!r} convention={conv!r} reduction={self.bound.reduction!r}>"
+
+
+class NumpySchedule:
+    """A schedule as a callable: ``schedule(step) -> float`` for the number of updates taken."""
+
+    def __init__(self, bound: BoundSchedule) -> None:
+        self.bound = bound
+        self.spec = bound.spec
+        self.__doc__ = bound.spec.summary
+
+    def __call__(self, step: Any) -> Any:
+        value = self.bound(xp, np.asarray(step, dtype=np.float64))
+        return float(value) if np.ndim(value) == 0 else np.asarray(value)
+
+    def __repr__(self) -> str:
+        return f"<lossbridge numpy schedule {self.spec.name!r} {dict(self.bound.params)}>"
 
 
 class NumpyOptimizerState(NamedTuple):
@@ -129,12 +144,16 @@ class NumpyOptimizer:
         if len(g_leaves) != len(p_leaves):
             raise InputError(f"grads: expected {len(p_leaves)} arrays like params, got {len(g_leaves)}")
         count = state.count + 1
+        # a schedule as a hyperparameter (e.g. lr=lossbridge.get("cosine_decay", ...)) at the updates taken so far
+        scheduled = {
+            k: v(state.count) for k, v in self.bound.hyper.items() if callable(v) and not self.spec.param(k).static
+        }
         deltas, slots = [], []
         for p, g, s in zip(p_leaves, g_leaves, state.slots):
             p, g = _float(p, "params"), _float(g, "grads")
             if g.shape != p.shape:
                 raise InputError(f"grads: expected shape {p.shape} like its parameter, got {g.shape}")
-            delta, new = self.bound.update(p, g, s, step=np.asarray(count, dtype=p.dtype), xp=xp)
+            delta, new = self.bound.update(p, g, s, step=np.asarray(count, dtype=p.dtype), xp=xp, **scheduled)
             deltas.append(np.asarray(delta, dtype=p.dtype))
             slots.append(new)
         return rebuild(deltas), NumpyOptimizerState(count, slots)
@@ -166,16 +185,19 @@ class NumpyBackend(Backend):
     aliases = ("np",)
     requires = ("numpy",)
     distribution = "lossbridge"
-    loss_order = "truth_first"
+    loss_order = "spec"
 
     def namespace(self) -> Any:
         return xp
 
-    def materialize_loss(self, bound: BoundLoss) -> NumpyLoss:
-        return NumpyLoss(bound)
+    def materialize_loss(self, bound: BoundLoss, **options: Any) -> NumpyLoss:
+        return NumpyLoss(bound, **options)
 
-    def materialize_optimizer(self, bound: BoundOptimizer) -> NumpyOptimizer:
+    def materialize_optimizer(self, bound: BoundOptimizer, **options: Any) -> NumpyOptimizer:
         return NumpyOptimizer(bound)
+
+    def materialize_schedule(self, bound: BoundSchedule) -> NumpySchedule:
+        return NumpySchedule(bound)
 
     def loss_value_and_grad(
         self,

@@ -12,9 +12,9 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from lossbridge._errors import LossbridgeError
 from lossbridge.cli import _catalog, _check, _demo, _info, _list, _plugins
 from lossbridge.cli._console import CliError, load_registry, require
+from lossbridge.errors import LossbridgeError
 
 __all__ = ["main"]
 

@@ -51,25 +51,46 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def markdown_table(*, builtin_only: bool = False) -> str:
-    """The catalog as a Markdown table: name, kind, aliases, tasks, conventions, summary."""
-    lines = [
-        "| name | kind | aliases | tasks | conventions | summary |",
-        "|---|---|---|---|---|---|",
-    ]
-    for e in lossbridge.catalog():
-        if builtin_only and e.distribution != BUILTIN:
-            continue
-        cells = [
-            f"`{e.name}`",
-            e.kind,
-            ", ".join(f"`{a}`" for a in e.aliases),
-            ", ".join(e.tasks) or "-",
-            ", ".join(e.conventions) or "-",
-            _cell(e.summary),
-        ]
+def _framework_names(name: str) -> str:
+    """The frameworks' own names of a spec, ``framework: Name, Name`` per convention."""
+    from lossbridge._api import spec as lookup
+    from lossbridge.registry import native_keys
+
+    spec = lookup(name)
+    parts = []
+    for fw, conv in sorted(spec.conventions.items()):
+        names = sorted({*conv.names, *_native_last(conv.native)}) or sorted(native_keys(fw, conv))
+        parts.append(f"{fw}: " + ", ".join(f"`{n}`" for n in names))
+    return "; ".join(parts) or "-"
+
+
+def _native_last(native: str) -> list[str]:
+    first = native.split()[0] if native else ""
+    last = first.split(".")[-1]
+    return [last] if "." in first and last.isidentifier() else []
+
+
+def _rows(entries: list[Any]) -> list[str]:
+    lines = ["| name | aliases | framework names | summary |", "|---|---|---|---|"]
+    for e in entries:
+        aliases = ", ".join(f"`{a}`" for a in e.aliases) or "-"
+        cells = [f"`{e.name}`", aliases, _framework_names(e.name), _cell(e.summary)]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def markdown_table(*, builtin_only: bool = False) -> str:
+    """The catalog as Markdown: losses grouped by task, then optimizers, then schedules."""
+    entries = [e for e in lossbridge.catalog() if not builtin_only or e.distribution == BUILTIN]
+    lines: list[str] = []
+    losses = [e for e in entries if e.kind == "loss"]
+    for task in sorted({t for e in losses for t in e.tasks}):
+        lines += [f"**Losses for {task.replace('_', ' ')}**", "", *_rows([e for e in losses if task in e.tasks]), ""]
+    for kind, title in (("optimizer", "Optimizers"), ("schedule", "Learning-rate schedules")):
+        chosen = [e for e in entries if e.kind == kind]
+        if chosen:
+            lines += [f"**{title}**", "", *_rows(chosen), ""]
+    return "\n".join(lines)
 
 
 def rewrite_block(text: str, body: str, *, source: str = "README.md") -> str:

@@ -7,7 +7,7 @@ import os
 import warnings
 from typing import Any
 
-from lossbridge._errors import LossbridgeError
+from lossbridge.errors import LossbridgeError
 from lossbridge.registry import PluginWarning, Registry, default_registry
 
 __all__ = ["CliError", "add_text_row", "console", "load_registry", "require", "table"]

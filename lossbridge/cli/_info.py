@@ -8,7 +8,7 @@ from typing import Any
 from lossbridge.cli._console import add_text_row, console, table
 from lossbridge.conventions import LOSSBRIDGE_REDUCTION, Convention, Reduction
 from lossbridge.registry import default_registry
-from lossbridge.spec import LossSpec, OptimizerSpec
+from lossbridge.spec import LossSpec, OptimizerSpec, ScheduleSpec
 
 __all__ = ["add_parser", "convention_rows", "describe_reduction", "run"]
 
@@ -30,7 +30,7 @@ def describe_reduction(rule: Reduction) -> str:
     return "; ".join(parts)
 
 
-def _param_diffs(found: LossSpec | OptimizerSpec, conv: Convention) -> str:
+def _param_diffs(found: LossSpec | OptimizerSpec | ScheduleSpec, conv: Convention) -> str:
     defaults = {p.name: p.default for p in found.all_params()}
     diffs = [
         f"{k}={v!r} (default {defaults.get(k)!r})"
@@ -40,7 +40,7 @@ def _param_diffs(found: LossSpec | OptimizerSpec, conv: Convention) -> str:
     return "; ".join(diffs) or "same as default"
 
 
-def convention_rows(found: LossSpec | OptimizerSpec) -> list[tuple[str, ...]]:
+def convention_rows(found: LossSpec | OptimizerSpec | ScheduleSpec) -> list[tuple[str, ...]]:
     """One row per convention: framework, native object, params that differ, reduction, dtype, notes."""
     own_rule = describe_reduction(LOSSBRIDGE_REDUCTION) if isinstance(found, LossSpec) else ""
     rows: list[tuple[str, ...]] = [
@@ -58,14 +58,14 @@ def convention_rows(found: LossSpec | OptimizerSpec) -> list[tuple[str, ...]]:
     return rows
 
 
-def _params_table(found: LossSpec | OptimizerSpec) -> Any:
+def _params_table(found: LossSpec | OptimizerSpec | ScheduleSpec) -> Any:
     grid = table("parameter", "default", "valid values", "meaning", title="Parameters")
     for p in found.all_params():
         add_text_row(grid, p.name, repr(p.default), p.describe(), p.doc)
     return grid
 
 
-def _conventions_table(found: LossSpec | OptimizerSpec) -> Any:
+def _conventions_table(found: LossSpec | OptimizerSpec | ScheduleSpec) -> Any:
     columns = ["convention", "native", "parameters vs default"]
     columns += ["reduction"] if isinstance(found, LossSpec) else []
     columns += ["hyper dtype"] if isinstance(found, OptimizerSpec) else []
@@ -76,6 +76,27 @@ def _conventions_table(found: LossSpec | OptimizerSpec) -> Any:
         middle = (rule,) if isinstance(found, LossSpec) else (dtype,)
         add_text_row(grid, fw, native, params, *middle, notes)
     return grid
+
+
+def _names_table(found: LossSpec | OptimizerSpec | ScheduleSpec) -> Any:
+    """How the frameworks' own names resolve to this spec, per convention, with their presets."""
+    from lossbridge.registry import native_keys
+
+    title = "Framework names (lossbridge.get(name, convention=...))"
+    grid = table("convention", "framework name", "presets", title=title)
+    for fw, conv in sorted(found.conventions.items()):
+        shown = {**{k: {} for k in _native_names(conv.native)}, **conv.names}
+        for name, preset in sorted(shown.items()):
+            add_text_row(grid, fw, name, ", ".join(f"{k}={v!r}" for k, v in preset.items()) or "-")
+        if not shown:
+            add_text_row(grid, fw, ", ".join(sorted(native_keys(fw, conv))) or "-", "-")
+    return grid
+
+
+def _native_names(native: str) -> list[str]:
+    first = native.split()[0] if native else ""
+    last = first.split(".")[-1]
+    return [last] if "." in first and last.isidentifier() else []
 
 
 def run(args: argparse.Namespace, registry_warnings: list[str]) -> int:
@@ -103,4 +124,7 @@ def run(args: argparse.Namespace, registry_warnings: list[str]) -> int:
         out.print(f"- {escape(ref)}")
     out.print()
     out.print(_conventions_table(found))
+    if found.conventions:
+        out.print()
+        out.print(_names_table(found))
     return 0

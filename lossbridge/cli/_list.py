@@ -12,8 +12,8 @@ import warnings
 from typing import Any
 
 import lossbridge
-from lossbridge._errors import close_matches
 from lossbridge.cli._console import CliError, add_text_row, console, table
+from lossbridge.errors import close_matches
 from lossbridge.registry import default_registry
 from lossbridge.spec import TASKS
 

@@ -9,24 +9,29 @@ import sys
 import types
 from typing import Any
 
-from lossbridge.spec._domain import DOMAINS, Domain, register_domain
-from lossbridge.spec._model import TASKS, Input, LossSpec, OptimizerSpec
-from lossbridge.spec._params import Param
+from lossbridge.spec._domain import DOMAINS, Domain, domain, register_domain
+from lossbridge.spec._model import TASKS, Input, LossSpec, OptimizerSpec, ScheduleSpec
+from lossbridge.spec._params import DTYPE_PARAM, REDUCTION_PARAM, Param, validate_params
 
 __all__ = [
     "DOMAINS",
+    "DTYPE_PARAM",
+    "REDUCTION_PARAM",
     "TASKS",
     "Domain",
     "Input",
     "LossSpec",
     "OptimizerSpec",
     "Param",
+    "ScheduleSpec",
+    "domain",
     "register_domain",
+    "validate_params",
 ]
 
 
 class _CallableModule(types.ModuleType):
-    def __call__(self, name: str, **kwargs: Any) -> LossSpec | OptimizerSpec:
+    def __call__(self, name: str, **kwargs: Any) -> LossSpec | OptimizerSpec | ScheduleSpec:
         """The spec declaration of ``name``: formula, parameters, references and conventions."""
         from lossbridge._api import spec
 

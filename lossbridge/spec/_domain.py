@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from lossbridge._errors import InputError
+from lossbridge.errors import InputError
 
 __all__ = ["DOMAINS", "Domain", "domain", "register_domain"]
 

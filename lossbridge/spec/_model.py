@@ -21,7 +21,7 @@ differentiable input, in declaration order.
 Optimizer functions: ``init(param, /, *, xp, **hyper) -> dict`` of state slots, and
 ``update(param, grad, state, /, *, step, xp, **hyper) -> (delta, new_state)`` where the new
 parameter is ``param + delta`` and ``step`` is the 1-based index of this update (an array of the
-parameter's dtype). The adapter owns the step counter. (DESIGN.md first said ``update`` returns the
+parameter's dtype). The adapter owns the step counter. (The design first had ``update`` return the
 new parameter; it returns the increment so that Optax's ``update(grads, state, params=None)`` and
 ``optax.chain`` get updates directly, and no backend loses bits subtracting ``new - old``.)
 """
@@ -34,17 +34,18 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from lossbridge._errors import SpecError
 from lossbridge.conventions import Convention
+from lossbridge.errors import SpecError
 from lossbridge.spec._domain import DOMAINS
 from lossbridge.spec._params import (
     CLASS_WEIGHT_PARAM,
+    DTYPE_PARAM,
     IGNORE_INDEX_PARAM,
     REDUCTION_PARAM,
     Param,
 )
 
-__all__ = ["TASKS", "Input", "LossSpec", "OptimizerSpec"]
+__all__ = ["TASKS", "Input", "LossSpec", "OptimizerSpec", "ScheduleSpec"]
 
 #: Task tags a loss spec may carry.
 TASKS = frozenset(
@@ -158,6 +159,14 @@ class LossSpec(_SpecBase):
     the others consume the last axis and return one value per sample (cross-entropy, triplet).
     ``weighting`` lists the shared weighting features the spec supports beyond ``sample_weight``:
     ``"class_weight"`` and ``"ignore_index"`` (both need a ``class_index`` target).
+
+    ``kinks(rng, inputs, params) -> inputs`` (optional, NumPy, used by the conformance kit only)
+    takes float64 inputs sampled from the domains (a dict keyed by input name) and the resolved
+    parameters, and returns a copy with some entries moved exactly onto the loss's
+    non-differentiable points (a hinge margin of 0, a zero residual, a tie, a clip edge), so every
+    backend's gradient is compared there. ``coupled`` losses mix samples (a batch-level Dice, an
+    NT-Xent): an output value depends on other rows, so backends do not derive a forward-mode rule
+    from the per-row gradient for them.
     """
 
     fn: Callable[..., Any] | None = None
@@ -167,6 +176,8 @@ class LossSpec(_SpecBase):
     elementwise: bool = True
     min_ndim: int = 1
     weighting: frozenset[str] = frozenset()
+    kinks: Callable[..., dict[str, Any]] | None = None
+    coupled: bool = False
     kind: Literal["loss"] = "loss"
 
     def __post_init__(self) -> None:
@@ -177,7 +188,7 @@ class LossSpec(_SpecBase):
 
     def all_params(self) -> tuple[Param, ...]:
         """The spec's parameters plus the shared ``reduction`` (and weighting) parameters."""
-        shared = [REDUCTION_PARAM]
+        shared = [REDUCTION_PARAM, DTYPE_PARAM]
         if "class_weight" in self.weighting:
             shared.append(CLASS_WEIGHT_PARAM)
         if "ignore_index" in self.weighting:
@@ -219,7 +230,8 @@ class LossSpec(_SpecBase):
 class OptimizerSpec(_SpecBase):
     """An optimizer, defined once, as pure functions over one parameter tensor.
 
-    ``slots`` names the per-parameter state entries ``init`` returns (``("m", "v")`` for Adam).
+    ``slots`` names every per-parameter state entry ``init`` may return (``("m", "v", "v_max")`` for
+    Adam); a state entry not declared there is a :class:`~lossbridge.SpecError` when it appears.
     ``params`` must include the learning rate ``lr``.
     """
 
@@ -236,4 +248,26 @@ class OptimizerSpec(_SpecBase):
             problems.append("update is not callable")
         if "lr" not in {p.name for p in self.params}:
             problems.append("parameters must include the learning rate 'lr'")
+        return problems
+
+
+@dataclass(frozen=True)
+class ScheduleSpec(_SpecBase):
+    """A learning-rate (or any hyperparameter) schedule, defined once as a function of the step.
+
+    ``fn(step, /, *, xp, **params) -> value``: ``step`` is the number of optimizer updates taken
+    so far (0 for the first update, as Optax counts), an array of a floating dtype; the value has
+    that dtype. Like loss functions, ``fn`` uses only the Array API and never branches on the step's
+    value (use ``xp.where``), so it traces under ``jax.jit`` and ``tf.function``. A framework that
+    counts differently (torch schedulers step per epoch, after ``optimizer.step()``) is a
+    convention of the backend's materialization, not a second formula.
+    """
+
+    fn: Callable[..., Any] | None = None
+    kind: Literal["schedule"] = "schedule"
+
+    def _problems(self) -> list[str]:
+        problems = super()._problems()
+        if not callable(self.fn):
+            problems.append("fn is not callable")
         return problems

@@ -14,9 +14,11 @@ __all__ = [
     "floored_log",
     "floored_log_grad",
     "hinge_part",
+    "hinge_part_grad",
     "log_sigmoid",
     "log_softmax",
     "one_hot",
+    "same_position",
     "sigmoid",
     "smooth_binary",
     "smooth_categorical",
@@ -84,3 +86,24 @@ def smooth_categorical(y: Any, label_smoothing: Any) -> Any:
 def hinge_part(margin: Any, *, xp: Any) -> Any:
     """``max(margin, 0)``, the positive part shared by every hinge loss."""
     return xp.maximum(margin, xp.zeros_like(margin))
+
+
+def hinge_part_grad(margin: Any, kink_gradient: Any, *, xp: Any) -> Any:
+    """d max(margin, 0) / d margin: 1 above 0, 0 below, ``kink_gradient`` exactly at 0.
+
+    The share at the corner is a convention: 0 (lossbridge), 1 (PyTorch's ``clamp_min`` and
+    TensorFlow's ``maximum`` pass it), 0.5 (``jax.numpy.maximum`` splits a tie).
+    """
+    one, zero = xp.ones_like(margin), xp.zeros_like(margin)
+    return xp.where(margin > 0, one, xp.where(margin == 0, zero + kink_gradient, zero))
+
+
+def same_position(x: Any, *, xp: Any) -> Any:
+    """The boolean identity over the last axis of ``x``: ``(..., n, n)``, true where ``i == j``.
+
+    ``xp.eye(n)`` needs ``n`` as a Python int, which a batch axis traced with an unknown size
+    (``None`` inside ``tf.function``, as ``model.fit`` traces a loss) does not have; positions
+    counted by a running sum of ones need no size.
+    """
+    position = xp.cumulative_sum(xp.ones_like(x, dtype=xp.int32), axis=-1)
+    return xp.expand_dims(position, axis=-1) == xp.expand_dims(position, axis=-2)

@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from lossbridge._errors import ParameterError
+from lossbridge.errors import ParameterError
 
 __all__ = [
     "CLASS_WEIGHT_PARAM",
+    "DTYPE_PARAM",
     "IGNORE_INDEX_PARAM",
     "REDUCTION_PARAM",
     "Param",
@@ -76,7 +77,12 @@ class Param:
         raise self._error(value, owner)
 
     def _check_choice(self, value: Any, owner: str) -> Any:
-        if value in self.choices:
+        if isinstance(value, str) and value in self.choices:
+            return value
+        name = getattr(value, "name", None)  # a dtype object (np.float32, torch.float32, tf.float32)
+        if isinstance(name, str) and name in self.choices:
+            return name
+        if not isinstance(value, str) and value in self.choices:
             return value
         raise self._error(value, owner)
 
@@ -125,9 +131,21 @@ def validate_params(params: tuple[Param, ...], given: Mapping[str, Any], *, owne
 REDUCTION_PARAM = Param(
     "reduction",
     None,
-    "how values are combined: 'mean', 'sum' or 'none'; None takes the convention's default",
+    "how values are combined: 'mean', 'sum', 'none', 'batchmean' (the sum over the batch size, "
+    "torch KLDivLoss), or Keras's 'sum_over_batch_size' / 'mean_with_sample_weight'; None takes the "
+    "convention's default (under convention='keras', an explicit None means no reduction, as in Keras)",
     kind="choice",
-    choices=("mean", "sum", "none"),
+    choices=("mean", "sum", "none", "batchmean", "sum_over_batch_size", "mean_with_sample_weight"),
+    nullable=True,
+    static=True,
+)
+DTYPE_PARAM = Param(
+    "dtype",
+    None,
+    "the dtype the loss is computed and returned in (Keras's loss dtype); None: the convention's "
+    "(float32 under Keras), else the prediction's (float16/bfloat16 computed in float32)",
+    kind="choice",
+    choices=("float16", "bfloat16", "float32", "float64"),
     nullable=True,
     static=True,
 )

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from lossbridge._bound import BoundLoss, bind
+from lossbridge.bound import BoundLoss, bind
 from lossbridge.spec._domain import domain
 from lossbridge.spec._model import LossSpec, OptimizerSpec
 from lossbridge.spec._params import Param
@@ -101,6 +101,16 @@ def _weighting_params(spec: LossSpec, shape: tuple[int, ...]) -> dict[str, Any]:
     return extra
 
 
+def _has_batch_axis(spec: LossSpec, conv: str | None, params: Mapping[str, Any], inputs: Mapping[str, Any]) -> bool:
+    """Whether the unreduced values keep a batch axis to weight (a whole-batch Dice does not)."""
+    import array_api_compat.numpy as np_xp
+
+    bound = bind(spec, convention=conv, params={**params, "reduction": "none", "dtype": "float64"})
+    assert isinstance(bound, BoundLoss)
+    values = bound(np_xp, *(inputs[i.name] for i in spec.inputs), check_values=False)
+    return bool(np.ndim(values) >= 1)
+
+
 def loss_cases(spec: LossSpec, *, seed: int = 0) -> list[LossCase]:
     """Cases for one loss spec: every variant x shape, reductions, weights and edge values."""
     rng = np.random.default_rng(seed)
@@ -117,7 +127,10 @@ def loss_cases(spec: LossSpec, *, seed: int = 0) -> list[LossCase]:
         shape = next((s for s in _shapes(spec) if len(s) == 2), _shapes(spec)[-1])
         inputs = _inputs(spec, resolved, shape, rng, edge=False)
         weight = rng.uniform(0.0, 2.0, size=shape[:1])  # one weight per sample
-        cases.append(LossCase(spec.name, f"{variant}-sample_weight", conv, dict(params), inputs, sample_weight=weight))
+        if _has_batch_axis(spec, conv, params, inputs):
+            cases.append(
+                LossCase(spec.name, f"{variant}-sample_weight", conv, dict(params), inputs, sample_weight=weight)
+            )
         cases.append(
             LossCase(
                 spec.name,
@@ -128,6 +141,9 @@ def loss_cases(spec: LossSpec, *, seed: int = 0) -> list[LossCase]:
                 edge=True,
             )
         )
+        if spec.kinks is not None:
+            kinked = spec.kinks(rng, _inputs(spec, resolved, shape, rng, edge=False), resolved)
+            cases.append(LossCase(spec.name, f"{variant}-kinks", conv, dict(params), kinked, edge=True))
     if spec.weighting:
         shape = _shapes(spec)[-1]
         params = _weighting_params(spec, shape)

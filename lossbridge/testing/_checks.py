@@ -10,8 +10,9 @@ import array_api_compat.numpy as np_xp
 import numpy as np
 
 import lossbridge
-from lossbridge._bound import BoundLoss, bind
+from lossbridge._inputs import native_layout
 from lossbridge.backends.numpy import NumpyOptimizer
+from lossbridge.bound import BoundLoss, bind
 from lossbridge.registry import Registry, default_registry
 from lossbridge.spec._model import LossSpec, OptimizerSpec
 from lossbridge.testing._cases import LossCase, OptimizerCase, least_squares, loss_cases, optimizer_cases
@@ -101,9 +102,37 @@ def _fd_grads(bound: BoundLoss, arrays: list[np.ndarray], weight: Any) -> tuple[
     return tuple(grads)
 
 
+def case_inputs(bound: BoundLoss, case: LossCase) -> dict[str, np.ndarray]:
+    """The case's inputs in the layout the convention's users hold them (torch: class axis 1)."""
+    return native_layout(bound.spec, bound.params, bound.rules, case.inputs)
+
+
+def _with_dtype(case: LossCase | OptimizerCase, dtype: str) -> dict[str, Any]:
+    """The case's parameters; a loss under a convention with a fixed compute dtype (Keras: float32)
+    is built in the check's dtype, as Keras users do with ``dtype=``."""
+    params = dict(case.params)
+    if isinstance(case, LossCase) and case.convention is not None:
+        spec = default_registry().spec(case.spec)
+        conv = spec.conventions.get(case.convention)
+        if conv is not None and conv.inputs is not None and conv.inputs.compute_dtype is not None:
+            params.setdefault("dtype", dtype)
+    return params
+
+
+def _bind_case(spec: LossSpec, case: LossCase, dtype: str) -> BoundLoss:
+    """The reference's bound spec, resolved as ``lossbridge.get`` resolves the spec's name (a
+    framework name equal to the spec's name may preset parameters under that convention)."""
+    found = default_registry().resolve(case.spec, case.convention)
+    preset = found.preset if found.spec.name == spec.name else {}
+    bound = bind(spec, convention=case.convention, params={**preset, **_with_dtype(case, dtype)})
+    assert isinstance(bound, BoundLoss)
+    return bound
+
+
 def reference_loss(bound: BoundLoss, case: LossCase, dtype: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The float64 NumPy value and gradients (analytic if the spec has them, else differences)."""
-    arrays = [_round_to(case.inputs[i.name], dtype) for i in bound.spec.inputs]
+    inputs = case_inputs(bound, case)
+    arrays = [_round_to(inputs[i.name], dtype) for i in bound.spec.inputs]
     weight = None if case.sample_weight is None else _round_to(case.sample_weight, dtype)
     if bound.spec.vjp is not None:
         value, grads = bound.value_and_grad(np_xp, *arrays, sample_weight=weight)
@@ -150,7 +179,7 @@ class Check:
         return CheckResult(self.check_id, self.spec, self.backend, self.dtype, self.kind, passed, worst, tol, message)
 
     def _get(self) -> Any:
-        params = dict(self.case.params)
+        params = _with_dtype(self.case, self.dtype)
         return lossbridge.get(
             self.spec, backend=self.backend, convention=self.case.convention, registry=self.registry, **params
         )
@@ -167,13 +196,13 @@ def _run_loss(check: Check) -> tuple[float, str]:
     assert isinstance(case, LossCase)
     reg = check.registry or default_registry()
     spec = reg.spec(check.spec)
-    bound = bind(spec, convention=case.convention, params=case.params)
-    assert isinstance(bound, BoundLoss)
+    assert isinstance(spec, LossSpec)
+    bound = _bind_case(spec, case, "float64")
     ref_value, ref_grads = reference_loss(bound, case, check.dtype)
     backend = reg.backend(check.backend)
     value, grads = backend.loss_value_and_grad(
         check._get(),
-        case.inputs,
+        case_inputs(bound, case),
         sample_weight=case.sample_weight,
         differentiable=list(ref_grads),
         dtype=check.dtype,
@@ -186,9 +215,11 @@ def _run_fd(check: Check) -> tuple[float, str]:
     case = check.case
     assert isinstance(case, LossCase)
     reg = check.registry or default_registry()
-    bound = bind(reg.spec(check.spec), convention=case.convention, params=case.params)
-    assert isinstance(bound, BoundLoss)
-    arrays = [case.inputs[i.name] for i in bound.spec.inputs]
+    spec = reg.spec(check.spec)
+    assert isinstance(spec, LossSpec)
+    bound = _bind_case(spec, case, "float64")
+    inputs = case_inputs(bound, case)
+    arrays = [inputs[i.name] for i in bound.spec.inputs]
     _, analytic = bound.value_and_grad(np_xp, *arrays, sample_weight=case.sample_weight)
     numeric = _fd_grads(bound, arrays, case.sample_weight)
     return _worst([(f"d/d{i}", a, n) for i, a, n in zip(range(len(numeric)), analytic, numeric)])
@@ -276,6 +307,8 @@ def generate_checks(
     for spec, _ in sorted(reg.specs(), key=lambda t: t[0].name):
         if wanted is not None and spec.name not in wanted:
             continue
+        if spec.kind == "schedule":
+            continue  # schedules are checked by generate_schedule_checks
         cases: Sequence[LossCase | OptimizerCase] = (
             loss_cases(spec) if isinstance(spec, LossSpec) else optimizer_cases(spec)
         )

@@ -85,6 +85,15 @@ class Report:
                 r["worst_error"] = None
         return json.dumps({"matrix": self.matrix(), "results": results}, indent=1, default=str)
 
+    @classmethod
+    def from_json(cls, text: str) -> Report:
+        """A report read back from :meth:`to_json` (to merge the reports of separate runs)."""
+        results = []
+        for r in json.loads(text)["results"]:
+            r["worst_error"] = float("inf") if r["worst_error"] is None else r["worst_error"]
+            results.append(CheckResult(**r))
+        return cls(results)
+
     def format_matrix(self) -> str:
         """A plain-text matrix: rows are specs, columns backends; each cell the worst relative error
         in float32 / float64, ``FAIL`` marking a cell with any failed check."""

@@ -10,15 +10,17 @@ from lossbridge.cli._catalog import END, START, markdown_table
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def test_markdown_has_one_row_per_spec(cli) -> None:
+def test_markdown_groups_losses_by_task_and_lists_every_spec(cli) -> None:
     code, out, _ = cli("catalog", "--markdown")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == "| name | kind | aliases | tasks | conventions | summary |"
-    assert len(lines) == 2 + len(lossbridge.catalog())
+    named = {line.split("`")[1] for line in lines if line.startswith("| `")}
+    assert named == {e.name for e in lossbridge.catalog()}
+    assert "**Losses for regression**" in lines and "**Optimizers**" in lines
+    regression = lines[lines.index("**Losses for regression**") :]
+    assert any(line.startswith("| `mse` |") for line in regression[: regression.index("", 2)])
     adam = next(line for line in lines if line.startswith("| `adam` |"))
-    assert "| optimizer |" in adam
-    assert "caffe, keras, optax, torch" in adam
+    assert "torch: `Adam`" in adam and "keras: `Adam`" in adam
 
 
 def test_builtin_only_leaves_out_plugins_specs(cli) -> None:

@@ -43,7 +43,7 @@ def test_curve_difference_between_two_backends(cli, extra_backends) -> None:
 
 
 def test_backend_without_train_digits_exits_2(cli, add_backends) -> None:
-    from lossbridge.backends._base import Backend
+    from lossbridge.backends.base import Backend
 
     class Bare(Backend):
         name = "bare"

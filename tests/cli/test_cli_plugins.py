@@ -11,7 +11,16 @@ from lossbridge.registry import default_registry
 
 
 def row_of(out: str, plugin: str) -> str:
-    return next(line for line in out.splitlines() if line.startswith(f"│ {plugin} "))
+    """The table row of ``plugin``, its folded continuation lines joined cell by cell."""
+    lines = out.splitlines()
+    start = next(k for k, line in enumerate(lines) if line.startswith(f"│ {plugin} "))
+    rows = [lines[start]]
+    for line in lines[start + 1 :]:
+        if not line.startswith("│") or line.split("│")[1].strip():
+            break
+        rows.append(line)
+    cells = zip(*(r.split("│")[1:-1] for r in rows), strict=True)
+    return " │ ".join("".join(part.strip() for part in cell) for cell in cells)
 
 
 def test_plugins_lists_distributions_versions_and_what_each_provides(cli) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import lossbridge
-from lossbridge._bound import bind
+from lossbridge.bound import bind
 from lossbridge.spec import _classification, _margin, _metric, _ops, _regression
 
 Builder = Callable[[np.random.Generator], tuple[np.ndarray, ...]]
@@ -51,6 +51,11 @@ def _sparse_logits(rng: np.random.Generator) -> tuple[np.ndarray, ...]:
     return rng.integers(0, 5, size=(2, 3)), 2.0 * rng.normal(size=(2, 3, 5))
 
 
+def _sparse_logits_torch_layout(rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    y, x = _sparse_logits(rng)
+    return y, np.moveaxis(x, -1, 1)  # (N, C, d1): the class axis where torch users hold it
+
+
 def _signs(rng: np.random.Generator) -> tuple[np.ndarray, ...]:
     return rng.integers(0, 2, size=(4, 3)).astype(float), rng.normal(size=(4, 3))
 
@@ -66,16 +71,20 @@ def _triplets(rng: np.random.Generator) -> tuple[np.ndarray, ...]:
 CASES: dict[str, tuple[str, dict[str, Any], Builder]] = {
     "mae": ("mae", {}, _reg),
     "huber": ("huber", {"delta": 0.6}, _reg),
-    "huber-keras": ("huber", {"convention": "keras"}, _reg),
+    "huber-keras": ("huber", {"convention": "keras", "dtype": "float64"}, _reg),
     "bce-probs": ("binary_crossentropy", {}, _bin_probs),
     "bce-probs-clip": ("binary_crossentropy", {"clip_eps": 0.1, "label_smoothing": 0.2}, _bin_probs),
     "bce-logits": ("binary_crossentropy", {"from_logits": True, "label_smoothing": 0.3}, _bin_logits),
     "bce-logits-floor": ("binary_crossentropy", {"from_logits": True, "log_min": -2.0}, _bin_logits),
     "cce-probs": ("categorical_crossentropy", {}, _cat_probs),
-    "cce-before-clip": ("categorical_crossentropy", {"convention": "keras", "clip_eps": 0.05}, _cat_probs),
+    "cce-before-clip": (
+        "categorical_crossentropy",
+        {"convention": "keras", "clip_eps": 0.05, "dtype": "float64"},
+        _cat_probs,
+    ),
     "cce-after-clip": ("categorical_crossentropy", {"normalize": "after_clip", "clip_eps": 0.05}, _cat_probs),
     "cce-logits": ("categorical_crossentropy", {"from_logits": True, "label_smoothing": 0.1}, _cat_logits),
-    "sparse-probs": ("sparse_categorical_crossentropy", {"convention": "keras"}, _sparse_probs),
+    "sparse-probs": ("sparse_categorical_crossentropy", {"convention": "keras", "dtype": "float64"}, _sparse_probs),
     "sparse-logits": ("sparse_categorical_crossentropy", {"from_logits": True}, _sparse_logits),
     "sparse-weighted": (
         "sparse_categorical_crossentropy",
@@ -85,7 +94,7 @@ CASES: dict[str, tuple[str, dict[str, Any], Builder]] = {
             "ignore_index": 3,
             "label_smoothing": 0.1,
         },
-        _sparse_logits,
+        _sparse_logits_torch_layout,
     ),
     "sparse-caffe-floor": (
         "sparse_categorical_crossentropy",
@@ -95,7 +104,7 @@ CASES: dict[str, tuple[str, dict[str, Any], Builder]] = {
     "hinge": ("hinge", {}, _signs),
     "squared_hinge": ("squared_hinge", {}, _signs),
     "multiclass_hinge": ("multiclass_hinge", {}, _sparse_logits),
-    "multiclass_hinge-keras": ("multiclass_hinge", {"convention": "keras"}, _one_hot_scores),
+    "multiclass_hinge-keras": ("multiclass_hinge", {"convention": "keras", "dtype": "float64"}, _one_hot_scores),
     "triplet": ("triplet_margin", {"margin": 3.0}, _triplets),
     "triplet-torch-p3": ("triplet_margin", {"convention": "torch", "p": 3.0, "margin": 3.0}, _triplets),
     "triplet-p1-swap": ("triplet_margin", {"p": 1.0, "swap": True, "margin": 3.0}, _triplets),

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import lossbridge
-from lossbridge._errors import ParameterError
+from lossbridge.errors import ParameterError
 
 STEPS = 100
 RTOL = 1e-10
@@ -365,11 +365,20 @@ def test_lamb_trust_ratio_is_one_for_zero_gradient() -> None:
 
 
 # -- validation -----------------------------------------------------------------------------------------
+def test_framework_keyword_names_are_accepted() -> None:
+    torch_style = lossbridge.get("adam", betas=(0.8, 0.9)).bound.hyper
+    optax_style = lossbridge.get("adam", learning_rate=0.1, b1=0.8).bound.hyper
+    assert (torch_style["beta_1"], torch_style["beta_2"]) == (0.8, 0.9)
+    assert (optax_style["lr"], optax_style["beta_1"]) == (0.1, 0.8)
+    with pytest.raises(ParameterError, match="give either 'lr' or 'learning_rate', not both"):
+        lossbridge.get("adam", lr=0.1, learning_rate=0.2)
+
+
 def test_unknown_parameter_lists_valid_ones_with_ranges() -> None:
     with pytest.raises(ParameterError) as info:
-        lossbridge.get("adam", betas=(0.9, 0.99))
+        lossbridge.get("adam", betaz=(0.9, 0.99))
     message = str(info.value)
-    assert "adam: unknown parameter(s) 'betas'" in message
+    assert "adam: unknown parameter(s) 'betaz'" in message
     assert "beta_1 (float in [0, 1))" in message
     assert "lr (float in [0, inf))" in message
     assert "eps_placement (one of 'corrected', 'uncorrected')" in message
@@ -403,8 +412,8 @@ def test_invalid_values_name_parameter_and_range(name: str, params: dict[str, An
 def test_convention_rounding_unknown_parameter_is_a_malformed_spec() -> None:
     from dataclasses import replace
 
-    from lossbridge._errors import SpecError
     from lossbridge.conventions import Convention
+    from lossbridge.errors import SpecError
 
     spec = lossbridge.spec("adam")
     bad = replace(
@@ -415,7 +424,7 @@ def test_convention_rounding_unknown_parameter_is_a_malformed_spec() -> None:
 
 
 def test_keras_conventions_round_only_what_keras_keeps_in_float32() -> None:
-    from lossbridge._bound import bind
+    from lossbridge.bound import bind
 
     bound = bind(lossbridge.spec("adam"), convention="keras", params={"lr": 0.1, "eps": 0.1})
     values = bound._rounded(bound.hyper)

@@ -6,6 +6,6 @@ import lossbridge
 from lossbridge.testing import Check, parametrize_with_checks
 
 
-@parametrize_with_checks(backend=lossbridge.available_backends(), specs=["poisson", "lion"])
+@parametrize_with_checks(backend=lossbridge.available_backends(), specs=["quantile", "qhm"])
 def test_example_specs_conform_on_every_backend(check: Check) -> None:
     check()

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from lossbridge._bound import BoundLoss, BoundOptimizer
-from lossbridge.backends._base import Backend
+from lossbridge.backends.base import Backend
+from lossbridge.bound import BoundLoss, BoundOptimizer
 
 __all__ = ["JaxBackend"]
 
@@ -52,15 +52,21 @@ class JaxBackend(Backend):
 
         return jnp
 
-    def materialize_loss(self, bound: BoundLoss) -> Any:
+    def materialize_loss(self, bound: BoundLoss, **options: Any) -> Any:
         from lossbridge_jax._loss import make_loss
 
-        return make_loss(bound)
+        return make_loss(bound, self, **options)
 
-    def materialize_optimizer(self, bound: BoundOptimizer) -> Any:
+    def materialize_optimizer(self, bound: BoundOptimizer, **options: Any) -> Any:
         from lossbridge_jax._optim import make_transformation
 
-        return make_transformation(bound)
+        return make_transformation(bound, self)
+
+    def materialize_schedule(self, bound: Any) -> Any:
+        """An Optax schedule: a jittable function of the update count."""
+        from lossbridge_jax._schedule import make_schedule
+
+        return make_schedule(bound)
 
     # -- the harness the conformance kit drives ----------------------------------------------------
     def loss_value_and_grad(

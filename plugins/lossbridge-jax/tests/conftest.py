@@ -12,18 +12,21 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from lossbridge.spec import LossSpec  # noqa: E402
-from lossbridge.spec._domain import domain  # noqa: E402
+from lossbridge.spec import (  # noqa: E402
+    LossSpec,
+    domain,
+)
 
 
 def sample_inputs(
     spec: LossSpec, shape: tuple[int, ...] = (4, 3), dtype: str = "float64", seed: int = 0, **params: Any
 ) -> dict[str, np.ndarray]:
     """Valid NumPy inputs for ``spec`` (keyed by input name) from its declared input domains."""
-    from lossbridge._bound import bind
+    from lossbridge.bound import bind
 
     rng = np.random.default_rng(seed)
     resolved = bind(spec, params=params).params
+    shape = (2,) * max(spec.min_ndim - len(shape), 0) + tuple(shape)  # sequence losses need (N, T, C)
     out = {}
     for decl in spec.inputs:
         dom = domain(decl.domain_for(resolved))

@@ -175,5 +175,5 @@ def test_invalid_hyperparameter_is_named():
 def test_foreign_arrays_are_rejected():
     xps = pytest.importorskip("array_api_strict")
     tx = lossbridge.get("sgd", backend="jax")
-    with pytest.raises(InputError, match=r"params: expected a JAX array .* got array_api_strict"):
+    with pytest.raises(InputError, match=r"params: expected an array for the jax backend, got array_api_strict"):
         tx.init([xps.ones(3)])

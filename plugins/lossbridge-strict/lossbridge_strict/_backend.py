@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from lossbridge._bound import BoundLoss, BoundOptimizer
 from lossbridge.backends import Backend
+from lossbridge.bound import BoundLoss, BoundOptimizer
 
 
 class StrictLoss:
@@ -55,17 +55,17 @@ class StrictBackend(Backend):
     aliases = ("array_api_strict",)
     requires = ("array_api_strict",)
     distribution = "lossbridge-strict"
-    loss_order = "truth_first"
+    loss_order = "spec"
 
     def namespace(self) -> Any:
         import array_api_strict
 
         return array_api_strict
 
-    def materialize_loss(self, bound: BoundLoss) -> StrictLoss:
+    def materialize_loss(self, bound: BoundLoss, **options: Any) -> StrictLoss:
         return StrictLoss(bound)
 
-    def materialize_optimizer(self, bound: BoundOptimizer) -> StrictOptimizer:
+    def materialize_optimizer(self, bound: BoundOptimizer, **options: Any) -> StrictOptimizer:
         return StrictOptimizer(bound)
 
     def _to(self, x: np.ndarray, dtype: str) -> Any:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lossbridge._bound import BoundLoss, BoundOptimizer
-from lossbridge.backends._base import Backend
+from lossbridge.backends.base import Backend
+from lossbridge.bound import BoundLoss, BoundOptimizer
 
 if TYPE_CHECKING:
     from lossbridge.demo import DigitsData, TrainingResult
@@ -40,21 +40,36 @@ class TensorflowBackend(Backend):
     requires = ("tensorflow", "keras")
     distribution = "\"lossbridge-tensorflow[cpu]\" (or [gpu])"
     loss_order = "truth_first"
+    loss_options = ("validate", "name")
 
     def namespace(self) -> Any:
         from lossbridge_tensorflow import array_api
 
         return array_api
 
-    def materialize_loss(self, bound: BoundLoss) -> Any:
-        from lossbridge_tensorflow._losses import KerasLoss
+    def translate_params(self, spec: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Keras's own loss keywords: its ``reduction`` check and message, its ``axis=-1`` (see ``_losses``)."""
+        if getattr(spec, "kind", None) != "loss":
+            return dict(params)
+        from lossbridge_tensorflow._losses import keras_loss_params
 
-        return KerasLoss(bound)
+        return keras_loss_params(spec, params)
 
-    def materialize_optimizer(self, bound: BoundOptimizer) -> Any:
+    def materialize_loss(self, bound: BoundLoss, **options: Any) -> Any:
+        from lossbridge_tensorflow._losses import make_keras_loss
+
+        return make_keras_loss(bound, backend=self, **options)
+
+    def materialize_optimizer(self, bound: BoundOptimizer, **options: Any) -> Any:
         from lossbridge_tensorflow._optimizers import KerasOptimizer
 
         return KerasOptimizer(bound)
+
+    def materialize_schedule(self, bound: Any) -> Any:
+        """A ``keras.optimizers.schedules.LearningRateSchedule`` (float32, serializable)."""
+        from lossbridge_tensorflow._schedules import KerasSchedule
+
+        return KerasSchedule.from_bound(bound)
 
     # -- the conformance harness ------------------------------------------------------------------
     def loss_value_and_grad(
@@ -70,7 +85,7 @@ class TensorflowBackend(Backend):
 
         tensors = {name: _cast(x, dtype) for name, x in inputs.items()}
         spec_inputs = loss.spec.inputs
-        args = [tensors[spec_inputs[k].name] for k in loss._truth_first]  # Keras order: truth first
+        args = [tensors[spec_inputs[k].name] for k in self.argument_order(loss.spec)]  # Keras: truth first
         weight = None if sample_weight is None else _cast(sample_weight, dtype)
         watched = [tensors[n] for n in differentiable]
         with tf.GradientTape() as tape:

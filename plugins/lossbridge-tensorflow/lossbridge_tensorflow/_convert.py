@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from lossbridge._errors import InputError
+from lossbridge.errors import InputError
 
 __all__ = ["to_tensor"]
 

@@ -14,18 +14,22 @@ Keras ``reduction``        lossbridge
 ``"none"`` / ``None``      ``"none"``
 =========================  ==============================================================
 
-Under ``convention="keras"`` two Keras behaviours are reproduced as data, not formulas:
-targets one rank off the prediction are squeezed/expanded like Keras's
-``squeeze_or_expand_to_same_rank``, and the cross-entropies whose Keras TensorFlow
-implementation reads the logits behind a softmax/sigmoid output (``_keras_logits``, or the
-input of a ``Softmax``/``Sigmoid`` graph op; see ``keras/src/backend/tensorflow/nn.py``
-``_get_logits``) do the same, by evaluating the spec with ``from_logits=True`` on those logits.
+Keras's input forms (rank squeeze/expand, integral float labels, integer inputs, the loss dtype)
+are the keras convention's input rules, applied by the core for every backend. One rule needs a
+graph: Keras's TensorFlow backend reads the logits behind a softmax/sigmoid output
+(``_keras_logits``, or the input of a ``Softmax``/``Sigmoid`` graph op; see
+``keras/src/backend/tensorflow/nn.py`` ``_get_logits``). The convention declares it
+(``InputRules.logits_behind``) and this module applies it, by evaluating the spec with
+``from_logits=True`` on those logits. Gradients are the spec's one gradient, through
+``tf.custom_gradient`` (:func:`spec_gradient_values`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import inspect
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
@@ -33,13 +37,17 @@ import numpy as np
 import tensorflow as tf
 
 import lossbridge
-from lossbridge._bound import BoundLoss, bind
-from lossbridge._errors import ParameterError
-from lossbridge.spec._domain import domain
+import lossbridge.conventions
+import lossbridge.registry
+from lossbridge.bound import BoundLoss, bind, translate_kwargs
+from lossbridge.errors import ParameterError
 from lossbridge_tensorflow import array_api as xp
 from lossbridge_tensorflow._convert import to_tensor
 
-__all__ = ["KERAS_LOGITS_NATIVES", "KERAS_REDUCTIONS", "KerasLoss"]
+__all__ = [
+    "KERAS_REDUCTIONS", "KerasLoss", "KerasNativeLoss", "keras_loss_params", "make_keras_loss", "native_class",
+    "spec_gradient_values",
+]
 
 #: Keras reduction names and the (lossbridge reduction, weighted-mean normalization) they mean.
 KERAS_REDUCTIONS: Mapping[str | None, tuple[str, str | None]] = {
@@ -49,17 +57,63 @@ KERAS_REDUCTIONS: Mapping[str | None, tuple[str, str | None]] = {
     "sum": ("sum", None),
     "none": ("none", None),
     None: ("none", None),
-}
-
-#: Keras losses whose TensorFlow implementation uses the logits behind a probability output,
-#: with the graph op that produces that output (keras/src/backend/tensorflow/nn.py).
-KERAS_LOGITS_NATIVES: Mapping[str, str] = {
-    "keras.losses.BinaryCrossentropy": "Sigmoid",
-    "keras.losses.CategoricalCrossentropy": "Softmax",
-    "keras.losses.SparseCategoricalCrossentropy": "Softmax",
+    "batchmean": ("batchmean", None),
 }
 
 _UNSET: Any = object()
+
+#: The reduction names ``keras.losses.Loss`` accepts (``keras/src/losses/loss.py``
+#: ``standardize_reduction``), plus lossbridge's ``"batchmean"``.
+_KERAS_ALLOWED = ("sum_over_batch_size", "sum", None, "none", "mean", "mean_with_sample_weight", "batchmean")
+
+
+def keras_loss_params(spec: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of a Keras loss, checked and mapped as Keras's own objects do.
+
+    * ``reduction``: an unknown name is Keras's ``ValueError`` with Keras's message
+      ("Invalid value for argument `reduction`...").
+    * ``axis`` on a loss whose spec has no ``axis`` parameter (Keras's cross-entropies): ``-1`` is
+      the spec's layout and is dropped; any other value is Keras's TensorFlow-backend error
+      ("Only axis=-1 is currently supported"), raised when the loss is built.
+    """
+    out = dict(params)
+    if "reduction" in out and out["reduction"] not in _KERAS_ALLOWED:
+        allowed = ", ".join(repr(r) for r in _KERAS_ALLOWED)
+        raise ParameterError(
+            f"Invalid value for argument `reduction`. Expected one of {{{allowed}}}. "
+            f"Received: reduction={out['reduction']}"
+        )
+    if "axis" in out and "axis" not in {p.name for p in spec.all_params()}:
+        axis = out.pop("axis")
+        if axis not in (-1, None):
+            raise ParameterError(f"Only axis=-1 is currently supported. Received: axis={axis}")
+    return out
+
+
+def spec_gradient_values(bound: BoundLoss) -> Callable[..., Any]:
+    """``values(*prepared)`` for ``bound`` with the spec's ``vjp`` as TensorFlow's gradient.
+
+    Works eagerly, under ``tf.function`` and XLA; non-differentiable inputs get no gradient.
+    A spec without a ``vjp`` is differentiated by TensorFlow's autodiff.
+    """
+    spec = bound.spec
+    fn, vjp, params = spec.fn, spec.vjp, bound.spec_params()
+    assert fn is not None  # validated at registration
+    if vjp is None:
+        return lambda *inputs: fn(*inputs, xp=xp, **params)
+    positions = [k for k, i in enumerate(spec.inputs) if i.differentiable]
+
+    @tf.custom_gradient
+    def values(*inputs: Any) -> Any:
+        def grad(cot: Any) -> list[Any]:
+            grads: list[Any] = [None] * len(inputs)
+            for k, g in zip(positions, vjp(*inputs, cot, xp=xp, **params), strict=True):
+                grads[k] = g
+            return grads
+
+        return fn(*inputs, xp=xp, **params), grad
+
+    return values
 
 
 def _with_keras_reduction(bound: BoundLoss, reduction: str | None) -> BoundLoss:
@@ -74,11 +128,34 @@ def _with_keras_reduction(bound: BoundLoss, reduction: str | None) -> BoundLoss:
     return dataclasses.replace(bound, reduction=name, rule=rule)
 
 
-def _keras_reduction_name(bound: BoundLoss) -> str:
-    """The Keras name of ``bound``'s reduction."""
+def _reduction_name(bound: BoundLoss) -> str:
+    """The name of ``bound``'s reduction, Keras's where Keras has one (``batchmean`` is lossbridge's)."""
     if bound.reduction != "mean":
         return bound.reduction
     return "sum_over_batch_size" if bound.rule.normalize_by == "count" else "mean_with_sample_weight"
+
+
+def _keras_reduction_name(bound: BoundLoss) -> str:
+    """A reduction name ``keras.losses.Loss`` accepts (it validates its own)."""
+    name = _reduction_name(bound)
+    return "sum" if name == "batchmean" else name
+
+
+def _dtype_name(dtype: Any) -> str:
+    """A dtype name from a string, a NumPy/TF dtype or a Keras ``DTypePolicy`` (its compute dtype)."""
+    compute = getattr(dtype, "compute_dtype", None)
+    if isinstance(compute, str):
+        return compute
+    return str(getattr(dtype, "name", dtype))
+
+
+def _default_name(bound: BoundLoss) -> str:
+    """Keras's default name for its own loss (``MeanSquaredError`` -> ``mean_squared_error``), else the spec's."""
+    conv = bound.convention
+    if conv is None or conv.framework != "keras":
+        return bound.spec.name
+    cls = conv.native.split()[0].split(".")[-1]
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", cls).lower()
 
 
 def _attached_logits(y_pred: Any, op_type: str) -> Any | None:
@@ -129,101 +206,66 @@ class KerasLoss(keras.losses.Loss):
         reduction: Any = _UNSET,
         name: str | None = None,
         dtype: Any = None,
+        validate: bool = True,
+        backend: Any = None,
         **params: Any,
     ) -> None:
-        bound = (
-            spec
-            if isinstance(spec, BoundLoss)
-            else bind(lossbridge.spec(spec), convention=convention, params=params)
-        )
+        if isinstance(spec, BoundLoss):
+            bound = spec
+        else:
+            found = lossbridge.spec(spec, convention=convention)
+            given = translate_kwargs(found, convention, params)
+            bound = bind(found, convention=convention, params=given)  # type: ignore[assignment]
         if not isinstance(bound, BoundLoss):
             raise ParameterError(f"{bound.spec.name} is an optimizer, not a loss; use KerasOptimizer")
         if reduction is not _UNSET:
             bound = _with_keras_reduction(bound, reduction)
-        super().__init__(name=name or bound.spec.name, reduction=_keras_reduction_name(bound), dtype=dtype)
+        if dtype is not None:
+            bound = dataclasses.replace(bound, dtype=_dtype_name(dtype))
+        elif bound.rules.compute_dtype is not None and bound.dtype is None:
+            bound = dataclasses.replace(bound, dtype=keras.config.floatx())  # Keras's loss dtype: floatx
+        super().__init__(
+            name=name or _default_name(bound), reduction=_keras_reduction_name(bound), dtype=bound.dtype
+        )
         self.bound = bound
         self.spec = bound.spec
-        self._explicit_dtype = dtype
-        self._truth_first = self._keras_order()
-        self._logits_op = self._logits_variant()
-
-    # -- construction helpers ---------------------------------------------------------------------
-    def _keras_order(self) -> list[int]:
-        """Spec input indices in Keras argument order: targets first, then the rest."""
-        inputs = self.spec.inputs
-        return [k for k, i in enumerate(inputs) if i.role == "target"] + [
-            k for k, i in enumerate(inputs) if i.role != "target"
-        ]
-
-    def _is_keras(self) -> bool:
-        conv = self.bound.convention
-        return conv is not None and conv.framework == "keras"
-
-    def _logits_variant(self) -> str | None:
-        """The graph op whose input Keras would use as logits for this loss, if it does that."""
-        conv = self.bound.convention
-        op = KERAS_LOGITS_NATIVES.get(conv.native) if conv is not None and self._is_keras() else None
-        return None if op is None or self.bound.params.get("from_logits", True) else op
+        self.validate = validate
+        self._backend = backend or lossbridge.registry.default_registry().backend("tensorflow")
+        self._wrapped = {b.spec.name: spec_gradient_values(b) for b in (bound, *bound.alternatives)}
 
     # -- calling ------------------------------------------------------------------------------------
     def _split(self, args: tuple[Any, ...], sample_weight: Any) -> tuple[list[Any], Any]:
         n = len(self.spec.inputs)
         if len(args) == n + 1 and sample_weight is None:  # Keras passes sample_weight positionally
             args, sample_weight = args[:n], args[n]
-        if len(args) != n:
-            names = ", ".join(self.spec.inputs[k].name for k in self._truth_first)
-            raise TypeError(f"{self.spec.name}: expected {n} arrays ({names}), got {len(args)}")
-        ordered: list[Any] = [None] * n
-        for position, k in enumerate(self._truth_first):
-            ordered[k] = args[position]
-        return ordered, sample_weight
+        names = [self.spec.inputs[k].name for k in self._backend.argument_order(self.spec)]
+        tensors = [to_tensor(x, names[k] if k < len(names) else "input") for k, x in enumerate(args)]
+        return list(self._backend.to_spec_order(self.spec, tensors)), sample_weight
 
-    def _convert(self, inputs: list[Any], sample_weight: Any) -> tuple[list[Any], Any]:
-        """Tensors; floats in ``dtype`` if given, else at least in the loss's Keras dtype (``floatx``).
-
-        Keras converts both inputs to the loss dtype; lossbridge never narrows (float64 inputs stay
-        float64 under a float32 ``floatx``) but widens like Keras (a float32 output under a float64
-        ``floatx`` is computed in float64).
-        """
-        tensors = []
-        for x, decl in zip(inputs, self.spec.inputs, strict=True):
-            integer = domain(decl.domain_for(self.bound.params)).integer
-            explicit = None if integer or self._explicit_dtype is None else self.dtype
-            t = to_tensor(x, decl.name, float_dtype=explicit)
-            if not integer and self._explicit_dtype is None and t.dtype.is_floating:
-                wide = tf.as_dtype(self.dtype)
-                t = tf.cast(t, wide) if wide.is_floating and wide.size > t.dtype.size else t
-            tensors.append(t)
-        weight = None if sample_weight is None else to_tensor(sample_weight, "sample_weight")
-        return tensors, weight
-
-    def _match_ranks(self, tensors: list[Any]) -> list[Any]:
-        """Keras's squeeze_or_expand_to_same_rank for the target (keras convention only)."""
-        target = self.spec.target
-        pred_k = next(k for k, i in enumerate(self.spec.inputs) if i.differentiable)
-        if target is None or not self._is_keras():
-            return tensors
-        k = self.spec.inputs.index(target)
-        pred, y = tensors[pred_k], tensors[k]
-        same = domain(target.domain_for(self.bound.params)).shape == "same"
-        want = len(pred.shape) - (0 if same else 1)
-        if len(y.shape) == want + 1 and y.shape[-1] == 1:
-            tensors[k] = tf.squeeze(y, axis=-1)
-        elif same and len(y.shape) == want - 1 and pred.shape[-1] == 1:
-            tensors[k] = tf.expand_dims(y, axis=-1)
-        return tensors
+    def _logits_behind(self, bound: BoundLoss, inputs: list[Any]) -> BoundLoss:
+        """Keras on TensorFlow reads the logits behind a softmax/sigmoid output (the convention says so)."""
+        ops = bound.rules.logits_behind
+        if not ops or bound.params.get("from_logits", True):
+            return bound
+        pred_k = next(k for k, i in enumerate(bound.spec.inputs) if i.differentiable)
+        op = "Sigmoid" if bound.spec.elementwise else "Softmax"
+        logits = _attached_logits(inputs[pred_k], op) if op in ops else None
+        if logits is None:
+            return bound
+        inputs[pred_k] = logits
+        return dataclasses.replace(bound, params={**bound.params, "from_logits": True})
 
     def _evaluate(self, bound: BoundLoss, args: tuple[Any, ...], sample_weight: Any) -> Any:
         inputs, sample_weight = self._split(args, sample_weight)
-        pred_k = next(k for k, i in enumerate(self.spec.inputs) if i.differentiable)
-        if self._logits_op is not None:
-            logits = _attached_logits(inputs[pred_k], self._logits_op)
-            if logits is not None:
-                inputs[pred_k] = logits
-                bound = dataclasses.replace(bound, params={**bound.params, "from_logits": True})
-        tensors, weight = self._convert(inputs, sample_weight)
-        tensors = self._match_ranks(tensors)
-        return bound(xp, *tensors, sample_weight=weight, check_values=tf.executing_eagerly())
+        bound = self._logits_behind(bound, inputs)
+        weight = None if sample_weight is None else to_tensor(sample_weight, "sample_weight")
+        check = self.validate and tf.executing_eagerly()
+        wrapped = self._wrapped if bound.params is self.bound.params else None
+
+        def wrap(b: BoundLoss) -> Callable[..., Any]:
+            return wrapped[b.spec.name] if wrapped is not None else spec_gradient_values(b)
+
+        return bound.evaluate(xp, *inputs, sample_weight=weight, check_values=check, wrap=wrap)
 
     @tf.autograph.experimental.do_not_convert  # spec code has no tensor-dependent Python control flow
     def __call__(self, *args: Any, sample_weight: Any = None) -> Any:
@@ -238,36 +280,153 @@ class KerasLoss(keras.losses.Loss):
 
     # -- serialization ------------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
-        """Spec name, convention, parameters, and Keras's name/reduction/dtype."""
-        params = {k: _jsonable(v) for k, v in self.bound.params.items()}
+        """Keras's ``name``/``reduction``/``dtype``, plus what rebuilding needs: spec, convention, changed params."""
+        conv = self.bound.convention
+        framework = conv.framework if conv is not None else None
+        defaults = bind(self.spec, convention=framework).params  # type: ignore[union-attr]
+        params = {k: _jsonable(v) for k, v in self.bound.params.items() if defaults.get(k, _UNSET) != v}
         if self.bound.class_weight is not None:
             params["class_weight"] = _jsonable(self.bound.class_weight)
-        if self.bound.ignore_index is not None:
+        if self.bound.ignore_index is not None and self.bound.ignore_index != defaults.get("ignore_index"):
             params["ignore_index"] = self.bound.ignore_index
-        conv = self.bound.convention
-        return {
-            "name": self.name,
-            "reduction": self.reduction,
-            "dtype": self._explicit_dtype,
-            "spec": self.spec.name,
-            "convention": conv.framework if conv is not None else None,
-            "params": params,
-        }
+        config = {"name": self.name, "reduction": _reduction_name(self.bound), "dtype": self.bound.dtype}
+        config["spec"] = self.spec.name
+        if framework is not None:
+            config["convention"] = framework
+        if params:
+            config["params"] = params
+        return config
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Any:
-        """Rebuild through :func:`lossbridge.get`, then reapply Keras's options."""
+        """Rebuild the spec (by its own name: a framework name's preset must not apply) and Keras's options."""
         config = dict(config)
-        loss = lossbridge.get(
-            config.pop("spec"),
-            backend="tensorflow",
-            convention=config.pop("convention", None),
-            **config.pop("params", {}),
-        )
-        if not isinstance(loss, KerasLoss):  # a plugin override materialized something else
-            return loss
-        return cls(loss.bound, **config)
+        convention = config.pop("convention", None)
+        found = lossbridge.spec(config.pop("spec"))
+        bound = bind(found, convention=convention, params=config.pop("params", {}))
+        return cls(bound, **config)
 
     def __repr__(self) -> str:
         conv = self.bound.convention.framework if self.bound.convention else None
         return f"<lossbridge keras loss {self.spec.name!r} convention={conv!r} reduction={self.reduction!r}>"
+
+
+# -- one class per Keras loss class --------------------------------------------------------------
+_NATIVE_CLASSES: dict[str, type[KerasLoss]] = {}
+
+
+def _keras_class_names(conv: Any) -> list[tuple[str, Mapping[str, Any]]]:
+    """The convention's names that are Keras loss classes (``Huber``, ``Tversky``), with their presets."""
+    return [(n, p) for n, p in conv.names.items() if n[:1].isupper() and hasattr(keras.losses, n)]
+
+
+def _native_name(bound: BoundLoss) -> str | None:
+    """The Keras class ``bound`` stands for: the most specific class name whose preset it has."""
+    conv = bound.convention
+    if conv is None or conv.framework != "keras":
+        return None
+    best: tuple[str, Mapping[str, Any]] | None = None
+    for name, preset in _keras_class_names(conv):
+        if all(k in bound.params and bound.params[k] == v for k, v in preset.items()):
+            if best is None or len(preset) > len(best[1]):
+                best = (name, preset)
+    return best[0] if best is not None else None
+
+
+class KerasNativeLoss(KerasLoss):
+    """lossbridge's stand-in for one Keras loss class, with that class's constructor and config.
+
+    ``keras.losses.Huber(delta=2.0, reduction="sum", name="h")`` and
+    ``lossbridge.get("Huber", backend="tensorflow", convention="keras", delta=2.0, ...)`` take the
+    same keywords; ``get_config()`` holds Keras's keys (``name``, ``reduction``) plus the parameters
+    that differ from the class's defaults, under Keras's names, and ``from_config`` is
+    ``cls(**config)`` as for Keras's own losses. Each class is registered for Keras serialization
+    as ``lossbridge>ClassName``, so a saved model reloads without ``custom_objects``.
+    """
+
+    native_name: str = ""
+
+    def __init__(
+        self,
+        bound: BoundLoss | None = None,
+        *,
+        reduction: Any = _UNSET,
+        name: str | None = None,
+        dtype: Any = None,
+        validate: bool = True,
+        backend: Any = None,
+        **params: Any,
+    ) -> None:
+        if bound is None:
+            found = lossbridge.registry.default_registry().resolve(self.native_name, "keras")
+            given = translate_kwargs(found.spec, "keras", keras_loss_params(found.spec, params))
+            if reduction is not _UNSET:
+                keras_loss_params(found.spec, {"reduction": reduction})
+            bound = bind(found.spec, convention="keras", params={**found.preset, **given})  # type: ignore[assignment]
+        elif params:
+            raise ParameterError(f"{self.native_name}: parameters are given either bound or as keywords")
+        native = getattr(keras.losses, self.native_name, None)
+        default = None
+        if native is not None:
+            default = inspect.signature(native).parameters.get("name", inspect.Parameter("name", 1)).default
+        default = default if isinstance(default, str) else None
+        super().__init__(
+            bound, reduction=reduction, name=name or default, dtype=dtype, validate=validate, backend=backend
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        """Keras's ``name`` and ``reduction``, plus the parameters that differ from the class's defaults."""
+        found = lossbridge.registry.default_registry().resolve(self.native_name, "keras")
+        default = bind(found.spec, convention="keras", params=dict(found.preset))
+        assert isinstance(default, BoundLoss)
+        conv = self.bound.convention
+        native_of: dict[str, str] = {}
+        for native, ours in lossbridge.conventions.FRAMEWORK_KWARGS.get("keras", {}).items():
+            if isinstance(ours, str):
+                native_of[ours] = native
+        if conv is not None:
+            native_of.update({ours: native for native, ours in conv.kwargs.items() if isinstance(ours, str)})
+        config: dict[str, Any] = {"name": self.name, "reduction": _reduction_name(self.bound)}
+        for k, v in self.bound.params.items():
+            if default.params.get(k, _UNSET) != v:
+                config[native_of.get(k, k)] = _jsonable(v)
+        if self.bound.class_weight is not None:
+            config[native_of.get("class_weight", "class_weight")] = _jsonable(self.bound.class_weight)
+        if self.bound.ignore_index != default.ignore_index:
+            config[native_of.get("ignore_index", "ignore_index")] = self.bound.ignore_index
+        if self.bound.dtype is not None and self.bound.dtype != keras.config.floatx():
+            config["dtype"] = self.bound.dtype
+        return config
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Any:
+        """As Keras's losses: ``cls(**config)``."""
+        return cls(**config)
+
+
+def native_class(name: str) -> type[KerasLoss]:
+    """The :class:`KerasNativeLoss` subclass standing for Keras's loss class ``name`` (made once, registered)."""
+    if name not in _NATIVE_CLASSES:
+        cls = type(name, (KerasNativeLoss,), {"native_name": name, "__module__": __name__, "__qualname__": name})
+        _NATIVE_CLASSES[name] = keras.saving.register_keras_serializable(package="lossbridge", name=name)(cls)
+    return _NATIVE_CLASSES[name]
+
+
+def make_keras_loss(bound: BoundLoss, *, backend: Any = None, **options: Any) -> KerasLoss:
+    """A Keras loss for ``bound``: the stand-in class of the Keras loss it reproduces, else :class:`KerasLoss`."""
+    name = _native_name(bound)
+    if name is None:
+        return KerasLoss(bound, backend=backend, **options)
+    return native_class(name)(bound, backend=backend, **options)
+
+
+def register_native_classes() -> None:
+    """Register a stand-in class for every Keras loss class a spec's keras convention names."""
+    for found, _ in lossbridge.registry.default_registry().specs():
+        conv = getattr(found, "conventions", {}).get("keras")
+        if getattr(found, "kind", None) == "loss" and conv is not None:
+            for name, _preset in _keras_class_names(conv):
+                native_class(name)
+
+
+register_native_classes()

@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 import lossbridge
-from lossbridge.spec._domain import domain
+from lossbridge.spec import domain
 
 TOL = 1e-10
 
@@ -99,7 +99,7 @@ def test_loss_matches_keras(name: str, params: dict[str, Any], weighted: bool) -
     y_true, y_pred = _loss_inputs(spec, params, np.random.default_rng(len(name)))
     weight = np.random.default_rng(1).uniform(0.2, 2.0, size=8) if weighted else None
     native = _keras_class("loss", name)(**_keras_kwargs(params), dtype="float64")
-    ours = lossbridge.get(name, backend="tensorflow", convention="keras", **params)
+    ours = lossbridge.get(name, backend="tensorflow", convention="keras", dtype="float64", **params)
     want_v, want_g = _value_and_grad(native, y_true, y_pred, weight)
     got_v, got_g = _value_and_grad(ours, y_true, y_pred, weight)
     np.testing.assert_allclose(got_v, want_v, rtol=TOL, atol=0)
@@ -116,7 +116,7 @@ def test_crossentropy_uses_logits_behind_softmax_like_keras(name: str) -> None:
     probs = keras.activations.softmax(logits)
     assert hasattr(probs, "_keras_logits")
     native = _keras_class("loss", name)(dtype="float64")
-    ours = lossbridge.get(name, backend="tensorflow", convention="keras")
+    ours = lossbridge.get(name, backend="tensorflow", convention="keras", dtype="float64")
     want, got = native(y_true, probs).numpy(), ours(y_true, probs).numpy()
     np.testing.assert_allclose(got, want, rtol=TOL)
     plain = tf.identity(probs)  # no attached logits: the clipped probability path

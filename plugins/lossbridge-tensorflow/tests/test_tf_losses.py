@@ -23,7 +23,7 @@ PER_SAMPLE = ((Y_PRED - Y_TRUE) ** 2).mean(axis=-1)  # Keras's mean over the las
 
 
 def keras_mse(**kwargs: object) -> KerasLoss:
-    return lossbridge.get("mse", backend="tensorflow", convention="keras", **kwargs)
+    return lossbridge.get("mse", backend="tensorflow", convention="keras", **{"dtype": "float64", **kwargs})
 
 
 def test_get_returns_a_keras_loss() -> None:
@@ -45,7 +45,7 @@ def test_get_returns_a_keras_loss() -> None:
     ],
 )
 def test_keras_reduction_names_weighted(reduction: str | None, expected: np.ndarray) -> None:
-    loss = KerasLoss("mse", convention="keras", reduction=reduction)
+    loss = KerasLoss("mse", convention="keras", reduction=reduction, dtype="float64")
     got = loss(tf.constant(Y_TRUE), tf.constant(Y_PRED), sample_weight=tf.constant(WEIGHT))
     assert got.dtype == tf.float64
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12)

@@ -20,11 +20,11 @@ import pytest
 import tensorflow as tf
 from lossbridge_tensorflow import array_api as xp
 
-from lossbridge._bound import BoundLoss, BoundOptimizer, bind
-from lossbridge.spec._builtin import SPECS
-from lossbridge.spec._domain import domain
-from lossbridge.spec._model import LossSpec, OptimizerSpec
+import lossbridge
+from lossbridge.bound import BoundLoss, BoundOptimizer, bind
+from lossbridge.spec import LossSpec, OptimizerSpec, domain
 
+SPECS = [lossbridge.spec(entry.name) for entry in lossbridge.catalog() if entry.distribution == "lossbridge"]
 LOSSES = [s for s in SPECS if isinstance(s, LossSpec)]
 OPTIMIZERS = [s for s in SPECS if isinstance(s, OptimizerSpec)]
 RTOL = {"float32": 2e-5, "float64": 1e-11}
@@ -60,6 +60,12 @@ def _loss_inputs(bound: BoundLoss, dtype: str, edge: bool, seed: int = 0) -> lis
     ]
 
 
+def _dtype(spec: LossSpec, convention: str | None, dtype: str) -> dict[str, Any]:
+    """A loss under a convention with a fixed compute dtype (Keras's float32) is built in ``dtype``."""
+    conv = spec.conventions.get(convention) if convention else None
+    return {"dtype": dtype} if conv is not None and conv.inputs and conv.inputs.compute_dtype else {}
+
+
 def _pred_index(spec: LossSpec) -> int:
     return next(k for k, i in enumerate(spec.inputs) if i.differentiable)
 
@@ -68,11 +74,11 @@ def _pred_index(spec: LossSpec) -> int:
 @pytest.mark.parametrize("dtype", ("float32", "float64"))
 @pytest.mark.parametrize(("spec", "convention"), _cases(LOSSES))
 def test_loss_values_match_strict(spec: LossSpec, convention: str | None, dtype: str, edge: bool) -> None:
-    bound = bind(spec, convention=convention)
+    bound = bind(spec, convention=convention, params=_dtype(spec, convention, dtype))
     assert isinstance(bound, BoundLoss)
     arrays = _loss_inputs(bound, dtype, edge)
-    ours_in = bound.prepare(xp, tuple(tf.constant(a) for a in arrays))
-    ref_in = bound.prepare(xs, tuple(xs.asarray(a) for a in arrays))
+    ours_in, _ = bound.prepare(xp, tuple(tf.constant(a) for a in arrays))
+    ref_in, _ = bound.prepare(xs, tuple(xs.asarray(a) for a in arrays))
     _close(bound.values(xp, *ours_in), bound.values(xs, *ref_in), dtype, f"{spec.name} values")
     weight = np.linspace(0.5, 2.0, arrays[_pred_index(spec)].shape[0]).astype(dtype)
     ours = bound(xp, *(tf.constant(a) for a in arrays), sample_weight=tf.constant(weight))
@@ -82,12 +88,12 @@ def test_loss_values_match_strict(spec: LossSpec, convention: str | None, dtype:
 
 @pytest.mark.parametrize(("spec", "convention"), _cases(LOSSES))
 def test_loss_values_under_xla(spec: LossSpec, convention: str | None) -> None:
-    bound = bind(spec, convention=convention)
+    bound = bind(spec, convention=convention, params=_dtype(spec, convention, "float64"))
     assert isinstance(bound, BoundLoss)
     arrays = _loss_inputs(bound, "float64", edge=False, seed=1)
     compiled = tf.function(lambda *t: bound.values(xp, *t), jit_compile=True, autograph=False)
-    ours = compiled(*bound.prepare(xp, tuple(tf.constant(a) for a in arrays)))
-    ref = bound.values(xs, *bound.prepare(xs, tuple(xs.asarray(a) for a in arrays)))
+    ours = compiled(*bound.prepare(xp, tuple(tf.constant(a) for a in arrays))[0])
+    ref = bound.values(xs, *bound.prepare(xs, tuple(xs.asarray(a) for a in arrays))[0])
     _close(ours, ref, "float64", f"{spec.name} values under XLA")
 
 
@@ -107,7 +113,7 @@ def _finite_diff(bound: BoundLoss, arrays: list[np.ndarray], k: int, h: float = 
 
 @pytest.mark.parametrize(("spec", "convention"), _cases(LOSSES))
 def test_loss_gradient_by_tape_matches_finite_differences(spec: LossSpec, convention: str | None) -> None:
-    bound = bind(spec, convention=convention)
+    bound = bind(spec, convention=convention, params=_dtype(spec, convention, "float64"))
     assert isinstance(bound, BoundLoss)
     arrays = _loss_inputs(bound, "float64", edge=False, seed=2)
     tensors = [tf.constant(a) for a in arrays]
@@ -189,7 +195,7 @@ def test_optimizer_update_under_xla_with_tensor_hyperparameters(
 @pytest.mark.parametrize(("spec", "convention"), _cases(LOSSES))
 def test_loss_traces_with_unknown_batch_size(spec: LossSpec, convention: str | None) -> None:
     """As ``model.fit`` traces it: the batch axis is None; values, weights and reduction still work."""
-    bound = bind(spec, convention=convention)
+    bound = bind(spec, convention=convention, params=_dtype(spec, convention, "float64"))
     assert isinstance(bound, BoundLoss)
     arrays = _loss_inputs(bound, "float64", edge=False, seed=3)
     weight = np.linspace(0.5, 2.0, arrays[_pred_index(spec)].shape[0])

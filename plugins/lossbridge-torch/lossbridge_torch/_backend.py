@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 
 from lossbridge import Backend
-from lossbridge._bound import BoundLoss, BoundOptimizer
-from lossbridge.spec import LossSpec, OptimizerSpec
+from lossbridge.bound import BoundLoss, BoundOptimizer
 
 __all__ = ["TorchBackend"]
 
@@ -32,21 +31,21 @@ class TorchBackend(Backend):
 
         return namespace()
 
-    def translate_params(self, spec: LossSpec | OptimizerSpec, params: Mapping[str, Any]) -> dict[str, Any]:
-        """torch's keyword names (``weight``, ``betas``) as aliases of the spec's parameters."""
-        from lossbridge_torch._names import translate_params
-
-        return translate_params(spec, params)
-
-    def materialize_loss(self, bound: BoundLoss) -> Any:
+    def materialize_loss(self, bound: BoundLoss, **options: Any) -> Any:
         from lossbridge_torch._loss import TorchLoss
 
-        return TorchLoss(bound)
+        return TorchLoss(bound, backend=self, **options)
 
-    def materialize_optimizer(self, bound: BoundOptimizer) -> Any:
+    def materialize_optimizer(self, bound: BoundOptimizer, **options: Any) -> Any:
         from lossbridge_torch._optim import optimizer_class
 
         return optimizer_class(bound)
+
+    def materialize_schedule(self, bound: Any) -> Any:
+        """A ``torch.optim.lr_scheduler.LRScheduler`` subclass; call it with an optimizer."""
+        from lossbridge_torch._schedule import scheduler_class
+
+        return scheduler_class(bound)
 
     # -- the conformance harness --------------------------------------------------------------------
     def loss_value_and_grad(
@@ -61,26 +60,18 @@ class TorchBackend(Backend):
         """Call the module as a torch user would and backpropagate the sum of its output."""
         import torch
 
-        from lossbridge_torch._loss import torch_argument_order
-
         tdtype = getattr(torch, dtype)
         tensors: dict[str, torch.Tensor] = {}
-        moved = [k for k in range(len(loss.spec.inputs)) if _torch_layout(loss, k, inputs)]
-        for k, decl in enumerate(loss.spec.inputs):
+        for decl in loss.spec.inputs:
             x = np.asarray(inputs[decl.name])
-            x = np.moveaxis(x, -1, 1) if k in moved else x  # the data as a torch user holds it
             floating = np.issubdtype(x.dtype, np.floating)
             t = torch.tensor(x, dtype=tdtype if floating else torch.int64)
             tensors[decl.name] = t.requires_grad_(decl.name in differentiable)
-        args = [tensors[loss.spec.inputs[k].name] for k in torch_argument_order(loss.bound)]
+        args = [tensors[loss.spec.inputs[k].name] for k in self.argument_order(loss.spec)]
         weight = None if sample_weight is None else torch.tensor(sample_weight, dtype=tdtype)
         value = loss(*args, sample_weight=weight)
         value.sum().backward()
         grads = {n: _numpy(tensors[n].grad, like=tensors[n]) for n in differentiable}
-        for k in moved:
-            name = loss.spec.inputs[k].name
-            if name in grads:
-                grads[name] = np.moveaxis(grads[name], 1, -1)
         return _numpy(value.detach()), grads
 
     def optimizer_trajectory(
@@ -112,12 +103,6 @@ class TorchBackend(Backend):
         from lossbridge_torch._digits import train_digits
 
         return train_digits(data, backend=self.name)
-
-
-def _torch_layout(loss: Any, k: int, inputs: Mapping[str, np.ndarray]) -> bool:
-    """Input ``k`` goes in torch's class-axis-first layout (torch convention, more than 2 dims)."""
-    name = loss.spec.inputs[k].name
-    return loss.class_axis == 1 and np.ndim(inputs[name]) > 2 and loss.has_class_axis(k)
 
 
 def _numpy(t: Any, like: Any = None) -> np.ndarray:

@@ -1,4 +1,10 @@
-"""Losses as ``torch.nn.Module``: the spec function, differentiated by torch autograd.
+"""Losses as ``torch.nn.Module``: the core's call path, differentiated by the spec's one gradient.
+
+The spec's values go through a ``torch.autograd.Function`` whose backward is the spec's ``vjp``
+(the same gradient every backend uses, kinks included). Its backward is made of differentiable
+torch ops on the saved inputs, so double backward and Hessian-vector products work;
+``generate_vmap_rule`` makes it usable under ``torch.func.grad``/``vmap``; Dynamo traces it under
+``torch.compile(fullgraph=True)``. A spec without a ``vjp`` is differentiated by torch autograd.
 
 This module imports torch at the top; the backend imports it lazily.
 """
@@ -6,57 +12,108 @@ This module imports torch at the top; the backend imports it lazily.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from lossbridge import InputError, ParameterError
-from lossbridge._bound import BoundLoss
-from lossbridge.reduction import REDUCTIONS
+from lossbridge.bound import BoundLoss
+from lossbridge.spec import REDUCTION_PARAM
 from lossbridge_torch._namespace import namespace
 
-__all__ = ["TorchLoss", "torch_argument_order"]
-
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
-_CLASS_DOMAINS = ("class_index", "one_hot", "simplex")
+__all__ = ["TorchLoss", "spec_gradient_values"]
 
 
-def torch_argument_order(bound: BoundLoss) -> tuple[int, ...]:
-    """Spec input index of each positional argument: prediction first, then target (2 inputs)."""
-    roles = [i.role for i in bound.spec.inputs]
-    if sorted(roles) == ["prediction", "target"]:
-        return (roles.index("prediction"), roles.index("target"))
-    return tuple(range(len(roles)))
+def _values_with_autograd(values: Callable[..., torch.Tensor], inputs: tuple[torch.Tensor, ...],
+                          cot: torch.Tensor, wanted: list[int]) -> tuple[torch.Tensor, ...]:
+    """Gradients of ``sum(cot * values)`` for the non-differentiable float inputs (torch autograd of ``fn``)."""
+    with torch.enable_grad():
+        leaves = [x.detach().requires_grad_(k in wanted) for k, x in enumerate(inputs)]
+        return torch.autograd.grad(values(*leaves), [leaves[k] for k in wanted], cot, allow_unused=True)
 
 
-def _class_axis_first(bound: BoundLoss) -> bool:
-    """torch's ``(N, C, d1, ...)`` layout applies: a class-axis loss under the torch convention."""
-    conv = bound.convention
-    if conv is None or conv.framework != "torch" or bound.spec.elementwise:
-        return False
-    domains = [i.domain_for(bound.params) for i in bound.spec.inputs]
-    return any(d in _CLASS_DOMAINS for d in domains)
+def _fixed_arity(fn: Callable[..., Any], n: int) -> Callable[..., Any]:
+    """``fn`` behind a signature of exactly ``n`` positional tensors.
+
+    Dynamo binds an ``autograd.Function.forward`` declared with ``*args`` as if its first
+    parameter were ``ctx``; a fixed arity traces as written.
+    """
+    arities: dict[int, Callable[..., Any]] = {
+        1: lambda a: fn(a),
+        2: lambda a, b: fn(a, b),
+        3: lambda a, b, c: fn(a, b, c),
+        4: lambda a, b, c, d: fn(a, b, c, d),
+        5: lambda a, b, c, d, e: fn(a, b, c, d, e),
+        6: lambda a, b, c, d, e, f: fn(a, b, c, d, e, f),
+    }
+    return arities[n]
+
+
+def spec_gradient_values(bound: BoundLoss) -> Callable[..., torch.Tensor]:
+    """``values(*prepared)`` for ``bound``, with the spec's ``vjp`` as torch's backward."""
+    spec = bound.spec
+    xp = namespace()
+    # only plain functions and constants in the closures: Dynamo speculates forward and backward
+    # as subgraphs and cannot carry arbitrary objects (a BoundLoss) into them
+    fn, vjp, params = spec.fn, spec.vjp, bound.spec_params()
+    assert fn is not None  # validated at registration
+
+    def values(*inputs: torch.Tensor) -> torch.Tensor:
+        return fn(*inputs, xp=xp, **params)
+
+    if vjp is None:
+        return values
+    positions = [k for k, i in enumerate(spec.inputs) if i.differentiable]
+
+    class SpecValues(torch.autograd.Function):
+        generate_vmap_rule = True
+        forward = staticmethod(_fixed_arity(values, len(spec.inputs)))
+
+        @staticmethod
+        def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+            ctx.save_for_backward(*inputs)
+
+        @staticmethod
+        def backward(ctx: Any, cot: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+            inputs = ctx.saved_tensors
+            grads: list[Any] = [None] * len(inputs)
+            for k, g in zip(positions, vjp(*inputs, cot, xp=xp, **params), strict=True):
+                grads[k] = g if ctx.needs_input_grad[k] else None
+            others = [
+                k for k, x in enumerate(inputs)
+                if k not in positions and ctx.needs_input_grad[k] and torch.is_floating_point(x)
+            ]
+            if others:
+                for k, g in zip(others, _values_with_autograd(values, inputs, cot, others), strict=True):
+                    grads[k] = g
+            return tuple(grads)
+
+    SpecValues.__name__ = SpecValues.__qualname__ = f"SpecValues_{spec.name}"
+    return SpecValues.apply
 
 
 class TorchLoss(torch.nn.Module):
     """A lossbridge loss as a ``torch.nn.Module``; call it as ``loss(input, target)``.
 
-    Three-input losses take the spec's order. ``sample_weight`` (optional keyword) weights each
-    sample; ``weight`` (class weights) is a buffer, so ``.to(device)`` moves it.
+    Arguments come prediction first, then targets, then any other input, as torch's losses take
+    them. ``sample_weight`` (optional keyword) weights each sample; ``weight`` (class weights) is
+    a buffer, so ``.to(device)`` moves it. Value checks run on concrete tensors in eager mode
+    only (never under ``torch.compile``, ``torch.func`` or on meta tensors); ``validate=False``
+    turns them off.
     """
 
-    def __init__(self, bound: BoundLoss) -> None:
+    def __init__(self, bound: BoundLoss, *, validate: bool = True, backend: Any = None) -> None:
         super().__init__()
         weight = bound.class_weight
         if weight is not None and not isinstance(weight, torch.Tensor):
             weight = torch.as_tensor(weight, dtype=torch.get_default_dtype())
         self.register_buffer("weight", weight)
         self._bound = dataclasses.replace(bound, class_weight=weight)
-        self._order = torch_argument_order(bound)
-        self._channels_first = _class_axis_first(bound)
-        #: Where the class axis of inputs with more than two dimensions is: 1 (torch's
-        #: ``(N, C, d1, ...)``, under the torch convention) or -1 (the spec's layout).
-        self.class_axis = 1 if self._channels_first else -1
+        self._backend = backend
+        self.validate = validate
+        # built here, not in forward: Dynamo cannot trace a class definition
+        self._wrapped = {b.spec.name: spec_gradient_values(b) for b in (bound, *bound.alternatives)}
         self.__doc__ = bound.spec.summary
 
     # -- torch-style attributes ---------------------------------------------------------------------
@@ -72,16 +129,15 @@ class TorchLoss(torch.nn.Module):
 
     @property
     def reduction(self) -> str:
-        """``"mean"``, ``"sum"`` or ``"none"``; assignable like torch's ``loss.reduction``."""
+        """``"mean"``, ``"sum"``, ``"none"`` or ``"batchmean"``; assignable like torch's ``loss.reduction``."""
         return self._bound.reduction
 
     @reduction.setter
     def reduction(self, value: str) -> None:
-        if value not in REDUCTIONS:
-            raise ParameterError(
-                f"{self.spec.name}: parameter 'reduction' expects one of {REDUCTIONS}, got {value!r}"
-            )
-        self._bound = dataclasses.replace(self._bound, reduction=value)
+        checked = REDUCTION_PARAM.validate(value, owner=self.spec.name)
+        if checked is None:
+            raise ParameterError(f"{self.spec.name}: parameter 'reduction' expects a reduction name, got None")
+        self._bound = dataclasses.replace(self._bound, reduction=checked)
 
     @property
     def ignore_index(self) -> int | None:
@@ -91,40 +147,33 @@ class TorchLoss(torch.nn.Module):
     def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> TorchLoss:
         super()._apply(fn, *args, **kwargs)
         self._bound = dataclasses.replace(self._bound, class_weight=self.weight)
+        self._wrapped = {b.spec.name: spec_gradient_values(b) for b in (self._bound, *self._bound.alternatives)}
         return self
 
     # -- the computation ----------------------------------------------------------------------------
-    def _spec_inputs(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
-        spec = self.spec
-        if len(args) != len(spec.inputs):
-            names = ", ".join(spec.inputs[k].name for k in self._order)
-            raise TypeError(f"{spec.name}: expected {len(spec.inputs)} tensors ({names}), got {len(args)}")
-        ordered: list[Any] = [None] * len(args)
-        for position, (k, x) in enumerate(zip(self._order, args, strict=True)):
-            ordered[k] = _tensor(x, spec.inputs[k].name, position)
-        if self._channels_first:
-            ordered = [self._move_class_axis(k, x) for k, x in enumerate(ordered)]
-        return tuple(ordered)
+    def _wrap(self, bound: BoundLoss) -> Callable[..., torch.Tensor]:
+        return self._wrapped[bound.spec.name]
 
-    def has_class_axis(self, k: int) -> bool:
-        """Whether spec input ``k`` carries the class axis (the prediction, probability targets)."""
-        decl = self.spec.inputs[k]
-        return decl.differentiable or decl.domain_for(self._bound.params) in ("one_hot", "simplex")
-
-    def _move_class_axis(self, k: int, x: torch.Tensor) -> torch.Tensor:
-        return torch.movedim(x, 1, -1) if x.ndim > 2 and self.has_class_axis(k) else x
+    def _concrete(self, tensors: list[torch.Tensor]) -> bool:
+        """Value checks need real data: eager, not compiling, no functorch or meta tensors."""
+        if not self.validate or torch.compiler.is_compiling():
+            return False
+        return all(t.device.type != "meta" and not torch._C._functorch.is_functorch_wrapped_tensor(t)
+                   for t in tensors)
 
     def forward(self, *args: Any, sample_weight: Any | None = None) -> torch.Tensor:
-        """The reduced loss (prediction first, then target; three inputs in the spec's order)."""
-        inputs = self._spec_inputs(args)
+        """The reduced loss (prediction first, then target, then any other input)."""
+        backend = self._backend
+        tensors = [_tensor(x, name, k) for k, (x, name) in enumerate(zip(args, self._names(), strict=False))]
+        inputs = backend.to_spec_order(self.spec, tensors)
         if sample_weight is not None:
             sample_weight = _tensor(sample_weight, "sample_weight", None)
-        pred = inputs[self._order[0]]
-        check = not torch.compiler.is_compiling()
-        value = self._bound(namespace(), *inputs, sample_weight=sample_weight, check_values=check)
-        if pred.dtype in _LOW_PRECISION:
-            value = value.to(pred.dtype)
-        return value
+        check = self._concrete(tensors)
+        return self._bound.evaluate(namespace(), *inputs, sample_weight=sample_weight, check_values=check,
+                                    wrap=self._wrap)
+
+    def _names(self) -> list[str]:
+        return [self.spec.inputs[k].name for k in self._backend.argument_order(self.spec)]
 
     def extra_repr(self) -> str:
         conv = self._bound.convention.framework if self._bound.convention else None

@@ -14,7 +14,7 @@ import numbers
 from collections.abc import Callable
 from typing import Any
 
-from lossbridge._bound import BoundOptimizer
+from lossbridge.bound import BoundOptimizer
 
 __all__ = ["NATIVE_KERNELS", "AdamKernel", "SgdKernel", "native_factory"]
 

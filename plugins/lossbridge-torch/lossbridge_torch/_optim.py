@@ -25,15 +25,28 @@ import torch
 from torch import Tensor
 
 from lossbridge import InputError
-from lossbridge._bound import BoundOptimizer
-from lossbridge.spec._params import validate_params
-from lossbridge_torch._names import translate_params
+from lossbridge.bound import BoundOptimizer, translate_kwargs
+from lossbridge.spec import validate_params
 from lossbridge_torch._namespace import namespace
 
 __all__ = ["SpecOptimizer", "optimizer_class"]
 
 _log = logging.getLogger(__name__)
-_OPTIONS = ("fused", "compile")
+#: torch's implementation flags, kept per param group next to the hyperparameters (torch's meaning):
+#: ``maximize`` negates the gradient (a spec-independent transform, applied here once for every spec);
+#: ``foreach`` and ``capturable`` are speed / graph-capture hints that never change the result (every
+#: engine here keeps the step count a tensor and syncs nothing); ``differentiable`` runs the step with
+#: autograd on; ``fused`` chooses a verified native kernel; ``compile`` runs the update through
+#: ``torch.compile``.
+_OPTIONS = ("fused", "compile", "foreach", "maximize", "capturable", "differentiable")
+_OPTION_DEFAULTS: dict[str, Any] = {
+    "fused": None,
+    "compile": False,
+    "foreach": None,
+    "maximize": False,
+    "capturable": False,
+    "differentiable": False,
+}
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 Slots = dict[str, torch.Tensor]
@@ -52,28 +65,61 @@ class SpecOptimizer(torch.optim.Optimizer):
     _compiled: ClassVar[Callable[..., None] | None] = None
 
     def __init__(self, params: Iterable[Any], **hyper: Any) -> None:
-        options = {"fused": hyper.pop("fused", None), "compile": bool(hyper.pop("compile", False))}
-        spec_hyper = translate_params(self.bound.spec, hyper)
+        options = {k: hyper.pop(k, default) for k, default in _OPTION_DEFAULTS.items()}
+        _check_options(self.bound.spec.name, options)
+        spec_hyper = translate_kwargs(self.bound.spec, self._framework(), hyper)
         defaults = {**self.bound.with_hyper(**spec_hyper).hyper, **options}
         super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickling / loading an older state_dict: groups without the newer flags get the defaults."""
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for k, default in _OPTION_DEFAULTS.items():
+                group.setdefault(k, self.defaults.get(k, default))
 
     # -- param groups -------------------------------------------------------------------------------
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group; torch's names (``betas``) are accepted, values are validated."""
         extra = {k: v for k, v in param_group.items() if k != "params" and k not in _OPTIONS}
-        group = {"params": param_group["params"], **translate_params(self.bound.spec, extra)}
+        group = {"params": param_group["params"], **translate_kwargs(self.bound.spec, self._framework(), extra)}
         group.update({k: param_group[k] for k in _OPTIONS if k in param_group})
         super().add_param_group(group)
         added = self.param_groups[-1]
+        _check_options(self.bound.spec.name, {k: added[k] for k in _OPTIONS})
         names = [p.name for p in self.bound.spec.params]
         given = {k: added[k] for k in names}
         checked = validate_params(self.bound.spec.params, given, owner=self.bound.spec.name)
         added.update(checked)
         for p in added["params"]:
-            if not torch.is_floating_point(p):
+            if not (torch.is_floating_point(p) or torch.is_complex(p)):
                 raise InputError(
-                    f"{self.bound.spec.name}: params: expected floating-point tensors, got dtype {p.dtype}"
+                    f"{self.bound.spec.name}: params: expected floating-point or complex tensors, got dtype {p.dtype}"
                 )
+        if added["fused"]:
+            self._check_fused(added)
+
+    def _check_fused(self, group: dict[str, Any]) -> None:
+        """``fused=True`` is a promise of a native kernel, as in torch: refuse it where there is none."""
+        from lossbridge_torch._native import NATIVE_KERNELS
+
+        name = self.bound.spec.name
+        kernel = self.native or NATIVE_KERNELS.get(name)
+        if kernel is None:
+            raise RuntimeError(
+                f"{name}: fused=True, but lossbridge has no verified fused kernel for {name!r}; "
+                "leave fused unset (the spec's update runs; compile=True fuses it with torch.compile)"
+            )
+        if not kernel.accepts(self._hyper(group), list(group["params"])):
+            raise RuntimeError(
+                f"{name}: fused=True, but the fused kernel does not compute these hyperparameters or "
+                f"parameters exactly ({self._hyper(group)}); leave fused unset to run the spec's update"
+            )
+
+    @classmethod
+    def _framework(cls) -> str | None:
+        """The convention's framework, whose keyword names (``betas``) the constructor takes."""
+        return cls.bound.convention.framework if cls.bound.convention else None
 
     def _hyper(self, group: dict[str, Any]) -> dict[str, Any]:
         return {p.name: group[p.name] for p in self.bound.spec.params}
@@ -90,8 +136,13 @@ class SpecOptimizer(torch.optim.Optimizer):
                 self._step_group(group)
         return loss
 
-    def _collect(self, group: dict[str, Any]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        params, grads = [], []
+    def _collect(self, group: dict[str, Any]) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+        """``(keys, params, grads)``: the state keys, and the tensors the update runs on.
+
+        A complex parameter is updated through its real view (``torch.view_as_real``), as torch.optim
+        does: real and imaginary parts are independent coordinates.
+        """
+        keys, params, grads = [], [], []
         xp = namespace()
         for p in group["params"]:
             if p.grad is None:
@@ -102,57 +153,138 @@ class SpecOptimizer(torch.optim.Optimizer):
                     f"(layout {p.grad.layout}); lossbridge optimizers need dense gradients (use "
                     "sparse=False in nn.Embedding, or torch.optim.SparseAdam)"
                 )
+            work, grad = (torch.view_as_real(p), torch.view_as_real(p.grad)) if p.is_complex() else (p, p.grad)
             state = self.state[p]
             if not state:
                 state["step"] = torch.zeros((), dtype=torch.float32)
-                state.update(self.bound.with_hyper(**self._hyper(group)).init(p.detach(), xp=xp))
-            params.append(p)
-            grads.append(p.grad)
-        return params, grads
+                state.update(self.bound.with_hyper(**self._hyper(group)).init(work.detach(), xp=xp))
+            keys.append(p)
+            params.append(work)
+            grads.append(grad)
+        return keys, params, grads
 
     def _slots(self, p: torch.Tensor) -> Slots:
         return {k: v for k, v in self.state[p].items() if k != "step"}
 
     def _step_group(self, group: dict[str, Any]) -> None:
-        params, grads = self._collect(group)
+        keys, params, grads = self._collect(group)
         if not params:
             return
+        real = all(k is p for k, p in zip(keys, params, strict=True))
+        if group["maximize"]:  # torch's maximize: ascend, i.e. run the update on the negated gradient
+            grads = [torch.neg(g) for g in grads]
         hyper = self._hyper(group)
         native = self.native
-        if native is not None and group["fused"] is not False and native.accepts(hyper, params):
+        if group["fused"]:
+            native = native or _kernel(self.bound.spec.name)
+        if group["differentiable"]:
+            with torch.enable_grad():  # torch's differentiable=True: the step is part of the graph
+                self._eager_step(keys, params, grads, hyper)
+        elif real and native is not None and group["fused"] is not False and native.accepts(hyper, params):
             native.run(self, params, grads, hyper)
         elif group["compile"]:
-            self._compiled_step(params, grads, hyper)
+            self._compiled_step(keys, params, grads, hyper)
         else:
-            self._eager_step(params, grads, hyper)
+            self._eager_step(keys, params, grads, hyper)
 
-    def _eager_step(self, params: list[Tensor], grads: list[Tensor], hyper: dict[str, Any]) -> None:
+    # -- state_dict ---------------------------------------------------------------------------------
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state_dict saved by this optimizer; anything else is refused before any change.
+
+        A ``torch.optim`` state_dict (``exp_avg``, ``betas``...) names other slots and hyperparameters
+        than the spec's; loading it would leave state the next ``step()`` cannot read, so the
+        differences are reported here and nothing is loaded.
+        """
+        self._check_loadable(state_dict)
+        super().load_state_dict(state_dict)
+
+    def _check_loadable(self, state_dict: dict[str, Any]) -> None:
+        name = self.bound.spec.name
+        where = f"{name}: cannot load this state_dict (nothing was loaded)"
+        groups = state_dict.get("param_groups")
+        if not isinstance(groups, list) or "state" not in state_dict:
+            raise InputError(f"{where}: expected a dict with 'state' and 'param_groups'")
+        hyper_names = {p.name for p in self.bound.spec.params}
+        current = [p for g in self.param_groups for p in g["params"]]
+        saved_ids = [i for g in groups for i in g.get("params", [])]
+        if len(groups) != len(self.param_groups) or len(saved_ids) != len(current):
+            raise InputError(
+                f"{where}: it has {len(groups)} param group(s) with {len(saved_ids)} parameter(s), "
+                f"this optimizer {len(self.param_groups)} with {len(current)}"
+            )
+        by_id = dict(zip(saved_ids, current, strict=True))
+        for k, group in enumerate(groups):
+            keys = set(group) - {"params"}
+            missing = sorted(hyper_names - keys)
+            unknown = sorted(keys - hyper_names - set(_OPTIONS) - set(self.param_groups[k]) - {"initial_lr"})
+            if missing or unknown:
+                raise InputError(
+                    f"{where}: param group {k} lacks the spec's hyperparameters {missing} and has names "
+                    f"this optimizer does not use {unknown} (a torch.optim state_dict? lossbridge "
+                    "optimizers load only their own)"
+                )
+            hyper = {n: group[n] for n in hyper_names}
+            bound = self.bound.with_hyper(**hyper)
+            for pid in group.get("params", []):
+                slots = state_dict["state"].get(pid)
+                if slots is None:
+                    continue
+                p = by_id[pid]
+                work = torch.view_as_real(p.detach()) if p.is_complex() else p.detach()
+                expected = {"step", *bound.init(work, xp=namespace())}
+                have = set(slots)
+                if have != expected:
+                    raise InputError(
+                        f"{where}: the state of parameter {pid} (shape {tuple(p.shape)}) has slots "
+                        f"{sorted(have)}, {name} expects {sorted(expected)}"
+                        + (" (a torch.optim state_dict?)" if have - expected else "")
+                    )
+
+    def _eager_step(
+        self, keys: list[Tensor], params: list[Tensor], grads: list[Tensor], hyper: dict[str, Any]
+    ) -> None:
         xp = namespace()
-        for p, g in zip(params, grads, strict=True):
-            state = self.state[p]
+        for key, p, g in zip(keys, params, grads, strict=True):
+            state = self.state[key]
             state["step"] += 1
             step = state["step"].to(_step_dtype(p))
-            delta, new = self.bound.update(p, g, self._slots(p), step=step, xp=xp, **hyper)
+            delta, new = self.bound.update(p, g, self._slots(key), step=step, xp=xp, **hyper)
             p.add_(delta)
             state.update(new)
 
-    def _compiled_step(self, params: list[Tensor], grads: list[Tensor], hyper: dict[str, Any]) -> None:
+    def _compiled_step(
+        self, keys: list[Tensor], params: list[Tensor], grads: list[Tensor], hyper: dict[str, Any]
+    ) -> None:
         cls = type(self)
         if cls._compiled is None:  # one compiled update per optimizer class, shared by its instances
             cls._compiled = torch.compile(_fresh_tensor_update(self.bound), dynamic=True)
         traced: dict[torch.dtype, dict[str, Any]] = {}
-        for k, (p, g) in enumerate(zip(params, grads, strict=True)):
-            state = self.state[p]
+        for k, (key, p, g) in enumerate(zip(keys, params, grads, strict=True)):
+            state = self.state[key]
             state["step"] += 1
             if p.dtype not in traced:
                 traced[p.dtype] = _as_tensors(self.bound, hyper, p.dtype)
             try:
-                cls._compiled(p, g, self._slots(p), state["step"], traced[p.dtype])
+                cls._compiled(p, g, self._slots(key), state["step"], traced[p.dtype])
             except Exception as exc:  # compilation failed: the eager loop computes the same update
                 _log.warning("lossbridge: torch.compile of %s failed (%s); eager", self.bound.spec.name, exc)
                 state["step"] -= 1
-                self._eager_step(params[k:], grads[k:], hyper)
+                self._eager_step(keys[k:], params[k:], grads[k:], hyper)
                 return
+
+
+def _check_options(name: str, options: dict[str, Any]) -> None:
+    """torch's rules for its implementation flags."""
+    if options["fused"] and options["foreach"]:
+        raise RuntimeError(f"{name}: `fused` and `foreach` cannot be `True` together.")
+    if options["fused"] and options["differentiable"]:
+        raise RuntimeError(f"{name}: `fused` does not support `differentiable`")
+
+
+def _kernel(name: str) -> Any:
+    from lossbridge_torch._native import NATIVE_KERNELS
+
+    return NATIVE_KERNELS.get(name)
 
 
 def _step_dtype(p: torch.Tensor) -> torch.dtype:

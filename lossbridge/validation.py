@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from lossbridge._errors import InputError
+from lossbridge.errors import InputError
 
 __all__ = [
     "check_floating",
     "check_integer",
     "check_min_ndim",
     "check_nonempty",
-    "check_same_shape",
     "check_shape",
     "dtype_name",
 ]
@@ -22,7 +21,7 @@ def dtype_name(x: Any) -> str:
     """A short dtype name for messages (``float32``, ``int64``) across array libraries."""
     dtype = getattr(x, "dtype", type(x))
     name = getattr(dtype, "name", None) or str(dtype)
-    return name.replace("torch.", "").replace("<dtype: '", "").replace("'>", "")
+    return name.replace("<dtype: '", "").replace("'>", "").rsplit(".", 1)[-1]
 
 
 def _is_floating(xp: Any, x: Any) -> bool:
@@ -46,15 +45,6 @@ def check_shape(x: Any, expected: Sequence[int], name: str, *, relation: str = "
     if tuple(x.shape) != tuple(expected):
         suffix = f" ({relation})" if relation else ""
         raise InputError(f"{name}: expected shape {tuple(expected)}{suffix}, got {tuple(x.shape)}")
-
-
-def check_same_shape(a: Any, b: Any, name_a: str, name_b: str) -> None:
-    """Two inputs must have the same shape; the message shows both."""
-    if tuple(a.shape) != tuple(b.shape):
-        raise InputError(
-            f"shape mismatch: {name_a} has shape {tuple(a.shape)} but {name_b} has shape "
-            f"{tuple(b.shape)}; they must be equal (nothing is broadcast)"
-        )
 
 
 def check_min_ndim(x: Any, ndim: int, name: str, what: str) -> None:
