@@ -1,9 +1,10 @@
 """Cross-entropy losses: binary, categorical (probability targets) and sparse (integer targets).
 
-All three read predictions as probabilities or, with ``from_logits=True``, as logits, and differ
-between frameworks only in data: where probabilities are clipped (Keras: ``[1e-7, 1 - 1e-7]``),
-where ``log`` is floored (PyTorch ``BCELoss``: ``-100``), whether rows are renormalized, and the
-label smoothing form. Those are the parameters below; the formula is written once.
+All three read predictions as probabilities or, with ``from_logits=True``, as logits (the sparse
+one also as log-probabilities, PyTorch's ``NLLLoss``), and differ between frameworks only in data:
+where probabilities are clipped (Keras: ``[1e-7, 1 - 1e-7]``), where ``log`` is floored (PyTorch
+``BCELoss``: ``-100``; Caffe: ``FLT_MIN`` or ``1e-20``), whether rows are renormalized, the label
+smoothing form and per-class weights. Those are the parameters below; the formula is written once.
 """
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from lossbridge.conventions import Convention, Reduction
+from lossbridge.errors import InputError
+from lossbridge.spec._domain import DOMAINS, Domain, register_domain
 from lossbridge.spec._model import Input, LossSpec
 from lossbridge.spec._ops import (
     DEFAULT_LOG_FLOOR,
@@ -38,6 +43,26 @@ __all__ = [
     "sparse_categorical_crossentropy",
 ]
 
+
+def _sample_log_simplex(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any, edge: bool) -> np.ndarray:
+    z = 2.0 * rng.normal(size=shape)
+    if edge and shape[-1] >= 2:
+        z[..., 0] = -80.0
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return (shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))).astype(dtype)
+
+
+def _check_log_probs(xp: Any, x: Any, name: str, pred_shape: tuple[int, ...]) -> None:
+    if not bool(xp.all(x <= 0)):
+        raise InputError(f"{name}: expected log-probabilities (values <= 0), got a maximum of {float(xp.max(x)):g}")
+
+
+if "log_probability" not in DOMAINS:
+    register_domain(
+        Domain("log_probability", "log-probability rows over the last axis (values <= 0)",
+               _sample_log_simplex, _check_log_probs)
+    )
+
 FROM_LOGITS = Param(
     "from_logits", False, "read y_pred as logits (log-odds / scores) instead of probabilities",
     kind="bool", static=True,
@@ -61,12 +86,39 @@ BINARY_SMOOTHING = Param(
 CATEGORICAL_SMOOTHING = Param(
     "label_smoothing", 0.0, "mix targets with the uniform distribution: (1 - s)y + s/C", low=0.0, high=1.0
 )
+POS_WEIGHT = Param(
+    "pos_weight", None, "weight of the positive term, broadcast over the last axis (PyTorch "
+    "BCEWithLogitsLoss pos_weight); None weights it 1", kind="array", nullable=True, static=True,
+)
+ELEMENT_WEIGHT = Param(
+    "weight", None, "rescaling of each element's loss, broadcast against y_pred (PyTorch BCELoss "
+    "weight); the mean still divides by the element count", kind="array", nullable=True, static=True,
+)
+SIGN_LABELS = Param(
+    "sign_labels", False, "labels are in {-1, 1} (PyTorch SoftMarginLoss: log(1 + exp(-y x))) and are "
+    "mapped to (y + 1) / 2", kind="bool", static=True,
+)
+CLASS_WEIGHTS = Param(
+    "weight", None, "one weight per class multiplying that class's target (PyTorch CrossEntropyLoss "
+    "weight with probability targets); the mean still divides by the sample count",
+    kind="array", nullable=True, static=True,
+)
+FROM_LOG_PROBS = Param(
+    "from_log_probs", False, "read y_pred as log-probabilities (PyTorch NLLLoss); overrides from_logits",
+    kind="bool", static=True,
+)
+WEIGHT_SMOOTHING = Param(
+    "weight_smoothing", False, "with class_weight and label_smoothing, weight the smoothing term class by "
+    "class as PyTorch does (needs the core to pass class_weight to the spec)", kind="bool", static=True,
+)
 _PRECISION = (FROM_LOGITS, CLIP_EPS, LOG_MIN)
 
 _USAGE_PROBS = (
     " On probabilities, log 0 is floored at log_min (-100 by default, as PyTorch), so exact 0 and "
     "1 give finite values; Keras clips p instead (convention='keras'). Prefer from_logits=True "
-    "with raw model outputs: it is exact for any logit and needs no clipping."
+    "with raw model outputs: it is exact for any logit and needs no clipping. At a clip edge "
+    "(p == clip_eps) the gradient is the inside one-sided derivative; outside the clip and below "
+    "a log floor it is 0 (what torch.clamp and tf.clip_by_value give)."
 )
 
 
@@ -75,7 +127,37 @@ def _pred_domain(params: Mapping[str, Any]) -> str:
 
 
 def _row_domain(params: Mapping[str, Any]) -> str:
+    if params.get("from_log_probs", False):
+        return "log_probability"
     return "logit" if params.get("from_logits", False) else "simplex"
+
+
+def _label_domain(params: Mapping[str, Any]) -> str:
+    return "sign" if params.get("sign_labels", False) else "soft_binary"
+
+
+def _param_array(xp: Any, value: Any, like: Any) -> Any:
+    """An array parameter (a list, a NumPy or a framework array) in ``like``'s namespace and dtype."""
+    if value is None:
+        return None
+    if not hasattr(value, "__array_namespace__") and hasattr(value, "shape"):
+        value = np.asarray(value)
+    return xp.asarray(value, dtype=like.dtype)
+
+
+# -- kinks (NumPy, for the conformance kit) -------------------------------------------------------
+def probability_kinks(rng: np.random.Generator, inputs: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """Move prediction entries onto clip edges (``clip_eps``, ``1 - clip_eps``) or exact 0 and 1."""
+    out = dict(inputs)
+    if params.get("from_logits", False) or params.get("from_log_probs", False):
+        return out
+    p = np.array(out["y_pred"], dtype=np.float64)
+    eps = float(params.get("clip_eps", 0.0) or 0.0)
+    flat = p.reshape(-1)
+    if flat.size >= 2:
+        flat[0], flat[-1] = eps, 1.0 - eps
+    out["y_pred"] = flat.reshape(p.shape)
+    return out
 
 
 # -- binary -----------------------------------------------------------------------------------------
@@ -112,6 +194,15 @@ def _binary_logs_grad(
     return xp.where(inside, d_p, zero), xp.where(inside, d_q, zero)
 
 
+def _binary_terms(y_true: Any, y_pred: Any, xp: Any, p: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    """The smoothed target, the positive-term weight and the element weight of a BCE call."""
+    y = (y_true + 1.0) / 2.0 if p.get("sign_labels", False) else y_true
+    y = smooth_binary(y, p.get("label_smoothing", 0.0))
+    pos = _param_array(xp, p.get("pos_weight"), y_pred)
+    weight = _param_array(xp, p.get("weight"), y_pred)
+    return y, (xp.ones_like(y_pred) if pos is None else pos), weight
+
+
 def binary_crossentropy(
     y_true: Any,
     y_pred: Any,
@@ -122,33 +213,41 @@ def binary_crossentropy(
     label_smoothing: Any = 0.0,
     clip_eps: Any = 0.0,
     log_min: float | None = None,
+    pos_weight: Any = None,
+    weight: Any = None,
+    sign_labels: bool = False,
 ) -> Any:
     r"""Binary cross-entropy (log loss) per element.
 
     .. math::
-        \ell(y, p) = -\big[\tilde y \log p + (1 - \tilde y) \log(1 - p)\big], \quad
+        \ell(y, p) = -w\big[\rho\,\tilde y \log p + (1 - \tilde y) \log(1 - p)\big], \quad
         \tilde y = y (1 - s) + s/2
 
     With ``from_logits`` :math:`\log p = \log\sigma(x) = -\operatorname{softplus}(-x)` and
-    :math:`\log(1-p) = \log\sigma(-x)`, exact for any finite logit.
+    :math:`\log(1-p) = \log\sigma(-x)`, exact for any finite logit. ``pos_weight`` is
+    :math:`\rho`, ``weight`` is :math:`w`; ``sign_labels`` reads :math:`y \in \{-1, 1\}`.
 
     >>> import numpy as np
     >>> out = binary_crossentropy(np.array([1.0, 0.0]), np.array([0.8, 0.1]), xp=np)
     >>> np.round(out, 6).tolist()
     [0.223144, 0.105361]
     """
-    kw = {"from_logits": from_logits, "clip_eps": clip_eps, "log_min": log_min}
-    log_p, log_q = _binary_logs(y_pred, xp=xp, **kw)
-    y = smooth_binary(y_true, label_smoothing)
-    return -(y * log_p + (1.0 - y) * log_q)
+    params = {"label_smoothing": label_smoothing, "pos_weight": pos_weight, "weight": weight,
+              "sign_labels": sign_labels}
+    y, pos, w = _binary_terms(y_true, y_pred, xp, params)
+    log_p, log_q = _binary_logs(y_pred, xp=xp, from_logits=from_logits, clip_eps=clip_eps, log_min=log_min)
+    out = -(pos * y * log_p + (1.0 - y) * log_q)
+    return out if w is None else w * out
 
 
 def _bce_vjp(
-    y_true: Any, y_pred: Any, cot: Any, /, *, xp: Any, label_smoothing: Any = 0.0, **kw: Any
+    y_true: Any, y_pred: Any, cot: Any, /, *, xp: Any, from_logits: bool = False, clip_eps: Any = 0.0,
+    log_min: float | None = None, **params: Any,
 ) -> tuple[Any]:
-    d_p, d_q = _binary_logs_grad(y_pred, xp=xp, **kw)
-    y = smooth_binary(y_true, label_smoothing)
-    return (-(y * d_p + (1.0 - y) * d_q) * cot,)
+    y, pos, w = _binary_terms(y_true, y_pred, xp, params)
+    d_p, d_q = _binary_logs_grad(y_pred, xp=xp, from_logits=from_logits, clip_eps=clip_eps, log_min=log_min)
+    grad = -(pos * y * d_p + (1.0 - y) * d_q) * cot
+    return (grad if w is None else w * grad,)
 
 
 BINARY_CROSSENTROPY = LossSpec(
@@ -157,34 +256,51 @@ BINARY_CROSSENTROPY = LossSpec(
     summary="Binary cross-entropy (log loss) of a Bernoulli prediction, from probabilities or logits.",
     fn=binary_crossentropy,
     vjp=_bce_vjp,
+    kinks=probability_kinks,
     inputs=(
-        Input("y_true", "target", "soft_binary", doc="labels in {0, 1} or soft labels in [0, 1]"),
+        Input("y_true", "target", _label_domain, doc="labels in {0, 1} or soft labels in [0, 1]"),
         Input("y_pred", "prediction", _pred_domain, differentiable=True,
               doc="probabilities of the positive class, or logits with from_logits=True"),
     ),
-    params=(*_PRECISION, BINARY_SMOOTHING),
+    params=(*_PRECISION, BINARY_SMOOTHING, POS_WEIGHT, ELEMENT_WEIGHT, SIGN_LABELS),
     tasks=frozenset({"binary", "multilabel"}),
-    formula=r"\ell = -[\tilde y \log p + (1 - \tilde y)\log(1 - p)],\ \tilde y = y(1 - s) + s/2",
+    formula=r"\ell = -w[\rho\,\tilde y \log p + (1 - \tilde y)\log(1 - p)],\ \tilde y = y(1 - s) + s/2",
     references=(
         "Cox, D. R. (1958). The Regression Analysis of Binary Sequences. JRSS B 20(2), 215-242.",
         "Goodfellow, Bengio & Courville (2016). Deep Learning, sec. 6.2.2.2. "
         "https://www.deeplearningbook.org/contents/mlp.html",
     ),
-    usage="Binary and multi-label classification (one independent sigmoid per output)." + _USAGE_PROBS,
+    usage="Binary and multi-label classification (one independent sigmoid per output). pos_weight > 1 "
+    "raises recall on rare positives. SoftMarginLoss is this loss on logits with labels in {-1, 1}."
+    + _USAGE_PROBS,
     conventions={
         "torch": Convention(
             "torch", "torch.nn.BCELoss",
             notes="log floored at -100 on probabilities; from_logits=True is BCEWithLogitsLoss (no "
-            "floor); torch has no label smoothing for BCE; mean over every element.",
+            "floor, pos_weight); SoftMarginLoss is the logits form with labels in {-1, 1}; torch has "
+            "no label smoothing for BCE; mean over every element.",
+            names={
+                "BCELoss": {},
+                "BCEWithLogitsLoss": {"from_logits": True},
+                "SoftMarginLoss": {"from_logits": True, "sign_labels": True},
+            },
         ),
         "keras": Convention(
             "keras", "keras.losses.BinaryCrossentropy", {"clip_eps": 1e-7},
             notes="probabilities clipped to [1e-7, 1 - 1e-7]; label smoothing towards 1/2; mean over "
             "the last axis, then over the batch.",
+            names={"BinaryCrossentropy": {}, "binary_crossentropy": {}},
         ),
         "optax": Convention(
             "optax", "optax.losses.sigmoid_binary_cross_entropy", {"from_logits": True},
             notes="logits only; unreduced values.",
+            names={"sigmoid_binary_cross_entropy": {}, "binary_logistic_loss": {}},
+        ),
+        "caffe": Convention(
+            "caffe", "caffe SigmoidCrossEntropyLoss", {"from_logits": True},
+            notes="logits; Caffe divides the sum by the batch size N (normalization BATCH_SIZE): "
+            "reduction='mean' equals it for one output per sample, reduction='sum' is NONE.",
+            names={"SigmoidCrossEntropyLoss": {}},
         ),
     },
 )
@@ -192,11 +308,12 @@ BINARY_CROSSENTROPY = LossSpec(
 
 # -- categorical ------------------------------------------------------------------------------------
 def _class_log_probs(
-    x: Any, *, xp: Any, from_logits: bool, clip_eps: Any, log_min: float | None, normalize: str
+    x: Any, *, xp: Any, from_logits: bool, clip_eps: Any, log_min: float | None, normalize: str,
+    from_log_probs: bool = False,
 ) -> Any:
-    """Log-probabilities over the last axis from logits or (renormalized, clipped) probabilities."""
-    if from_logits:
-        logp = log_softmax(x, xp=xp)
+    """Log-probabilities over the last axis from logits, log-probabilities or probabilities."""
+    if from_log_probs or from_logits:
+        logp = x if from_log_probs else log_softmax(x, xp=xp)
         return logp if log_min is None else xp.clip(logp, min=log_min)
     floor = DEFAULT_LOG_FLOOR if log_min is None else log_min
     q = x / xp.sum(x, axis=-1, keepdims=True) if normalize == "before_clip" else x
@@ -208,14 +325,16 @@ def _class_log_probs(
 
 
 def _class_log_probs_vjp(
-    x: Any, g: Any, *, xp: Any, from_logits: bool, clip_eps: Any, log_min: float | None, normalize: str
+    x: Any, g: Any, *, xp: Any, from_logits: bool, clip_eps: Any, log_min: float | None, normalize: str,
+    from_log_probs: bool = False,
 ) -> Any:
     """Pull the cotangent ``g`` of :func:`_class_log_probs` back to ``x``."""
     zero = xp.zeros_like(x)
-    if from_logits:
+    if from_log_probs or from_logits:
         if log_min is not None:
-            g = xp.where(log_softmax(x, xp=xp) > log_min, g, zero)
-        return g - softmax(x, xp=xp) * xp.sum(g, axis=-1, keepdims=True)
+            logp = x if from_log_probs else log_softmax(x, xp=xp)
+            g = xp.where(logp > log_min, g, zero)
+        return g if from_log_probs else g - softmax(x, xp=xp) * xp.sum(g, axis=-1, keepdims=True)
     floor = DEFAULT_LOG_FLOOR if log_min is None else log_min
     total = xp.sum(x, axis=-1, keepdims=True)
     q = x / total if normalize == "before_clip" else x
@@ -229,6 +348,22 @@ def _class_log_probs_vjp(
     return g_q
 
 
+def _target_ce(t: Any, y_pred: Any, *, xp: Any, **kw: Any) -> Any:
+    """``-sum_c t_c log p_c`` with ``0 log 0 = 0`` (a ``-inf`` logit with a zero target adds nothing)."""
+    logp = _class_log_probs(y_pred, xp=xp, **kw)
+    return -xp.sum(t * xp.where(t != 0, logp, xp.zeros_like(logp)), axis=-1)
+
+
+def _target_ce_vjp(t: Any, y_pred: Any, cot: Any, *, xp: Any, **kw: Any) -> Any:
+    return _class_log_probs_vjp(y_pred, -t * xp.expand_dims(cot, axis=-1), xp=xp, **kw)
+
+
+def _weighted_targets(y: Any, y_pred: Any, xp: Any, label_smoothing: Any, weight: Any) -> Any:
+    t = smooth_categorical(y, label_smoothing)
+    w = _param_array(xp, weight, y_pred)
+    return t if w is None else t * w
+
+
 def categorical_crossentropy(
     y_true: Any,
     y_pred: Any,
@@ -240,13 +375,15 @@ def categorical_crossentropy(
     clip_eps: Any = 0.0,
     log_min: float | None = None,
     normalize: str = "none",
+    weight: Any = None,
 ) -> Any:
     r"""Categorical cross-entropy per sample, over the last (class) axis.
 
     .. math::
-        \ell(y, p) = -\sum_c \tilde y_c \log p_c, \quad \tilde y = (1 - s) y + s / C
+        \ell(y, p) = -\sum_c w_c \tilde y_c \log p_c, \quad \tilde y = (1 - s) y + s / C
 
-    With ``from_logits`` :math:`\log p = x - \operatorname{logsumexp}(x)` (max subtracted).
+    With ``from_logits`` :math:`\log p = x - \operatorname{logsumexp}(x)` (max subtracted); a
+    class with target 0 contributes 0 even at a logit of :math:`-\infty` (:math:`0 \log 0 = 0`).
 
     >>> import numpy as np
     >>> y = np.array([[1.0, 0.0], [0.0, 1.0]])
@@ -255,15 +392,14 @@ def categorical_crossentropy(
     [0.223144, 0.693147]
     """
     kw = {"from_logits": from_logits, "clip_eps": clip_eps, "log_min": log_min, "normalize": normalize}
-    logp = _class_log_probs(y_pred, xp=xp, **kw)
-    return -xp.sum(smooth_categorical(y_true, label_smoothing) * logp, axis=-1)
+    return _target_ce(_weighted_targets(y_true, y_pred, xp, label_smoothing, weight), y_pred, xp=xp, **kw)
 
 
 def _cce_vjp(
-    y_true: Any, y_pred: Any, cot: Any, /, *, xp: Any, label_smoothing: Any = 0.0, **kw: Any
+    y_true: Any, y_pred: Any, cot: Any, /, *, xp: Any, label_smoothing: Any = 0.0, weight: Any = None, **kw: Any
 ) -> tuple[Any]:
-    g = -smooth_categorical(y_true, label_smoothing) * xp.expand_dims(cot, axis=-1)
-    return (_class_log_probs_vjp(y_pred, g, xp=xp, **kw),)
+    t = _weighted_targets(y_true, y_pred, xp, label_smoothing, weight)
+    return (_target_ce_vjp(t, y_pred, cot, xp=xp, **kw),)
 
 
 _KERAS_CE_NOTES = "mean over the batch (sum_over_batch_size); label smoothing (1 - s)y + s/C."
@@ -274,14 +410,15 @@ CATEGORICAL_CROSSENTROPY = LossSpec(
     summary="Cross-entropy between target distributions and predicted class probabilities or logits.",
     fn=categorical_crossentropy,
     vjp=_cce_vjp,
+    kinks=probability_kinks,
     inputs=(
         Input("y_true", "target", "simplex", doc="one-hot or soft target rows over the last axis"),
         Input("y_pred", "prediction", _row_domain, differentiable=True,
               doc="class probabilities (rows summing to 1), or logits with from_logits=True"),
     ),
-    params=(*_PRECISION, NORMALIZE, CATEGORICAL_SMOOTHING),
+    params=(*_PRECISION, NORMALIZE, CATEGORICAL_SMOOTHING, CLASS_WEIGHTS),
     tasks=frozenset({"multiclass", "segmentation"}),
-    formula=r"\ell = -\sum_c \tilde y_c \log p_c,\ \tilde y = (1 - s) y + s/C",
+    formula=r"\ell = -\sum_c w_c \tilde y_c \log p_c,\ \tilde y = (1 - s) y + s/C",
     references=(
         "Bridle, J. S. (1990). Probabilistic Interpretation of Feedforward Classification Network "
         "Outputs. Neurocomputing, NATO ASI Series F68, 227-236.",
@@ -291,27 +428,49 @@ CATEGORICAL_CROSSENTROPY = LossSpec(
     usage=(
         "Multi-class classification with one-hot or soft targets (use sparse_categorical_crossentropy "
         "for integer labels). Consumes the last axis: one value per sample; a (C,) input is one "
-        "sample." + _USAGE_PROBS
+        "sample. It is also Optax's safe_softmax_cross_entropy: a zero target times a -inf logit "
+        "counts 0." + _USAGE_PROBS
     ),
     elementwise=False,
     conventions={
         "torch": Convention(
             "torch", "torch.nn.CrossEntropyLoss (probability targets)", {"from_logits": True},
-            notes="logits with probability targets; mean over the batch.",
+            notes="logits with probability targets; weight multiplies each class's target and the "
+            "mean divides by the batch size; mean over the batch.",
         ),
         "keras": Convention(
             "keras", "keras.losses.CategoricalCrossentropy", {"clip_eps": 1e-7, "normalize": "before_clip"},
             notes="probabilities renormalized per row, then clipped to [1e-7, 1 - 1e-7]; " + _KERAS_CE_NOTES,
+            names={"CategoricalCrossentropy": {}, "categorical_crossentropy": {}},
         ),
         "optax": Convention(
             "optax", "optax.losses.softmax_cross_entropy", {"from_logits": True},
-            notes="logits; unreduced values.",
+            notes="logits; unreduced values; safe_softmax_cross_entropy is the same function here "
+            "(lossbridge always takes 0 log 0 = 0).",
+            names={"softmax_cross_entropy": {}, "safe_softmax_cross_entropy": {}},
         ),
     },
 )
 
 
 # -- sparse -----------------------------------------------------------------------------------------
+def _sparse_targets(
+    y_true: Any, y_pred: Any, xp: Any, label_smoothing: Any, weight_smoothing: bool, class_weight: Any
+) -> Any:
+    """Smoothed one-hot rows; with ``weight_smoothing`` the smoothing mass of class c is scaled by
+    ``w_c / w_y`` so that, once the shared layer multiplies the sample by ``w_y``, class c carries
+    ``w_c`` (PyTorch). A sample whose own class weight is 0 keeps no smoothing term."""
+    n = y_pred.shape[-1]
+    hot = one_hot(y_true, n, y_pred.dtype, xp=xp)
+    if not weight_smoothing or class_weight is None:
+        return smooth_categorical(hot, label_smoothing)
+    w = _param_array(xp, class_weight, y_pred)
+    w_y = xp.sum(hot * w, axis=-1, keepdims=True)
+    safe = xp.where(w_y > 0, w_y, xp.ones_like(w_y))
+    ratio = xp.where(w_y > 0, w / safe, xp.zeros_like(hot))
+    return hot * (1.0 - label_smoothing) + ratio * (label_smoothing / n)
+
+
 def sparse_categorical_crossentropy(
     y_true: Any,
     y_pred: Any,
@@ -323,6 +482,9 @@ def sparse_categorical_crossentropy(
     clip_eps: Any = 0.0,
     log_min: float | None = None,
     normalize: str = "none",
+    from_log_probs: bool = False,
+    weight_smoothing: bool = False,
+    class_weight: Any = None,
 ) -> Any:
     r"""Cross-entropy per sample with integer class labels.
 
@@ -338,32 +500,39 @@ def sparse_categorical_crossentropy(
     >>> np.round(out, 6).tolist()
     [0.223144, 0.693147]
     """
-    targets = one_hot(y_true, y_pred.shape[-1], y_pred.dtype, xp=xp)
-    return categorical_crossentropy(
-        targets, y_pred, xp=xp, from_logits=from_logits, label_smoothing=label_smoothing,
-        clip_eps=clip_eps, log_min=log_min, normalize=normalize,
-    )
+    t = _sparse_targets(y_true, y_pred, xp, label_smoothing, weight_smoothing, class_weight)
+    kw = {"from_logits": from_logits, "clip_eps": clip_eps, "log_min": log_min, "normalize": normalize,
+          "from_log_probs": from_log_probs}
+    return _target_ce(t, y_pred, xp=xp, **kw)
 
 
-def _sparse_vjp(y_true: Any, y_pred: Any, cot: Any, /, *, xp: Any, **kw: Any) -> tuple[Any]:
-    return _cce_vjp(one_hot(y_true, y_pred.shape[-1], y_pred.dtype, xp=xp), y_pred, cot, xp=xp, **kw)
+def _sparse_vjp(
+    y_true: Any, y_pred: Any, cot: Any, /, *, xp: Any, label_smoothing: Any = 0.0,
+    weight_smoothing: bool = False, class_weight: Any = None, **kw: Any,
+) -> tuple[Any]:
+    t = _sparse_targets(y_true, y_pred, xp, label_smoothing, weight_smoothing, class_weight)
+    return (_target_ce_vjp(t, y_pred, cot, xp=xp, **kw),)
 
 
 #: Caffe's SoftmaxWithLoss takes log(max(p, FLT_MIN)).
 _CAFFE_LOG_MIN = math.log(1.1754943508222875e-38)
+#: Caffe's MultinomialLogisticLoss and InfogainLoss take log(max(p, kLOG_THRESHOLD = 1e-20)).
+CAFFE_LOG_THRESHOLD = 1e-20
 
 SPARSE_CATEGORICAL_CROSSENTROPY = LossSpec(
     name="sparse_categorical_crossentropy",
     aliases=("sparse_cce", "cross_entropy", "softmax_cross_entropy_with_integer_labels"),
-    summary="Cross-entropy with integer class labels, from class probabilities or logits.",
+    summary="Cross-entropy with integer class labels, from class probabilities, logits or log-probabilities.",
     fn=sparse_categorical_crossentropy,
     vjp=_sparse_vjp,
+    kinks=probability_kinks,
     inputs=(
         Input("y_true", "target", "class_index", doc="integer labels, y_pred's shape without its class axis"),
         Input("y_pred", "prediction", _row_domain, differentiable=True,
-              doc="class probabilities (rows summing to 1), or logits with from_logits=True"),
+              doc="class probabilities (rows summing to 1), logits with from_logits=True, or "
+              "log-probabilities with from_log_probs=True"),
     ),
-    params=(*_PRECISION, NORMALIZE, CATEGORICAL_SMOOTHING),
+    params=(*_PRECISION, NORMALIZE, CATEGORICAL_SMOOTHING, FROM_LOG_PROBS, WEIGHT_SMOOTHING),
     tasks=frozenset({"multiclass", "segmentation", "sequence"}),
     formula=r"\ell = -\sum_c \tilde y_c \log p_c,\ \tilde y_c = (1 - s)[c = y] + s/C",
     references=CATEGORICAL_CROSSENTROPY.references,
@@ -371,31 +540,46 @@ SPARSE_CATEGORICAL_CROSSENTROPY = LossSpec(
         "Multi-class classification, segmentation and token prediction with integer labels. "
         "class_weight weights each sample by its label; ignore_index drops samples from both the "
         "sum and the mean's denominator (PyTorch semantics). With class_weight and label_smoothing "
-        "together PyTorch also weights the smoothing term class by class; lossbridge weights the "
-        "whole sample by its label's weight." + _USAGE_PROBS
+        "together PyTorch also weights the smoothing term class by class (weight_smoothing=True, "
+        "set by the torch convention); that needs the class weights inside the spec, which the "
+        "core does not pass yet, so until then the whole sample is weighted by its label's weight. "
+        "NLLLoss is from_log_probs=True; Caffe's MultinomialLogisticLoss is the probability form "
+        "with log_min = log(1e-20)." + _USAGE_PROBS
     ),
     elementwise=False,
     weighting=frozenset({"class_weight", "ignore_index"}),
     conventions={
         "torch": Convention(
-            "torch", "torch.nn.CrossEntropyLoss", {"from_logits": True, "ignore_index": -100},
+            "torch", "torch.nn.CrossEntropyLoss",
+            {"from_logits": True, "ignore_index": -100, "weight_smoothing": True},
             notes="logits; ignore_index=-100; with class weights the mean divides by the summed "
-            "weights of the kept samples.",
+            "weights of the kept samples; NLLLoss takes log-probabilities.",
+            names={"CrossEntropyLoss": {}, "NLLLoss": {"from_log_probs": True, "from_logits": False}},
         ),
         "keras": Convention(
             "keras", "keras.losses.SparseCategoricalCrossentropy",
             {"clip_eps": 1e-7, "normalize": "after_clip"},
             notes="probabilities clipped to [1e-7, 1 - 1e-7], then renormalized (a log-softmax of "
             "their logs); mean over the batch.",
+            names={"SparseCategoricalCrossentropy": {}, "sparse_categorical_crossentropy": {}},
+            kwargs={"ignore_class": "ignore_index"},
         ),
         "optax": Convention(
             "optax", "optax.losses.softmax_cross_entropy_with_integer_labels", {"from_logits": True},
             notes="logits; unreduced values.",
+            names={"softmax_cross_entropy_with_integer_labels": {}, "multiclass_logistic_loss": {}},
         ),
         "caffe": Convention(
             "caffe", "caffe SoftmaxWithLoss", {"from_logits": True, "log_min": _CAFFE_LOG_MIN},
             reduction=Reduction("mean", feature_mean=False, normalize_by="weights"),
-            notes="log(max(p, FLT_MIN)); normalization VALID: divides by the non-ignored count.",
+            notes="log(max(p, FLT_MIN)); normalization VALID (reduction='mean'): divides by the "
+            "non-ignored count; NONE is reduction='sum'; with no ignored label FULL and BATCH_SIZE "
+            "equal VALID for (N, C) inputs. MultinomialLogisticLoss: probabilities, log(max(p, 1e-20)).",
+            names={
+                "SoftmaxWithLoss": {},
+                "MultinomialLogisticLoss": {"from_logits": False, "log_min": math.log(CAFFE_LOG_THRESHOLD)},
+            },
+            kwargs={"ignore_label": "ignore_index"},
         ),
     },
 )

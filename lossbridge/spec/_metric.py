@@ -1,15 +1,19 @@
-"""Metric-learning losses: the triplet margin loss on embeddings."""
+"""Metric-learning losses on embeddings: triplet margin, contrastive (Caffe) and Circle (Keras)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from lossbridge.conventions import Convention
-from lossbridge.spec._model import Input, LossSpec
-from lossbridge.spec._ops import hinge_part
-from lossbridge.spec._params import Param
+import numpy as np
 
-__all__ = ["SPECS", "TRIPLET_MARGIN", "triplet_margin"]
+from lossbridge.conventions import Convention
+from lossbridge.spec._domain import DOMAINS, Domain, register_domain
+from lossbridge.spec._model import Input, LossSpec
+from lossbridge.spec._ops import hinge_part, hinge_part_grad, same_position
+from lossbridge.spec._params import Param
+from lossbridge.spec._similarity import AXIS, KINK_GRADIENT
+
+__all__ = ["CIRCLE", "CONTRASTIVE", "SPECS", "TRIPLET_MARGIN", "circle", "contrastive", "triplet_margin"]
 
 MARGIN = Param("margin", 1.0, "how much farther the negative must be than the positive", low=0.0)
 NORM = Param("p", 2.0, "degree of the p-norm distance (torch p, optax norm_degree)", low=1.0)
@@ -62,6 +66,8 @@ def triplet_margin(
     eps: Any = 1e-6,
     eps_placement: str = "root",
     swap: bool = False,
+    kink_gradient: Any = 0.0,
+    axis: int = -1,
 ) -> Any:
     r"""Triplet margin loss per sample (embeddings on the last axis).
 
@@ -84,13 +90,14 @@ def triplet_margin(
 
 
 def _triplet_vjp(
-    anchor: Any, positive: Any, negative: Any, cot: Any, /, *, xp: Any, margin: Any, swap: bool, **kw: Any
+    anchor: Any, positive: Any, negative: Any, cot: Any, /, *, xp: Any, margin: Any, swap: bool,
+    kink_gradient: Any, axis: int, **kw: Any,
 ) -> tuple[Any, Any, Any]:
     dist = _distances(anchor, positive, negative, xp=xp, swap=swap, **kw)
     d_ap, d_an = dist["ap"][0], dist["an"][0]
     use_an = xp.ones_like(d_an) if not swap else xp.astype(d_an <= dist["pn"][0], d_an.dtype)
     d_neg = d_an if not swap else xp.minimum(d_an, dist["pn"][0])
-    active = xp.astype(margin + d_ap - d_neg > 0, cot.dtype) * cot
+    active = hinge_part_grad(margin + d_ap - d_neg, kink_gradient, xp=xp) * cot
     g_ap = _distance_grad(*dist["ap"], xp=xp, p=kw["p"]) * xp.expand_dims(active, axis=-1)
     g_an = _distance_grad(*dist["an"], xp=xp, p=kw["p"]) * xp.expand_dims(active * use_an, axis=-1)
     grads = [g_ap - g_an, -g_ap, g_an]
@@ -99,6 +106,15 @@ def _triplet_vjp(
         g_pn = _distance_grad(*dist["pn"], xp=xp, p=kw["p"]) * weight
         grads = [grads[0], grads[1] - g_pn, grads[2] + g_pn]
     return tuple(grads)
+
+
+def _triplet_kinks(rng: np.random.Generator, inputs: dict[str, Any], params: Any) -> dict[str, Any]:
+    """Zero distance (positive on the anchor) in some rows; with margin 0, negative on the positive."""
+    out = {k: np.array(v, copy=True) for k, v in inputs.items()}
+    out["positive"][0::3] = out["anchor"][0::3]
+    if float(params.get("margin", 1.0)) == 0.0:
+        out["negative"][1::3] = out["positive"][1::3]
+    return out
 
 
 _EMBEDDING = "embeddings, one vector per sample on the last axis"
@@ -114,7 +130,8 @@ TRIPLET_MARGIN = LossSpec(
         Input("positive", "input", "real", differentiable=True, doc="same-class " + _EMBEDDING),
         Input("negative", "input", "real", differentiable=True, doc="other-class " + _EMBEDDING),
     ),
-    params=(MARGIN, NORM, EPS, EPS_PLACEMENT, SWAP),
+    params=(MARGIN, NORM, EPS, EPS_PLACEMENT, SWAP, KINK_GRADIENT, AXIS),
+    kinks=_triplet_kinks,
     tasks=frozenset({"metric_learning"}),
     formula=r"\ell = \max(0,\ m + d(a, p) - d(a, n)),\ d(x, z) = (\sum_k |x_k - z_k|^q + \epsilon)^{1/q}",
     references=(
@@ -129,19 +146,261 @@ TRIPLET_MARGIN = LossSpec(
         "symmetric and its gradient finite at zero distance. PyTorch adds eps to the difference "
         "(convention='torch'), which shifts every coordinate and is not symmetric in its inputs. "
         "Optax raises the raw difference to the power (no absolute value), so it equals this for "
-        "even p only."
+        "even p only. PyTorch's TripletMarginWithDistanceLoss with its default distance "
+        "(pairwise_distance: p=2, eps=1e-6 added to the difference) is this loss under convention "
+        "'torch'; a custom distance_function callable is not supported (no closed-form gradient). "
+        "At the hinge's corner the gradient share is kink_gradient: 0 here, 1 in PyTorch, 0.5 in Optax."
     ),
     elementwise=False,
     conventions={
         "torch": Convention(
-            "torch", "torch.nn.TripletMarginLoss", {"eps_placement": "difference"},
-            notes="||a - p + eps||_p with eps=1e-6; mean over the batch.",
+            "torch", "torch.nn.TripletMarginLoss", {"eps_placement": "difference", "kink_gradient": 1.0},
+            notes="||a - p + eps||_p with eps=1e-6; clamp_min passes the gradient at the corner; mean over the batch.",
+            names={"TripletMarginLoss": {}, "TripletMarginWithDistanceLoss": {"p": 2.0, "eps": 1e-6}},
         ),
         "optax": Convention(
-            "optax", "optax.losses.triplet_margin_loss",
-            notes="(sum (a - p)^p + eps)^(1/p); no swap; unreduced values.",
+            "optax", "optax.losses.triplet_margin_loss", {"kink_gradient": 0.5},
+            notes="(sum (a - p)^p + eps)^(1/p); no swap; jnp.maximum splits the corner; unreduced values.",
+            names={"triplet_margin_loss": {}},
+            kwargs={"norm_degree": "p"},
         ),
     },
 )
 
-SPECS = (TRIPLET_MARGIN,)
+
+
+# -- contrastive (Caffe ContrastiveLoss) -------------------------------------------------------------
+def _binary_rows(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any, edge: bool) -> np.ndarray:
+    return rng.integers(0, 2, size=shape[:-1]).astype(dtype)
+
+
+def _check_binary_rows(xp: Any, x: Any, name: str, pred_shape: tuple[int, ...]) -> None:
+    DOMAINS["binary"].check(xp, x, name, pred_shape)  # type: ignore[misc]
+
+
+if "binary_per_sample" not in DOMAINS:
+    register_domain(
+        Domain("binary_per_sample", "one label in {0, 1} per sample (pair)", _binary_rows, _check_binary_rows,
+               shape="batch")
+    )
+
+
+def _contrastive_parts(a: Any, b: Any, *, xp: Any) -> tuple[Any, Any, Any]:
+    diff = a - b
+    sq = xp.sum(diff * diff, axis=-1)
+    return diff, sq, xp.sqrt(sq)
+
+
+def contrastive(
+    a: Any, b: Any, y: Any, /, *, xp: Any, margin: Any = 1.0, legacy_version: bool = False, grad_eps: Any = 0.0
+) -> Any:
+    r"""Contrastive loss per pair (Hadsell, Chopra & LeCun), ``y = 1`` for a similar pair.
+
+    .. math:: \ell = \tfrac12\big[y\, d^2 + (1 - y) \max(m - d, 0)^2\big],\quad d = \lVert a - b\rVert_2
+
+    (``legacy_version``: :math:`\tfrac12[y\,d^2 + (1-y)\max(m - d^2, 0)]`, Caffe's first form).
+
+    >>> import numpy as np
+    >>> a, b = np.array([[0.0, 0.0], [0.0, 0.0]]), np.array([[0.3, 0.4], [0.3, 0.4]])
+    >>> contrastive(a, b, np.array([1.0, 0.0]), xp=np).round(6).tolist()
+    [0.125, 0.125]
+    """
+    _, sq, d = _contrastive_parts(a, b, xp=xp)
+    if legacy_version:
+        apart = hinge_part(margin - sq, xp=xp)
+    else:
+        gap = hinge_part(margin - d, xp=xp)
+        apart = gap * gap
+    return 0.5 * xp.where(y != 0, sq, apart)
+
+
+def _contrastive_vjp(
+    a: Any, b: Any, y: Any, cot: Any, /, *, xp: Any, margin: Any, legacy_version: bool, grad_eps: Any
+) -> tuple[Any, Any]:
+    diff, sq, d = _contrastive_parts(a, b, xp=xp)
+    zero = xp.zeros_like(d)
+    if legacy_version:
+        scale = xp.where(margin - sq > 0, -xp.ones_like(d), zero)
+    else:
+        gap = margin - d
+        denom = d + grad_eps
+        safe = xp.where(denom > 0, denom, xp.ones_like(d))
+        scale = xp.where((gap > 0) & (denom > 0), -gap / safe, zero)
+    scale = xp.where(y != 0, xp.ones_like(d), scale) * cot
+    g = xp.expand_dims(scale, axis=-1) * diff
+    return g, -g
+
+
+def _contrastive_kinks(rng: np.random.Generator, inputs: dict[str, Any], params: Any) -> dict[str, Any]:
+    """Zero distance for some pairs of each label; the hinge's corner is C^1 except in the legacy form."""
+    out = {k: np.array(v, copy=True) for k, v in inputs.items()}
+    out["b"][0::3] = out["a"][0::3]
+    return out
+
+
+CONTRASTIVE = LossSpec(
+    name="contrastive",
+    aliases=("contrastive_loss", "siamese_contrastive"),
+    summary="Contrastive loss on pairs: squared distance for similar pairs, squared hinge on margin - distance "
+    "for dissimilar ones.",
+    fn=contrastive,
+    vjp=_contrastive_vjp,
+    kinks=_contrastive_kinks,
+    inputs=(
+        Input("a", "input", "real", differentiable=True, doc="first embedding of each pair"),
+        Input("b", "input", "real", differentiable=True, doc="second embedding of each pair"),
+        Input("y", "target", "binary_per_sample", doc="1 for a similar pair, 0 for a dissimilar one"),
+    ),
+    params=(
+        Param("margin", 1.0, "distance beyond which a dissimilar pair costs nothing", low=0.0),
+        Param("legacy_version", False, "Caffe's first form: max(m - d^2, 0) instead of max(m - d, 0)^2",
+              kind="bool", static=True),
+        Param("grad_eps", 0.0, "the gradient divides by d + grad_eps (Caffe: 1e-4, so its gradient is "
+              "not exactly that of its value); 0 = the exact gradient", low=0.0),
+    ),
+    tasks=frozenset({"metric_learning"}),
+    formula=r"\ell = \tfrac12\left[y\,d^2 + (1-y)\max(m-d,0)^2\right],\ d = \lVert a-b\rVert_2",
+    references=(
+        "Hadsell, R., Chopra, S. & LeCun, Y. (2006). Dimensionality Reduction by Learning an Invariant "
+        "Mapping. CVPR. https://doi.org/10.1109/CVPR.2006.100",
+    ),
+    usage=(
+        "Siamese networks on labelled pairs (y = 1 similar, as in Caffe; Hadsell et al. use the "
+        "opposite labels). The mean over pairs is Caffe's sum / 2N. At zero distance the gradient "
+        "of a dissimilar pair is taken as 0 (its direction is undefined). Caffe's backward divides "
+        "by d + 1e-4 (convention 'caffe' sets grad_eps=1e-4), so its gradient is slightly smaller "
+        "than the exact one."
+    ),
+    elementwise=False,
+    conventions={
+        "caffe": Convention(
+            "caffe", "caffe ContrastiveLossLayer", {"grad_eps": 1e-4},
+            notes="sum over pairs / 2N; labels cast to int, nonzero = similar; backward uses d + 1e-4.",
+            names={"ContrastiveLoss": {}},
+        ),
+    },
+)
+
+
+# -- Circle (Keras) ----------------------------------------------------------------------------------
+def _masked_logsumexp(z: Any, mask: Any, *, xp: Any) -> tuple[Any, Any]:
+    """``(lse, softmax)`` over the masked entries of each row; an empty row gives ``-inf`` and zeros."""
+    low = xp.full_like(z, -float("inf"))
+    top = xp.max(xp.where(mask, z, low), axis=-1, keepdims=True)
+    top = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
+    e = xp.exp(xp.where(mask, z - top, low))
+    total = xp.sum(e, axis=-1, keepdims=True)
+    has = total > 0
+    safe = xp.where(has, total, xp.ones_like(total))
+    lse = xp.where(has, xp.log(safe) + top, xp.full_like(total, -float("inf")))
+    return lse[..., 0], e / safe
+
+
+def _circle_parts(labels: Any, emb: Any, *, xp: Any, gamma: Any, margin: Any, remove_diagonal: bool) -> dict[str, Any]:
+    raw = 1.0 - emb @ xp.matrix_transpose(emb)
+    dist = hinge_part(raw, xp=xp)
+    same = xp.expand_dims(labels, axis=-1) == xp.expand_dims(labels, axis=-2)
+    pos = same & ~same_position(labels, xp=xp) if remove_diagonal else same
+    neg = ~same
+    pw_raw = (margin + dist) * xp.astype(pos, emb.dtype)
+    nw_raw = (1.0 + margin - dist) * xp.astype(neg, emb.dtype)
+    pw, nw = hinge_part(pw_raw, xp=xp), hinge_part(nw_raw, xp=xp)
+    p_logit = -gamma * pw * (margin - dist)
+    n_logit = gamma * nw * (1.0 - margin - dist)
+    p_lse, p_soft = _masked_logsumexp(p_logit, pos, xp=xp)
+    n_lse, n_soft = _masked_logsumexp(n_logit, neg, xp=xp)
+    return {"raw": raw, "dist": dist, "pos": pos, "neg": neg, "pw_raw": pw_raw, "nw_raw": nw_raw, "pw": pw,
+            "nw": nw, "total": p_lse + n_lse, "p_soft": p_soft, "n_soft": n_soft}
+
+
+def circle(
+    labels: Any, embeddings: Any, /, *, xp: Any, gamma: Any = 80.0, margin: Any = 0.4, remove_diagonal: bool = True,
+    kink_gradient: Any = 0.0,
+) -> Any:
+    r"""Circle loss per anchor on L2-normalized embeddings (Keras's pair-based form).
+
+    .. math:: \ell_i = \operatorname{softplus}\Big(\operatorname{lse}_{j \in P_i} -\gamma\,[O_p + d_{ij}]_+
+        (\Delta_p - d_{ij}) + \operatorname{lse}_{k \in N_i} \gamma\,[O_n - d_{ik}]_+ (\Delta_n - d_{ik})\Big)
+
+    with :math:`d = \max(1 - \langle e_i, e_j\rangle, 0)`, :math:`O_p = \Delta_p = m`,
+    :math:`O_n = 1 + m`, :math:`\Delta_n = 1 - m`.
+
+    >>> import numpy as np
+    >>> e = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    >>> circle(np.array([0, 0, 1, 1]), e, xp=np).round(6).tolist()
+    [0.0, 0.0, 0.0, 0.0]
+    """
+    p = _circle_parts(labels, embeddings, xp=xp, gamma=gamma, margin=margin, remove_diagonal=remove_diagonal)
+    return xp.logaddexp(xp.zeros_like(p["total"]), p["total"])
+
+
+def _circle_vjp(labels: Any, emb: Any, cot: Any, /, *, xp: Any, gamma: Any, margin: Any, remove_diagonal: bool,
+                kink_gradient: Any) -> tuple[Any]:
+    p = _circle_parts(labels, emb, xp=xp, gamma=gamma, margin=margin, remove_diagonal=remove_diagonal)
+    dist, k = p["dist"], kink_gradient
+    sig = xp.exp(-xp.logaddexp(xp.zeros_like(p["total"]), -p["total"]))
+    d_pw = xp.astype(p["pos"], emb.dtype) * hinge_part_grad(p["pw_raw"], k, xp=xp)
+    d_nw = -xp.astype(p["neg"], emb.dtype) * hinge_part_grad(p["nw_raw"], k, xp=xp)
+    dp = -gamma * (d_pw * (margin - dist) - p["pw"])
+    dn = gamma * (d_nw * (1.0 - margin - dist) - p["nw"])
+    d_dist = xp.expand_dims(sig * cot, axis=-1) * (p["p_soft"] * dp + p["n_soft"] * dn)
+    d_sim = -d_dist * hinge_part_grad(p["raw"], k, xp=xp)
+    return ((d_sim + xp.matrix_transpose(d_sim)) @ emb,)
+
+
+def _circle_kinks(rng: np.random.Generator, inputs: dict[str, Any], params: Any) -> dict[str, Any]:
+    """Two same-label rows on one axis vector: cosine distance exactly 0 (the clamp's corner)."""
+    out = {k: np.array(v, copy=True) for k, v in inputs.items()}
+    emb, labels = out["embeddings"], out["labels"]
+    if emb.shape[-2] >= 2:
+        labels[..., 1] = labels[..., 0]
+        emb[..., 0:2, :] = 0.0
+        emb[..., 0:2, 0] = 1.0
+    return out
+
+
+CIRCLE = LossSpec(
+    name="circle",
+    aliases=("circle_loss",),
+    summary="Circle loss: pair similarities re-weighted by how far each is from its optimum, on unit embeddings.",
+    fn=circle,
+    vjp=_circle_vjp,
+    kinks=_circle_kinks,
+    inputs=(
+        Input("labels", "target", "group_label", doc="one integer class per sample"),
+        Input("embeddings", "prediction", "real", differentiable=True, doc="L2-normalized embeddings, one row each"),
+    ),
+    params=(
+        Param("gamma", 80.0, "scale of the similarity logits", low=0.0, low_inclusive=False),
+        Param("margin", 0.4, "relaxation m: optima 1 + m / -m, decision margins 1 - m / m", low=0.0),
+        Param("remove_diagonal", True, "leave each sample out of its own positives", kind="bool", static=True),
+        KINK_GRADIENT,
+    ),
+    tasks=frozenset({"metric_learning"}),
+    formula=r"\ell_i = \operatorname{softplus}\big(\operatorname{lse}_{j\in P_i} -\gamma[m+d_{ij}]_+(m-d_{ij}) + "
+    r"\operatorname{lse}_{k\in N_i}\gamma[1+m-d_{ik}]_+(1-m-d_{ik})\big)",
+    references=(
+        "Sun, Y. et al. (2020). Circle Loss: A Unified Perspective of Pair Similarity Optimization. CVPR. "
+        "https://arxiv.org/abs/2002.10857",
+    ),
+    usage=(
+        "Deep metric learning with class labels; feed unit-norm embeddings (no normalization is done "
+        "here, as in Keras). Couples samples: pass the whole batch. A row without positives or "
+        "negatives gives 0; Keras also masks such zero rows out of its mean's denominator, which "
+        "lossbridge's shared mean does not (they count as 0 terms), so batches where every class "
+        "occurs at least twice match Keras exactly. Corners (distance exactly 0, zero weights) take "
+        "kink_gradient of the active side: 1 under Keras (TensorFlow's maximum)."
+    ),
+    elementwise=False,
+    coupled=True,
+    min_ndim=2,
+    conventions={
+        "keras": Convention(
+            "keras", "keras.losses.Circle", {"kink_gradient": 1.0},
+            notes="per-sample softplus values; mean over the batch (rows of exactly 0 are masked out).",
+            names={"Circle": {}, "circle": {}},
+        ),
+    },
+)
+
+SPECS = (TRIPLET_MARGIN, CONTRASTIVE, CIRCLE)

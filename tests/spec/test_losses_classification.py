@@ -111,7 +111,7 @@ def test_probabilities_exactly_zero_and_one_are_floored_at_minus_100_by_default(
     value, grad = lossbridge.get("bce", reduction="none").value_and_grad(y, p)
     np.testing.assert_allclose(value, [100.0, 100.0, 0.0, 0.0])
     assert np.all(np.isfinite(grad))
-    keras = lossbridge.get("bce", convention="keras", reduction="none")(y[:, None], p[:, None])
+    keras = lossbridge.get("bce", convention="keras", reduction="none", dtype="float64")(y[:, None], p[:, None])
     hi = 1.0 - 1e-7  # Keras clips p to [1e-7, hi], then takes log(p) and log(1 - p)
     np.testing.assert_allclose(keras, -np.log([1e-7, 1.0 - hi, hi, hi]), rtol=1e-12)
     rows = np.array([[0.0, 1.0], [1.0, 0.0]])
@@ -122,7 +122,7 @@ def test_probabilities_exactly_zero_and_one_are_floored_at_minus_100_by_default(
 def test_keras_categorical_renormalizes_rows_before_clipping() -> None:
     p = 0.5 * P  # rows summing to 1/2
     expected = -(ONE_HOT * np.log(np.clip(p / p.sum(axis=-1, keepdims=True), 1e-7, 1 - 1e-7))).sum(axis=-1)
-    got = lossbridge.get("categorical_crossentropy", convention="keras", reduction="none")(ONE_HOT, p)
+    got = lossbridge.get("categorical_crossentropy", convention="keras", reduction="none", dtype="float64")(ONE_HOT, p)
     np.testing.assert_allclose(got, expected, rtol=1e-12)
 
 
@@ -130,7 +130,9 @@ def test_keras_sparse_clips_before_renormalizing() -> None:
     p = np.array([[0.0, 0.5, 0.3], [0.2, 0.2, 0.2]])
     c = np.clip(p, 1e-7, 1 - 1e-7)
     expected = -np.log(c[[0, 1], [0, 2]] / c.sum(axis=-1))
-    loss = lossbridge.get("sparse_categorical_crossentropy", convention="keras", reduction="none")
+    loss = lossbridge.get(
+        "sparse_categorical_crossentropy", convention="keras", reduction="none", dtype="float64"
+    )
     np.testing.assert_allclose(loss(np.array([0, 2]), p), expected, rtol=1e-12)
 
 

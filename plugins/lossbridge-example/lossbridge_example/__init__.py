@@ -1,4 +1,4 @@
-"""lossbridge-example: a Poisson loss and the Lion optimizer as a third-party lossbridge plugin."""
+"""lossbridge-example: the quantile (pinball) loss and quasi-hyperbolic momentum (QHM) as a lossbridge plugin."""
 
 from __future__ import annotations
 

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import lossbridge
-from lossbridge_example.specs import LION, POISSON
+from lossbridge_example.specs import QHM, QUANTILE
 
 
 @lossbridge.hookimpl
 def lossbridge_register_specs(register: Callable[[Any], None]) -> None:
-    """Add ``poisson`` and ``lion`` to lossbridge's catalog."""
-    register(POISSON)
-    register(LION)
+    """Add ``quantile`` and ``qhm`` to lossbridge's catalog."""
+    register(QUANTILE)
+    register(QHM)

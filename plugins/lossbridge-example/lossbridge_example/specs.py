@@ -1,80 +1,74 @@
-"""The two specs, each defined once over the Array API."""
+"""The two specs, each defined once over the Array API: the quantile loss and QHM."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from lossbridge import Convention
 from lossbridge.spec import Input, LossSpec, OptimizerSpec, Param
 
 
-def poisson(y_true: Any, y_pred: Any, /, *, xp: Any, log_input: bool, eps: Any) -> Any:
-    r"""Poisson negative log-likelihood without the constant :math:`\log y!`.
+def quantile(y_true: Any, y_pred: Any, /, *, xp: Any, quantile: Any) -> Any:
+    r"""Quantile (pinball) loss per element: the check function of quantile regression.
 
-    .. math:: \ell = \hat y - y \log(\hat y + \epsilon) \quad\text{or, on log-rates } x,\quad e^{x} - y x
+    .. math:: \rho_\tau(u) = \max(\tau u, (\tau - 1) u), \quad u = y - \hat y
 
     >>> import numpy as np
-    >>> float(poisson(np.array(2.0), np.array(1.0), xp=np, log_input=False, eps=0.0))
-    1.0
+    >>> quantile(np.array([1.0, 1.0]), np.array([0.0, 3.0]), xp=np, quantile=0.75).tolist()
+    [0.75, 0.5]
     """
-    if log_input:
-        return xp.exp(y_pred) - y_true * y_pred
-    return y_pred - y_true * xp.log(y_pred + eps)
+    u = y_true - y_pred
+    return xp.where(u >= 0, quantile * u, (quantile - 1.0) * u)
 
 
-def _poisson_vjp(y_true: Any, y_pred: Any, cot: Any, /, *, xp: Any, log_input: bool, eps: Any) -> tuple[Any]:
-    if log_input:
-        return ((xp.exp(y_pred) - y_true) * cot,)
-    return ((1.0 - y_true / (y_pred + eps)) * cot,)
+def _quantile_vjp(y_true: Any, y_pred: Any, cot: Any, /, *, xp: Any, quantile: Any) -> tuple[Any]:
+    u = y_true - y_pred
+    zero = xp.zeros_like(u)
+    # d/dy_pred: -tau above the prediction, 1 - tau below it, and 0 (inside the subdifferential) on it
+    grad = xp.where(u > 0, zero - quantile, xp.where(u < 0, zero + (1.0 - quantile), zero))
+    return (grad * cot,)
 
 
-POISSON = LossSpec(
-    name="poisson",
-    aliases=("poisson_nll",),
-    summary="Poisson negative log-likelihood, for count targets.",
-    fn=poisson,
-    vjp=_poisson_vjp,
+def _quantile_kinks(rng: Any, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v.copy() for k, v in inputs.items()}
+    out["y_pred"].reshape(-1)[0] = out["y_true"].reshape(-1)[0]  # a zero residual
+    return out
+
+
+QUANTILE = LossSpec(
+    name="quantile",
+    aliases=("pinball", "pinball_loss", "quantile_loss"),
+    summary="Quantile (pinball) loss: the regression loss whose minimizer is the tau-quantile.",
+    fn=quantile,
+    vjp=_quantile_vjp,
+    kinks=_quantile_kinks,
     inputs=(
-        Input("y_true", "target", "positive", doc="observed counts (non-negative)"),
-        Input(
-            "y_pred",
-            "prediction",
-            lambda params: "real" if params["log_input"] else "positive",
-            differentiable=True,
-            doc="predicted rate, or its log when log_input",
-        ),
+        Input("y_true", "target", "real", doc="observed values"),
+        Input("y_pred", "prediction", "real", differentiable=True, doc="predicted tau-quantiles"),
     ),
     params=(
-        Param("log_input", False, "predictions are log-rates (exp is applied)", kind="bool", static=True),
-        Param("eps", 0.0, "added to the rate inside the log", low=0.0),
+        Param("quantile", 0.5, "the quantile tau being estimated (0.5: half the absolute error)", low=0.0,
+              high=1.0, low_inclusive=False, high_inclusive=False),
     ),
     tasks=frozenset({"regression", "probabilistic"}),
-    formula=r"\ell(y, \hat y) = \hat y - y \log(\hat y + \epsilon)",
-    references=("Nelder, J. A. & Wedderburn, R. W. M. (1972). Generalized Linear Models. JRSS A 135(3).",),
-    usage="Count regression (events per interval). Predict log-rates (log_input=True) for stability.",
-    conventions={
-        "torch": Convention(
-            "torch",
-            "torch.nn.PoissonNLLLoss",
-            params={"log_input": True, "eps": 1e-8},
-            notes="log_input=True by default; eps 1e-8 is used only with log_input=False.",
-        ),
-        "keras": Convention(
-            "keras",
-            "keras.losses.Poisson",
-            params={"log_input": False, "eps": 1e-7},
-            notes="y_pred - y_true * log(y_pred + 1e-7), mean over the last axis.",
-        ),
-    },
+    formula=r"\ell(y, \hat y) = \max(\tau (y - \hat y), (\tau - 1)(y - \hat y))",
+    references=(
+        "Koenker, R. & Bassett, G. (1978). Regression Quantiles. Econometrica 46(1), 33-50. "
+        "https://doi.org/10.2307/1913643",
+    ),
+    usage=(
+        "Prediction intervals and quantile regression: under-prediction costs tau per unit, "
+        "over-prediction 1 - tau. tau = 0.5 is half the absolute error. The gradient at a zero "
+        "residual is 0. No framework's catalog has it: lossbridge's conventions do not apply."
+    ),
 )
 
 
-def lion_init(param: Any, /, *, xp: Any, **hyper: Any) -> dict[str, Any]:
-    """One momentum buffer."""
-    return {"m": xp.zeros_like(param)}
+def qhm_init(param: Any, /, *, xp: Any, **hyper: Any) -> dict[str, Any]:
+    """One momentum buffer (an exponential moving average of the gradients)."""
+    return {"momentum": xp.zeros_like(param)}
 
 
-def lion_update(
+def qhm_update(
     param: Any,
     grad: Any,
     state: dict[str, Any],
@@ -83,40 +77,55 @@ def lion_update(
     step: Any,
     xp: Any,
     lr: Any,
-    beta1: Any,
-    beta2: Any,
+    momentum: Any,
+    nu: Any,
     weight_decay: Any,
 ) -> tuple[Any, dict[str, Any]]:
-    r"""One Lion step: the sign of an interpolated momentum, plus decoupled weight decay."""
-    m = state["m"]
-    direction = xp.sign(beta1 * m + (1.0 - beta1) * grad)
-    delta = -lr * (direction + weight_decay * param)
-    return delta, {"m": beta2 * m + (1.0 - beta2) * grad}
+    r"""One quasi-hyperbolic momentum step: a nu-weighted average of the momentum and the plain gradient.
+
+    .. math::
+        g'_t = g_t + \lambda\theta_{t-1},\quad b_t = \beta b_{t-1} + (1-\beta) g'_t,\quad
+        \theta_t = \theta_{t-1} - \eta\,((1-\nu) g'_t + \nu b_t)
+
+    >>> import numpy as np
+    >>> state = qhm_init(np.zeros(1), xp=np)
+    >>> delta, state = qhm_update(np.zeros(1), np.array([2.0]), state, step=1, xp=np, lr=0.5,
+    ...                           momentum=0.5, nu=0.5, weight_decay=0.0)
+    >>> delta.tolist()  # -0.5 * (0.5 * 2 + 0.5 * 1)
+    [-0.75]
+    """
+    g = grad + weight_decay * param
+    buf = momentum * state["momentum"] + (1.0 - momentum) * g
+    return -lr * ((1.0 - nu) * g + nu * buf), {"momentum": buf}
 
 
-LION = OptimizerSpec(
-    name="lion",
-    aliases=("evolved_sign_momentum",),
-    summary="Lion: sign of an interpolated momentum; memory-light, needs a smaller lr than Adam.",
-    init=lion_init,
-    update=lion_update,
-    slots=("m",),
+QHM = OptimizerSpec(
+    name="qhm",
+    aliases=("quasi_hyperbolic_momentum",),
+    summary="Quasi-hyperbolic momentum: a weighted average of momentum SGD and plain SGD steps.",
+    init=qhm_init,
+    update=qhm_update,
+    slots=("momentum",),
     params=(
-        Param("lr", 1e-4, "learning rate (typically 3-10x smaller than Adam's)", low=0.0),
-        Param("beta1", 0.9, "interpolation of momentum and gradient for the sign", low=0.0, high=1.0),
-        Param("beta2", 0.99, "momentum decay", low=0.0, high=1.0),
-        Param("weight_decay", 0.0, "decoupled weight decay, scaled by lr", low=0.0),
+        Param("lr", 1e-3, "learning rate", low=0.0),
+        Param("momentum", 0.999, "decay beta of the gradient moving average", low=0.0, high=1.0,
+              high_inclusive=False),
+        Param("nu", 0.7, "weight of the momentum buffer in the step (0: plain SGD, 1: EMA momentum)",
+              low=0.0, high=1.0),
+        Param("weight_decay", 0.0, "L2 penalty added to the gradient", low=0.0),
     ),
     formula=(
-        r"c_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\ "
-        r"\theta_t = \theta_{t-1} - \eta(\operatorname{sign}(c_t) + \lambda\theta_{t-1}),\ "
-        r"m_t = \beta_2 m_{t-1} + (1-\beta_2) g_t"
+        r"b_t = \beta b_{t-1} + (1-\beta) g_t,\ "
+        r"\theta_t = \theta_{t-1} - \eta\,((1-\nu) g_t + \nu b_t)"
     ),
-    references=("Chen, X. et al. (2023). Symbolic Discovery of Optimization Algorithms. NeurIPS. arXiv:2302.06675.",),
-    usage="Large-batch training of transformers and vision models; use lr ~ Adam's / 3-10 and larger wd.",
-    conventions={
-        "optax": Convention(
-            "optax", "optax.lion", params={"weight_decay": 1e-3}, notes="weight_decay defaults to 1e-3."
-        ),
-    },
+    references=(
+        "Ma, J. & Yarats, D. (2019). Quasi-hyperbolic momentum and Adam for deep learning. ICLR. "
+        "https://arxiv.org/abs/1810.06801",
+    ),
+    usage=(
+        "A drop-in for momentum SGD that decouples the momentum's averaging horizon (beta) from its "
+        "weight in the step (nu); the paper's default beta = 0.999, nu = 0.7 often beats Nesterov. "
+        "nu = 1 is momentum SGD with a (1 - beta)-damped buffer, nu = 0 plain SGD. No framework's "
+        "catalog has it: lossbridge's conventions do not apply."
+    ),
 )
