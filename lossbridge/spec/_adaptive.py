@@ -14,7 +14,20 @@ from lossbridge.spec._first_order import DECOUPLED, is_zero, weight_decay_terms
 from lossbridge.spec._model import OptimizerSpec
 from lossbridge.spec._params import Param
 
-__all__ = ["ADAM", "ADAMW", "LAMB", "SPECS", "adam_direction", "adam_init", "adam_update", "lamb_update"]
+__all__ = [
+    "ADAM",
+    "ADAMW",
+    "LAMB",
+    "SPECS",
+    "adam_direction",
+    "adam_init",
+    "adam_moments",
+    "adam_update",
+    "bias_correction",
+    "first_moment",
+    "lamb_update",
+    "rounded_to",
+]
 
 _ADAM_REFS = (
     "Kingma, D. P. & Ba, J. (2015). Adam: A Method for Stochastic Optimization. ICLR. "
@@ -96,21 +109,32 @@ def adam_init(param: Any, /, *, xp: Any, amsgrad: bool = False, **hyper: Any) ->
     return state
 
 
-def _moments(grad: Any, state: dict[str, Any], beta_1: Any, beta_2: Any) -> tuple[Any, Any]:
-    """Exponential moving averages of the gradient and of its square."""
-    m = state["m"] + (1.0 - beta_1) * (grad - state["m"])
+def first_moment(grad: Any, m: Any, beta_1: Any) -> Any:
+    r"""The exponential moving average of the gradient, :math:`m + (1-\beta_1)(g - m)`."""
+    return m + (1.0 - beta_1) * (grad - m)
+
+
+def adam_moments(grad: Any, state: dict[str, Any], beta_1: Any, beta_2: Any) -> tuple[Any, Any]:
+    """Exponential moving averages of the gradient and of its square (slots ``m`` and ``v``)."""
     v = beta_2 * state["v"] + (1.0 - beta_2) * (grad * grad)
-    return m, v
+    return first_moment(grad, state["m"], beta_1), v
+
+
+def rounded_to(value: Any, like: Any, *, dtype: str | None, xp: Any) -> Any:
+    """``value`` as an array like ``like``, passed through ``dtype`` first when one is given (Keras's casts)."""
+    if dtype is None:
+        return value
+    return xp.astype(xp.astype(value * xp.ones_like(like), getattr(xp, dtype)), like.dtype)
+
+
+def bias_correction(step: Any, beta: Any, *, dtype: str | None = None, xp: Any) -> Any:
+    r""":math:`1 - \beta^t`, ``beta`` optionally rounded to ``dtype`` first."""
+    return 1.0 - rounded_to(beta, step, dtype=dtype, xp=xp) ** step
 
 
 def _bias_corrections(step: Any, beta_1: Any, beta_2: Any, *, dtype: str | None, xp: Any) -> tuple[Any, Any]:
     r""":math:`1 - \beta_1^t` and :math:`1 - \beta_2^t`, the betas optionally rounded to ``dtype`` first."""
-    if dtype is not None:
-        low = getattr(xp, dtype)
-        beta_1, beta_2 = (
-            xp.astype(xp.astype(b * xp.ones_like(step), low), step.dtype) for b in (beta_1, beta_2)
-        )
-    return 1.0 - beta_1**step, 1.0 - beta_2**step
+    return bias_correction(step, beta_1, dtype=dtype, xp=xp), bias_correction(step, beta_2, dtype=dtype, xp=xp)
 
 
 def _second_moment(
@@ -147,7 +171,7 @@ def adam_direction(
     The step is ``-lr * scale * direction``; ``scale`` is 1 for the corrected eps placement and
     :math:`\sqrt{1-\beta_2^t}/(1-\beta_1^t)` for the uncorrected one.
     """
-    m, v = _moments(grad, state, beta_1, beta_2)
+    m, v = adam_moments(grad, state, beta_1, beta_2)
     bc1, bc2 = _bias_corrections(step, beta_1, beta_2, dtype=bias_correction_dtype, xp=xp)
     corrected = eps_placement == "corrected"
     v_eff, extra = _second_moment(
@@ -199,6 +223,9 @@ _ADAM_FORMULA = (
     r"\ \text{(uncorrected: } \eta\frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}\frac{m_t}{\sqrt{v_t}+\hat\epsilon})"
 )
 
+#: Caffe's SolverParameter field names for Adam's hyperparameters (src/caffe/proto/caffe.proto).
+_CAFFE_KWARGS = {"base_lr": "lr", "momentum": "beta_1", "momentum2": "beta_2", "delta": "eps"}
+
 _KERAS_NOTE = (
     "learning_rate and weight_decay live in float32 (rounded); the betas are cast through float32 only "
     "in the bias corrections; epsilon and the moment decays are used as exact Python floats."
@@ -222,8 +249,9 @@ ADAM = OptimizerSpec(
         "torch": Convention(
             "torch",
             "torch.optim.Adam",
-            notes="eps added to sqrt of the bias-corrected v; weight_decay is L2 added to the gradient; "
-            "AMSGrad keeps the max of the raw v.",
+            notes="eps added to sqrt of the bias-corrected v; weight_decay is L2 added to the gradient "
+            "(decoupled_weight_decay=True makes it AdamW); AMSGrad keeps the max of the raw v.",
+            names={"Adam": {}},
         ),
         "keras": Convention(
             "keras",
@@ -238,20 +266,27 @@ ADAM = OptimizerSpec(
             "before the step). " + _KERAS_NOTE,
             hyper_dtype="float32",
             rounded=("lr", "weight_decay"),
+            names={"Adam": {}},
         ),
         "optax": Convention(
             "optax",
             "optax.adam / optax.amsgrad",
             params={"amsgrad_max": "corrected"},
             notes="Same placement as PyTorch plus eps_root inside the sqrt; optax.amsgrad keeps the max "
-            "of the bias-corrected v; no weight decay (use adamw).",
+            "of the bias-corrected v; no weight decay (use adamw). adam(nesterov=True) is optax.nadam: "
+            "use the nadam spec.",
+            names={"adam": {}, "amsgrad": {"amsgrad": True, "amsgrad_max": "corrected"}},
         ),
         "caffe": Convention(
             "caffe",
             "caffe AdamSolver",
             params={"eps_placement": "uncorrected", "beta_1": 0.0},
             notes="delta (1e-8) on the raw sqrt(v); beta_1 is the solver's `momentum`, whose proto "
-            "default is 0 (the example solvers set 0.9); L2 weight decay added to the gradient.",
+            "default is 0 (the example solvers set 0.9); L2 weight decay added to the gradient "
+            "(regularization_type L1 is not covered). SolverParameter names: base_lr, momentum, "
+            "momentum2, delta.",
+            names={"Adam": {}},
+            kwargs=_CAFFE_KWARGS,
         ),
     },
 )
@@ -280,7 +315,9 @@ ADAMW = OptimizerSpec(
         "real regularization independent of the gradient scale. Tune lr and weight_decay together."
     ),
     conventions={
-        "torch": Convention("torch", "torch.optim.AdamW", notes="theta *= 1 - lr*wd, then Adam; wd 1e-2."),
+        "torch": Convention(
+            "torch", "torch.optim.AdamW", notes="theta *= 1 - lr*wd, then Adam; wd 1e-2.", names={"AdamW": {}}
+        ),
         "keras": Convention(
             "keras",
             "keras.optimizers.AdamW",
@@ -294,12 +331,15 @@ ADAMW = OptimizerSpec(
             + _KERAS_NOTE,
             hyper_dtype="float32",
             rounded=("lr", "weight_decay"),
+            names={"AdamW": {}},
         ),
         "optax": Convention(
             "optax",
             "optax.adamw",
             params={"weight_decay": 1e-4, "amsgrad_max": "corrected"},
-            notes="scale_by_adam, add_decayed_weights, then -lr: the same decoupled form; wd 1e-4.",
+            notes="scale_by_adam, add_decayed_weights, then -lr: the same decoupled form; wd 1e-4. "
+            "adamw(nesterov=True) is optax.nadamw: use the nadam spec.",
+            names={"adamw": {}},
         ),
     },
 )
@@ -390,11 +430,13 @@ LAMB = OptimizerSpec(
             "step so the decayed weights enter the trust ratio. " + _KERAS_NOTE,
             hyper_dtype="float32",
             rounded=("lr", "weight_decay"),
+            names={"Lamb": {}},
         ),
         "optax": Convention(
             "optax",
             "optax.lamb",
             notes="scale_by_adam, add_decayed_weights, scale_by_trust_ratio, then -lr; eps 1e-6.",
+            names={"lamb": {}},
         ),
     },
 )

@@ -285,6 +285,7 @@ ADAFACTOR = OptimizerSpec(
             params={"eps1": None, "eps1_placement": "clamp"},
             notes="eps1 = machine epsilon, not added to G^2 but used as a clamp of mean(R) and "
             "(squared) of V; decay theta *= 1 - lr*wd applied after the step size is read; lr 1e-2.",
+            names={"Adafactor": {}},
         ),
         "keras": Convention(
             "keras",
@@ -296,6 +297,7 @@ ADAFACTOR = OptimizerSpec(
             "the decay exponent exact.",
             hyper_dtype="float32",
             rounded=("lr", "weight_decay", "eps2"),
+            names={"Adafactor": {}},
         ),
         "optax": Convention(
             "optax",
@@ -312,6 +314,7 @@ ADAFACTOR = OptimizerSpec(
             "weight_decay_rate adds wd*theta unscaled by lr. Under inject_hyperparams decay_rate becomes a "
             "float64 array and the decay is computed in float64: pass decay_dtype=None. Its momentum "
             "option is not modelled.",
+            names={"adafactor": {}},
         ),
     },
 )

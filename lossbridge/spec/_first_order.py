@@ -8,7 +8,7 @@ from lossbridge.conventions import Convention
 from lossbridge.spec._model import OptimizerSpec
 from lossbridge.spec._params import Param
 
-__all__ = ["SGD", "SPECS", "sgd_init", "sgd_update"]
+__all__ = ["SGD", "SPECS", "is_zero", "momentum_step", "sgd_init", "sgd_update", "weight_decay_terms"]
 
 LR = Param("lr", 0.01, "learning rate", low=0.0)
 WEIGHT_DECAY = Param("weight_decay", 0.0, "L2 penalty coefficient", low=0.0)
@@ -27,9 +27,7 @@ def is_zero(value: Any) -> bool:
     return isinstance(value, (int, float)) and value == 0
 
 
-def weight_decay_terms(
-    param: Any, grad: Any, *, lr: Any, weight_decay: Any, decoupled: bool
-) -> tuple[Any, Any]:
+def weight_decay_terms(param: Any, grad: Any, *, lr: Any, weight_decay: Any, decoupled: bool) -> tuple[Any, Any]:
     """The gradient to use and the decoupled decay increment, for the two weight-decay styles."""
     if is_zero(weight_decay):
         return grad, 0.0
@@ -72,20 +70,49 @@ def sgd_update(
     >>> params[0].round(6).tolist()
     [0.71]
     """
-    g, decay = weight_decay_terms(
-        param, grad, lr=lr, weight_decay=weight_decay, decoupled=decoupled_weight_decay
-    )
-    buf = state["momentum"]
+    g, decay = weight_decay_terms(param, grad, lr=lr, weight_decay=weight_decay, decoupled=decoupled_weight_decay)
     if is_zero(momentum):
         return decay - lr * g, state
-    if lr_in_momentum:  # Keras / Caffe: the buffer holds lr-scaled steps
-        new = momentum * buf - lr * (1.0 - dampening) * g
-        delta = momentum * new - lr * g if nesterov else new
-        return decay + delta, {"momentum": new}
-    # PyTorch / Optax: the buffer holds gradients, lr scales the step; b_1 = g
-    new = xp.where(step == 1, g, momentum * buf + (1.0 - dampening) * g)
-    direction = g + momentum * new if nesterov else new
-    return decay - lr * direction, {"momentum": new}
+    delta, buf = momentum_step(
+        g,
+        state["momentum"],
+        step=step,
+        xp=xp,
+        lr=lr,
+        momentum=momentum,
+        dampening=dampening,
+        nesterov=nesterov,
+        lr_in_momentum=lr_in_momentum,
+    )
+    return decay + delta, {"momentum": buf}
+
+
+def momentum_step(
+    direction: Any,
+    buf: Any,
+    /,
+    *,
+    step: Any,
+    xp: Any,
+    lr: Any,
+    momentum: Any,
+    dampening: Any = 0.0,
+    nesterov: bool = False,
+    lr_in_momentum: bool = False,
+) -> tuple[Any, Any]:
+    r"""Heavy-ball or Nesterov momentum over a ``direction``: ``(delta, new_buffer)``.
+
+    ``lr_in_momentum`` (Keras, Caffe, Optax's ``trace`` after the lr scaling): the buffer holds
+    lr-scaled steps, :math:`v_t = \mu v_{t-1} - \eta(1-\tau) d_t`, and the step is :math:`v_t`
+    (Nesterov: :math:`\mu v_t - \eta d_t`, which equals Caffe's :math:`(1+\mu) v_t - \mu v_{t-1}`).
+    Otherwise (PyTorch): :math:`b_t = \mu b_{t-1} + (1-\tau) d_t` with :math:`b_1 = d_1`, and the step
+    is :math:`-\eta b_t` (Nesterov: :math:`-\eta (d_t + \mu b_t)`). SGD and RMSprop share it.
+    """
+    if lr_in_momentum:
+        new = momentum * buf - lr * (1.0 - dampening) * direction
+        return (momentum * new - lr * direction if nesterov else new), new
+    new = xp.where(step == 1, direction, momentum * buf + (1.0 - dampening) * direction)
+    return -lr * (direction + momentum * new if nesterov else new), new
 
 
 SGD = OptimizerSpec(
@@ -132,25 +159,31 @@ SGD = OptimizerSpec(
             "torch.optim.SGD",
             params={"lr": 1e-3},
             notes="lr outside the buffer, b_1 = g, weight decay added to the gradient; lr 1e-3.",
+            names={"SGD": {}},
         ),
         "keras": Convention(
             "keras",
             "keras.optimizers.SGD",
             params={"lr": 0.01, "lr_in_momentum": True, "decoupled_weight_decay": True},
-            notes="v = momentum*v - lr*g, theta += v; decoupled weight decay; lr 0.01; "
-            "float32 hyperparameters.",
+            notes="v = momentum*v - lr*g, theta += v; decoupled weight decay; lr 0.01; float32 hyperparameters.",
             hyper_dtype="float32",
+            names={"SGD": {}},
         ),
         "optax": Convention(
             "optax",
             "optax.sgd",
             notes="trace b = g + momentum*b, update -lr*b (PyTorch's form without dampening).",
+            names={"sgd": {}},
         ),
         "caffe": Convention(
             "caffe",
-            "caffe SGDSolver",
+            "caffe SGDSolver / NesterovSolver",
             params={"lr_in_momentum": True},
-            notes="h = momentum*h + lr*g, theta -= h; L2 weight decay added to the gradient.",
+            notes="SGD: h = momentum*h + lr*g, theta -= h. Nesterov: theta -= (1+momentum)*h' - momentum*h, "
+            "the same as the lr-in-buffer Nesterov step momentum*v' - lr*g with v = -h. Weight decay "
+            "(regularization_type L2) is added to the gradient first. base_lr has no proto default.",
+            names={"SGD": {}, "Nesterov": {"nesterov": True}},
+            kwargs={"base_lr": "lr"},
         ),
     },
 )
