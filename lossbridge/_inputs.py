@@ -94,6 +94,21 @@ def _cast_labels(xp: Any, x: Any, name: str, check_values: bool) -> Any:
     return xp.astype(x, xp.int64)
 
 
+def _check_input_shape(x: Any, kind: str, pred_shape: tuple[int, ...], name: str, pname: str) -> None:
+    """``x``'s shape against the prediction's, as its domain's shape kind says."""
+    if kind == "broadcast":
+        allowed = [pred_shape, (*pred_shape[:-1], 1), pred_shape[:-1]]
+        if tuple(x.shape) not in allowed:
+            shown = " or ".join(str(s) for s in allowed)
+            raise InputError(
+                f"{name}: expected shape {shown} (broadcasting against {pname}), got {tuple(x.shape)}"
+            )
+        return
+    expected = pred_shape if kind == "same" else pred_shape[:-1]
+    relation = f"the shape of {pname}" if kind == "same" else f"{pname}'s shape without its class axis"
+    check_shape(x, expected, name, relation=relation)
+
+
 def _dtypes(xp: Any, pred: Any, rules: InputRules, dtype: str | None) -> tuple[str, str]:
     """``(compute dtype, result dtype)`` names: the loss's dtype if set, else the prediction's."""
     fixed = dtype or rules.compute_dtype
@@ -136,9 +151,7 @@ def prepare_inputs(
     out = []
     for decl, x in zip(spec.inputs, arrays, strict=True):
         dom = domain(decl.domain_for(params))
-        expected = tuple(pred.shape) if dom.shape == "same" else tuple(pred.shape[:-1])
-        relation = f"the shape of {pname}" if dom.shape == "same" else f"{pname}'s shape without its class axis"
-        check_shape(x, expected, decl.name, relation=relation)
+        _check_input_shape(x, dom.shape, tuple(pred.shape), decl.name, pname)
         if dom.integer:
             x = _cast_labels(xp, x, decl.name, check_values) if rules.cast_labels else x
             check_integer(xp, x, decl.name)

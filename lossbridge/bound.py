@@ -405,6 +405,8 @@ def translate_kwargs(
     for native, value in params.items():
         ours = table.get(native, native)
         targets = _names(ours)
+        if len(targets) > 1 and isinstance(value, Mapping) and len(targets) == 2:
+            value = (tuple(value.keys()), tuple(value.values()))  # Optax's {boundary: scale}
         if len(targets) > 1:
             if not isinstance(value, (tuple, list)) or len(value) != len(targets):
                 raise ParameterError(

@@ -20,6 +20,29 @@ NumPy backend are registered through these same hooks.
 
 The built-in backends (``lossbridge-torch``, ``lossbridge-jax``, ``lossbridge-tensorflow``) are
 plugins of exactly this kind; read them as worked examples of ``lossbridge_register_backends``.
+
+Writing a backend: subclass :class:`lossbridge.backends.Backend` and implement
+``materialize_loss(bound, **options)``, ``materialize_optimizer(bound, **options)`` and, for
+schedules, ``materialize_schedule(bound)``; ``namespace()`` (your framework's Array API
+namespace); and the two harness methods the conformance kit drives, ``loss_value_and_grad`` and
+``optimizer_trajectory``. Everything a backend needs is public:
+
+* :class:`lossbridge.bound.BoundLoss`: call ``bound.evaluate(xp, *inputs, sample_weight=...,
+  check_values=..., wrap=...)`` with the inputs in spec order (``Backend.to_spec_order`` turns
+  your ecosystem's argument order, ``Backend.loss_order``, into it). It applies the convention's
+  input rules, weighting, reduction and result dtype. ``wrap(bound)`` returns your framework's
+  custom-gradient function around ``bound.spec.fn`` with ``bound.spec.vjp`` as its derivative
+  (keyword arguments ``bound.spec_params()``), so your backend's gradient is the spec's one gradient.
+  Pass ``check_values=False`` whenever the arrays are traced (jit, compile, graph mode).
+* :class:`lossbridge.bound.BoundOptimizer`: ``init(param, xp=...)`` and
+  ``update(param, grad, state, step=..., xp=..., **hyper) -> (delta, new_state)`` per tensor.
+* :class:`lossbridge.bound.BoundSchedule`: ``bound(xp, step)``.
+* :meth:`lossbridge.backends.Backend.check_native` for a clear error on another framework's array;
+  :mod:`lossbridge.validation` and :mod:`lossbridge.errors` for every other message.
+* Keyword arguments of your framework's objects that are not spec parameters go in
+  ``Backend.loss_options`` / ``optimizer_options``; ``lossbridge.get`` passes them through.
+
+Prove it with :func:`lossbridge.testing.parametrize_with_checks` (one decorator).
 """
 
 from __future__ import annotations
@@ -63,8 +86,8 @@ def lossbridge_register_backends(register: Callable[[Any], None]) -> None:
 def lossbridge_register_overrides(register: Callable[..., None]) -> None:
     """Call ``register(spec_name, backend_name, factory, kind="loss")`` per override.
 
-    ``factory(bound)`` receives the :class:`~lossbridge.bound.BoundLoss` or
-    :class:`~lossbridge.bound.BoundOptimizer` and returns the native object, or ``None`` to fall
+    ``factory(bound)`` receives the :class:`lossbridge.bound.BoundLoss` or
+    :class:`lossbridge.bound.BoundOptimizer` and returns the native object, or ``None`` to fall
     back to the generic adapter (for a convention or parameters the fast path does not cover).
     The conformance kit checks every override against the spec like any other materialization.
 

@@ -2,8 +2,9 @@
 
 A domain does two jobs from one declaration: it generates cases for the conformance kit (for any
 spec, a third party's included) and it checks the values a user passes in. Shapes are described
-relative to the prediction's shape: ``"same"``, or ``"batch"`` (the prediction's shape without its
-last, class axis).
+relative to the prediction's shape: ``"same"``, ``"batch"`` (the prediction's shape without its
+last, class axis), or ``"broadcast"`` (the prediction's shape, that shape with a last axis of size 1,
+or without its last axis: what broadcasts against the prediction, as torch's GaussianNLLLoss ``var``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class Domain:
     doc: str
     sample: Sampler
     check: Checker | None = None
-    shape: Literal["same", "batch"] = "same"
+    shape: Literal["same", "batch", "broadcast"] = "same"
     integer: bool = False
 
 

@@ -62,6 +62,13 @@ def _check_log_probabilities(xp: Any, x: Any, name: str, pred_shape: tuple[int, 
 
 for _d in (
     Domain("count", "non-negative counts (whole numbers as floats)", _counts, _check_counts),
+    Domain(
+        "broadcast_positive",
+        "strictly positive reals shaped like the prediction, with a last axis of size 1, or without it",
+        DOMAINS["positive"].sample,
+        DOMAINS["positive"].check,
+        shape="broadcast",
+    ),
     Domain("log_simplex", "log-probability rows over the last axis (logsumexp 0)", _log_simplex,
            _check_log_probabilities),
 ):
@@ -242,7 +249,7 @@ GAUSSIAN_NLL = LossSpec(
     inputs=(
         Input("y_true", "target", "real", doc="observed values"),
         Input("y_pred", "prediction", "real", differentiable=True, doc="predicted means"),
-        Input("var", "prediction", "positive", differentiable=True,
+        Input("var", "input", "broadcast_positive", differentiable=True,
               doc="predicted variances (non-negative): the means' shape, one axis fewer, or a size-1 axis"),
     ),
     params=(

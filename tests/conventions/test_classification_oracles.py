@@ -124,10 +124,6 @@ def test_torch_bce_gradient_at_exact_zero_and_one_is_zero_below_the_floor(torch:
     _close(mine_grad, [0.0, 0.0, -1.0, 1.0])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the core to pass class_weight to the spec (weight_smoothing); see the sparse spec's usage",
-)
 def test_torch_cross_entropy_weights_the_smoothing_term_per_class(torch: Any) -> None:
     cls = _rng().integers(0, 5, size=(8,))
     x, w = _logits((8, 5)), np.linspace(0.5, 2.0, 5)

@@ -205,14 +205,13 @@ def test_optax_piecewise_schedules(optax: Any, native_name: str, interpolate_typ
     """Optax's ``boundaries_and_scales`` is the spec's pair (``boundaries``, ``scales``)."""
     kind = {"interpolate_type": interpolate_type} if "interpolate" in native_name else {}
     theirs = optax_values(getattr(optax, native_name)(init_value=0.01, boundaries_and_scales=TABLE, **kind))
-    pair = (list(TABLE), list(TABLE.values()))  # the dict form needs a core change (see the report)
+    pair = (list(TABLE), list(TABLE.values()))  # the pair form; the dict form is tested below
     mine = lossbridge.get(native_name, convention="optax", init_value=0.01, boundaries_and_scales=pair, **kind)
     close(trajectory(mine), theirs, 1e-12, float(np.max(theirs)))
 
 
-@pytest.mark.xfail(reason="core: translate_kwargs does not split a Mapping over a pair keyword yet", strict=False)
 def test_optax_boundaries_and_scales_as_a_dict(optax: Any) -> None:
-    """Drop-in form: Optax's dict ``boundaries_and_scales={b: s}`` (needs the core change in the report)."""
+    """Drop-in form: Optax's dict ``boundaries_and_scales={b: s}``, split into the spec's pair."""
     theirs = optax_values(optax.piecewise_constant_schedule(init_value=0.01, boundaries_and_scales=TABLE))
     mine = lossbridge.get("piecewise_constant_schedule", convention="optax", init_value=0.01,
                           boundaries_and_scales=TABLE)

@@ -161,7 +161,7 @@ def test_sparse_gradients_get_a_clear_error() -> None:
 
 
 def test_integer_parameters_are_rejected() -> None:
-    with pytest.raises(InputError, match=r"params: expected floating-point tensors, got dtype torch\.int64"):
+    with pytest.raises(InputError, match=r"params: expected floating-point or complex tensors, got dtype torch\.int64"):
         lossbridge.get("sgd", backend="torch")([torch.zeros(3, dtype=torch.int64)])
 
 

@@ -96,17 +96,10 @@ def test_binary_crossentropy_matches_torch(reduction: str) -> None:
 
 
 _WEIGHT = torch.tensor([1.0, 2.0, 0.5, 1.5, 3.0], dtype=torch.float64)
-_SMOOTHED_AND_WEIGHTED = pytest.mark.xfail(
-    strict=True,
-    reason="spec gap (reported): torch weights the label-smoothing term class by class "
-    "(eps/C * sum_c w_c * -log p_c); the spec applies w[y] to the whole per-sample loss",
-)
-
-
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize(
     ("smoothing", "weight"),
-    [(0.0, None), (0.0, _WEIGHT), (0.1, None), pytest.param(0.1, _WEIGHT, marks=_SMOOTHED_AND_WEIGHTED)],
+    [(0.0, None), (0.0, _WEIGHT), (0.1, None), (0.1, _WEIGHT)],  # torch weights smoothing per class too
     ids=["plain", "weighted", "smoothed", "smoothed-weighted"],
 )
 def test_sparse_crossentropy_matches_torch(reduction: str, smoothing: float, weight: Any) -> None:
