@@ -21,6 +21,7 @@ __all__ = [
     "Reduction",
     "SpecError",
     "UnknownNameError",
+    "UnverifiedVersionWarning",
     "available_backends",
     "catalog",
     "get",
@@ -30,6 +31,7 @@ __all__ = [
 
 import lossbridge.spec as _spec_package
 from lossbridge._api import CatalogEntry, available_backends, catalog, get
+from lossbridge._versions import UnverifiedVersionWarning
 from lossbridge.backends.base import Backend
 from lossbridge.conventions import Convention, Reduction
 from lossbridge.errors import (

@@ -161,7 +161,7 @@ class BoundLoss:
         """Keras broadcasts values with fewer axes than ``sample_weight`` (a scalar Dice) against it."""
         if weight is None or not self.rules.broadcast_weights or weight.ndim <= values.ndim:
             return values
-        return values * xp.ones(tuple(weight.shape), dtype=values.dtype)
+        return values * xp.ones_like(weight, dtype=values.dtype)  # also when an axis is unknown (traced)
 
     def evaluate(
         self,

@@ -130,8 +130,9 @@ INPUT_RULES: Mapping[str | None, InputRules] = MappingProxyType(
             compute_dtype="float32",
             broadcast_weights=True,
             check_ranges=False,
+            logits_behind=("Softmax", "Sigmoid"),
         ),
-        "optax": InputRules(),
+        "optax": InputRules(check_ranges=False),  # Optax computes whatever it is given
         "caffe": InputRules(),
     }
 )

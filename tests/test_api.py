@@ -188,3 +188,15 @@ def test_torch_class_axis_one_on_numpy() -> None:
     np.testing.assert_allclose(loss(y, x), own(y, np.moveaxis(x, 1, -1)), rtol=1e-12)
     _value, grad = loss.value_and_grad(y, x)
     assert grad.shape == x.shape
+
+
+def test_a_convention_outside_its_verified_framework_version_warns_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+
+    from lossbridge import _versions
+
+    monkeypatch.setattr(_versions, "_WARNED", set())
+    monkeypatch.setattr(importlib.metadata, "version", lambda dist: "99.0")
+    with pytest.warns(lossbridge.UnverifiedVersionWarning, match=r"verified against torch >=2\.4,<2\.14; torch 99\.0"):
+        lossbridge.get("mse", convention="torch")
+    lossbridge.get("mse", convention="torch")  # once: no second warning (filterwarnings=error would raise)

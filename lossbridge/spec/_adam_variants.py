@@ -14,14 +14,20 @@ from typing import Any
 
 from lossbridge.conventions import Convention
 from lossbridge.spec._adaptive import (
+    BETA_1,
+    BETA_2,
+    EPS,
+    EPS_ROOT,
     adam_direction,
     adam_init,
     adam_moments,
+    beta_param,
     bias_correction,
+    eps_param,
     first_moment,
     rounded_to,
 )
-from lossbridge.spec._first_order import DECOUPLED, weight_decay_terms
+from lossbridge.spec._first_order import DECOUPLED, lr_param, weight_decay_terms
 from lossbridge.spec._model import OptimizerSpec
 from lossbridge.spec._params import Param
 
@@ -62,14 +68,6 @@ _LOSHCHILOV = (
 )
 
 
-def _beta(name: str, default: float, doc: str) -> Param:
-    return Param(name, default, doc, low=0.0, high=1.0, high_inclusive=False)
-
-
-_BETA_1 = _beta("beta_1", 0.9, "decay of the first-moment (mean) estimate")
-_BETA_2 = _beta("beta_2", 0.999, "decay of the second-moment estimate")
-_EPS = Param("eps", 1e-8, "added to the denominator for numerical stability", low=0.0)
-_EPS_ROOT = Param("eps_root", 0.0, "added to the second moment inside the square root (Optax)", low=0.0)
 _WEIGHT_DECAY = Param("weight_decay", 0.0, "weight decay coefficient (L2, or decoupled)", low=0.0)
 _FLOAT32_ONLY = ("float32",)
 _KERAS_ROUNDED = ("lr", "weight_decay")
@@ -138,10 +136,10 @@ ADAMAX = OptimizerSpec(
     update=adamax_update,
     slots=("m", "u"),
     params=(
-        Param("lr", 2e-3, "learning rate", low=0.0),
-        _BETA_1,
-        _beta("beta_2", 0.999, "decay of the exponentially weighted infinity norm"),
-        _EPS,
+        lr_param(2e-3),
+        BETA_1,
+        beta_param("beta_2", 0.999, "decay of the exponentially weighted infinity norm"),
+        EPS,
         Param(
             "eps_placement",
             "max",
@@ -308,11 +306,11 @@ NADAM = OptimizerSpec(
     update=nadam_update,
     slots=("m", "v", "mu_product"),
     params=(
-        Param("lr", 2e-3, "learning rate", low=0.0),
-        _BETA_1,
-        _BETA_2,
-        _EPS,
-        _EPS_ROOT,
+        lr_param(2e-3),
+        BETA_1,
+        BETA_2,
+        EPS,
+        EPS_ROOT,
         Param(
             "momentum_schedule",
             "dozat",
@@ -456,11 +454,11 @@ RADAM = OptimizerSpec(
     update=radam_update,
     slots=("m", "v"),
     params=(
-        Param("lr", 1e-3, "learning rate", low=0.0),
-        _BETA_1,
-        _BETA_2,
-        _EPS,
-        _EPS_ROOT,
+        lr_param(1e-3),
+        BETA_1,
+        BETA_2,
+        EPS,
+        EPS_ROOT,
         Param(
             "eps_placement",
             "corrected",
@@ -573,10 +571,10 @@ ADABELIEF = OptimizerSpec(
     update=adabelief_update,
     slots=("m", "v"),
     params=(
-        Param("lr", 1e-3, "learning rate", low=0.0),
-        _BETA_1,
-        _beta("beta_2", 0.999, "decay of the estimate of (g - m)^2"),
-        Param("eps", 1e-16, "added to the denominator for numerical stability", low=0.0),
+        lr_param(1e-3),
+        BETA_1,
+        beta_param("beta_2", 0.999, "decay of the estimate of (g - m)^2"),
+        eps_param(1e-16),
         Param("eps_root", 1e-16, "added to the belief s_t at every step (stored in the state)", low=0.0),
     ),
     formula=(
@@ -650,11 +648,11 @@ YOGI = OptimizerSpec(
     update=yogi_update,
     slots=("m", "v"),
     params=(
-        Param("lr", 1e-2, "learning rate", low=0.0),
-        _BETA_1,
-        _BETA_2,
+        lr_param(1e-2),
+        BETA_1,
+        BETA_2,
         Param("eps", 1e-3, "added to the denominator (large by design)", low=0.0),
-        _EPS_ROOT,
+        EPS_ROOT,
         Param("initial_accumulator", 1e-6, "initial value of both moments", low=0.0),
     ),
     formula=(
@@ -734,11 +732,11 @@ ADAN = OptimizerSpec(
     update=adan_update,
     slots=("m", "v", "n", "prev_grad"),
     params=(
-        Param("lr", 1e-3, "learning rate", low=0.0),
-        _beta("beta_1", 0.98, "decay of the gradient average (1 - the paper's beta_1)"),
-        _beta("beta_2", 0.92, "decay of the gradient-difference average (1 - the paper's beta_2)"),
-        _beta("beta_3", 0.99, "decay of the squared-term average (1 - the paper's beta_3)"),
-        _EPS,
+        lr_param(1e-3),
+        beta_param("beta_1", 0.98, "decay of the gradient average (1 - the paper's beta_1)"),
+        beta_param("beta_2", 0.92, "decay of the gradient-difference average (1 - the paper's beta_2)"),
+        beta_param("beta_3", 0.99, "decay of the squared-term average (1 - the paper's beta_3)"),
+        EPS,
         Param("eps_root", 1e-8, "added to the squared term inside the square root", low=0.0),
         Param("weight_decay", 0.0, "decoupled decay: theta -= lr*weight_decay*theta", low=0.0),
     ),

@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any
 
 from lossbridge.conventions import Convention
-from lossbridge.spec._first_order import DECOUPLED, is_zero, weight_decay_terms
+from lossbridge.spec._first_order import DECOUPLED, is_zero, lr_param, weight_decay_terms
 from lossbridge.spec._model import OptimizerSpec
 from lossbridge.spec._params import Param
 
@@ -44,14 +44,23 @@ _LAMB_REF = (
     "minutes. ICLR. https://arxiv.org/abs/1904.00962"
 )
 
-_LR = Param("lr", 1e-3, "learning rate", low=0.0)
-_BETA_1 = Param(
-    "beta_1", 0.9, "decay of the first-moment (mean) estimate", low=0.0, high=1.0, high_inclusive=False
-)
-_BETA_2 = Param(
-    "beta_2", 0.999, "decay of the second-moment estimate", low=0.0, high=1.0, high_inclusive=False
-)
-_EPS_ROOT = Param("eps_root", 0.0, "added to the second moment inside the square root (Optax)", low=0.0)
+
+
+def beta_param(name: str, default: float, doc: str) -> Param:
+    """A decay rate in [0, 1) (the betas of the Adam family)."""
+    return Param(name, default, doc, low=0.0, high=1.0, high_inclusive=False)
+
+
+def eps_param(default: float, doc: str = "added to the denominator for numerical stability") -> Param:
+    """The ``eps`` parameter: ``default`` and a one-line ``doc``, non-negative."""
+    return Param("eps", default, doc, low=0.0)
+
+
+_LR = lr_param(1e-3)
+BETA_1 = beta_param("beta_1", 0.9, "decay of the first-moment (mean) estimate")
+BETA_2 = beta_param("beta_2", 0.999, "decay of the second-moment estimate")
+EPS = eps_param(1e-8)
+EPS_ROOT = Param("eps_root", 0.0, "added to the second moment inside the square root (Optax)", low=0.0)
 _WEIGHT_DECAY = Param("weight_decay", 0.0, "weight decay coefficient", low=0.0)
 _EPS_PLACEMENT = Param(
     "eps_placement",
@@ -88,10 +97,10 @@ _AMSGRAD_MAX = Param(
 
 _ADAM_PARAMS = (
     _LR,
-    _BETA_1,
-    _BETA_2,
-    Param("eps", 1e-8, "added to the denominator for numerical stability", low=0.0),
-    _EPS_ROOT,
+    BETA_1,
+    BETA_2,
+    EPS,
+    EPS_ROOT,
     _EPS_PLACEMENT,
     _AMSGRAD,
     _AMSGRAD_MAX,
@@ -396,10 +405,10 @@ LAMB = OptimizerSpec(
     slots=("m", "v"),
     params=(
         _LR,
-        _BETA_1,
-        _BETA_2,
-        Param("eps", 1e-6, "added to the denominator for numerical stability", low=0.0),
-        _EPS_ROOT,
+        BETA_1,
+        BETA_2,
+        eps_param(1e-6),
+        EPS_ROOT,
         Param("weight_decay", 0.0, "decay added to the direction before the trust ratio", low=0.0),
         Param(
             "decoupled_weight_decay",

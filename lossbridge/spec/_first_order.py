@@ -8,9 +8,26 @@ from lossbridge.conventions import Convention
 from lossbridge.spec._model import OptimizerSpec
 from lossbridge.spec._params import Param
 
-__all__ = ["SGD", "SPECS", "is_zero", "momentum_step", "sgd_init", "sgd_update", "weight_decay_terms"]
+__all__ = [
+    "SGD",
+    "SPECS",
+    "is_zero",
+    "lr_param",
+    "momentum_step",
+    "round_through",
+    "sgd_init",
+    "sgd_update",
+    "weight_decay_terms",
+]
 
-LR = Param("lr", 0.01, "learning rate", low=0.0)
+
+
+def lr_param(default: float, doc: str = "learning rate") -> Param:
+    """The ``lr`` parameter every optimizer has: ``default`` and a one-line ``doc``, non-negative."""
+    return Param("lr", default, doc, low=0.0)
+
+
+LR = lr_param(0.01)
 WEIGHT_DECAY = Param("weight_decay", 0.0, "L2 penalty coefficient", low=0.0)
 DECOUPLED = Param(
     "decoupled_weight_decay",
@@ -25,6 +42,11 @@ DECOUPLED = Param(
 def is_zero(value: Any) -> bool:
     """True only for a plain Python number equal to 0 (a traced hyperparameter is never "zero")."""
     return isinstance(value, (int, float)) and value == 0
+
+
+def round_through(x: Any, dtype: str | None, *, xp: Any) -> Any:
+    """``x`` rounded to ``dtype`` and back (a framework that stores a scalar in float32), or as is."""
+    return x if dtype is None else xp.astype(xp.astype(x, getattr(xp, dtype)), x.dtype)
 
 
 def weight_decay_terms(param: Any, grad: Any, *, lr: Any, weight_decay: Any, decoupled: bool) -> tuple[Any, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lossbridge.conventions import Convention
-from lossbridge.spec._first_order import is_zero, momentum_step
+from lossbridge.spec._first_order import is_zero, lr_param, momentum_step, round_through, sgd_init
 from lossbridge.spec._model import OptimizerSpec
 from lossbridge.spec._params import Param
 
@@ -19,7 +19,6 @@ __all__ = [
     "asgd_update",
     "ftrl_init",
     "ftrl_update",
-    "lars_init",
     "lars_update",
     "novograd_init",
     "novograd_update",
@@ -27,14 +26,9 @@ __all__ = [
 
 
 # -- ASGD -------------------------------------------------------------------------------------------
-def _through(x: Any, dtype: str | None, *, xp: Any) -> Any:
-    """``x`` rounded to ``dtype`` and back (a framework that stores a scalar in float32), or as is."""
-    return x if dtype is None else xp.astype(xp.astype(x, getattr(xp, dtype)), x.dtype)
-
-
 def asgd_init(param: Any, /, *, xp: Any, lr: Any, scalar_dtype: str | None = None, **hyper: Any) -> dict[str, Any]:
     """The step size to use next (0-d, ``lr`` at first) and the running average ``ax`` of the iterates."""
-    return {"eta": _through(xp.zeros((), dtype=param.dtype) + lr, scalar_dtype, xp=xp), "ax": xp.zeros_like(param)}
+    return {"eta": round_through(xp.zeros((), dtype=param.dtype) + lr, scalar_dtype, xp=xp), "ax": xp.zeros_like(param)}
 
 
 def asgd_update(
@@ -72,9 +66,9 @@ def asgd_update(
     eta = state["eta"]
     delta = -(decay * eta) * param - eta * grad
     new = param + delta
-    mu = _through(1.0 / xp.maximum(xp.ones_like(step), step - 1.0 - t0), scalar_dtype, xp=xp)
+    mu = round_through(1.0 / xp.maximum(xp.ones_like(step), step - 1.0 - t0), scalar_dtype, xp=xp)
     ax = xp.where(mu == 1.0, new, state["ax"] + (new - state["ax"]) * mu)
-    next_eta = _through(lr / (1.0 + decay * lr * step) ** alpha, scalar_dtype, xp=xp)
+    next_eta = round_through(lr / (1.0 + decay * lr * step) ** alpha, scalar_dtype, xp=xp)
     return delta, {"eta": next_eta, "ax": ax}
 
 
@@ -271,11 +265,6 @@ FTRL = OptimizerSpec(
 
 
 # -- LARS -------------------------------------------------------------------------------------------
-def lars_init(param: Any, /, *, xp: Any, **hyper: Any) -> dict[str, Any]:
-    """One momentum buffer of lr-scaled steps."""
-    return {"momentum": xp.zeros_like(param)}
-
-
 def lars_update(
     param: Any,
     grad: Any,
@@ -325,11 +314,11 @@ LARS = OptimizerSpec(
     name="lars",
     aliases=("layerwise_adaptive_rate_scaling",),
     summary="LARS: SGD with momentum whose per-tensor step is scaled by ||theta|| / ||update||.",
-    init=lars_init,
+    init=sgd_init,  # one momentum buffer (of lr-scaled steps)
     update=lars_update,
     slots=("momentum",),
     params=(
-        Param("lr", 1e-2, "learning rate", low=0.0),
+        lr_param(1e-2),
         Param("weight_decay", 0.0, "decay added to the gradient before the trust ratio", low=0.0),
         Param("trust_coefficient", 1e-3, "multiplier c of the trust ratio", low=0.0),
         Param("eps", 0.0, "added to the update norm in the trust ratio's denominator", low=0.0),
@@ -417,7 +406,7 @@ NOVOGRAD = OptimizerSpec(
     update=novograd_update,
     slots=("m", "v"),
     params=(
-        Param("lr", 1e-3, "learning rate", low=0.0),
+        lr_param(1e-3),
         Param("beta_1", 0.9, "momentum decay (the normalized gradient enters undamped)", low=0.0, high=1.0),
         Param("beta_2", 0.25, "decay of the per-tensor squared gradient norm", low=0.0, high=1.0),
         Param("eps", 1e-6, "added to the root of the second moment", low=0.0),

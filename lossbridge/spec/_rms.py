@@ -12,7 +12,7 @@ from typing import Any
 
 from lossbridge.conventions import Convention
 from lossbridge.errors import ParameterError
-from lossbridge.spec._first_order import DECOUPLED, is_zero, momentum_step, weight_decay_terms
+from lossbridge.spec._first_order import DECOUPLED, is_zero, lr_param, momentum_step, round_through, weight_decay_terms
 from lossbridge.spec._model import OptimizerSpec
 from lossbridge.spec._params import Param
 
@@ -62,8 +62,7 @@ def _denominator(v: Any, eps: Any, *, eps_in_sqrt: bool, xp: Any) -> Any:
 
 def _filled(param: Any, value: Any, dtype: str | None, *, xp: Any) -> Any:
     """An array like ``param`` holding ``value``, rounded through ``dtype`` first if given."""
-    full = xp.full_like(param, value)
-    return full if dtype is None else xp.astype(xp.astype(full, getattr(xp, dtype)), param.dtype)
+    return round_through(xp.full_like(param, value), dtype, xp=xp)
 
 
 # -- RMSprop ----------------------------------------------------------------------------------------
@@ -162,7 +161,7 @@ RMSPROP = OptimizerSpec(
     update=rmsprop_update,
     slots=("square_avg", "grad_avg", "momentum"),
     params=(
-        Param("lr", 1e-3, "learning rate", low=0.0),
+        lr_param(1e-3),
         Param("rho", 0.9, "decay of the mean square (torch alpha, Optax decay, Caffe rms_decay)", low=0.0, high=1.0),
         Param("eps", 1e-8, "added to the denominator for numerical stability", low=0.0),
         _EPS_IN_SQRT,
@@ -314,7 +313,7 @@ ADAGRAD = OptimizerSpec(
     update=adagrad_update,
     slots=("sum",),
     params=(
-        Param("lr", 1e-2, "learning rate", low=0.0),
+        lr_param(1e-2),
         Param("lr_decay", 0.0, "the rate at step t is lr / (1 + (t - 1) * lr_decay) (PyTorch)", low=0.0),
         Param("eps", 1e-10, "added to the denominator for numerical stability", low=0.0),
         _EPS_IN_SQRT,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from lossbridge.conventions import Convention
-from lossbridge.spec._first_order import is_zero
+from lossbridge.spec._first_order import is_zero, lr_param
 from lossbridge.spec._model import OptimizerSpec
 from lossbridge.spec._params import Param
 
@@ -84,7 +84,7 @@ LION = OptimizerSpec(
     update=lion_update,
     slots=("m",),
     params=(
-        Param("lr", 1e-4, "learning rate (typically 3-10x smaller than Adam's)", low=0.0),
+        lr_param(1e-4, "learning rate (typically 3-10x smaller than Adam's)"),
         Param("beta_1", 0.9, "interpolation of momentum and gradient inside the sign", low=0.0, high=1.0),
         Param("beta_2", 0.99, "decay of the momentum buffer", low=0.0, high=1.0),
         Param(

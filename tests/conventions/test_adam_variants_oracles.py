@@ -11,8 +11,7 @@ framework's own name and keyword arguments resolve to the same spec and hyperpar
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -20,11 +19,24 @@ import pytest
 
 import lossbridge
 
-STEPS = 100
-RTOL = 1e-10
-LR_CHANGE_STEP = 50
+from ._optimizer_oracle import (
+    KerasSteps,
+    LossbridgeSteps,
+    OptaxSteps,
+    Params,
+    Steps,
+    TorchSteps,
+    Trajectory,
+    assert_same,
+    case_ids,
+    keras_module,
+    optax_injected,
+    optax_module,
+    trajectory,
+)
 
-Trajectory = list[list[np.ndarray]]
+keras = pytest.fixture(scope="module", name="keras")(keras_module)
+optax = pytest.fixture(scope="module", name="optax")(optax_module)
 
 
 class Case(NamedTuple):
@@ -47,34 +59,14 @@ def _grads(params: list[np.ndarray]) -> list[np.ndarray]:
     return [_A.T @ (_A @ p - y) / 8 + 0.3 * np.cos(3 * p) for p, y in zip(params, _TARGETS, strict=True)]
 
 
-def _run(step: Callable[[int, list[np.ndarray]], list[np.ndarray]]) -> Trajectory:
-    params = [p.copy() for p in _START]
-    out = []
-    for t in range(1, STEPS + 1):
-        params = step(t, _grads(params))
-        out.append([p.copy() for p in params])
-    return out
+def _trajectory(steps: Callable[[Params], Steps], new_lr: float | None) -> Trajectory:
+    start = list(_START)
+    return trajectory(steps(start), start, _grads, new_lr)
 
 
 def _lossbridge_trajectory(case: Case, convention: str) -> Trajectory:
     opt = lossbridge.get(case.spec, convention=convention, **case.params)
-    params = [p.copy() for p in _START]
-
-    def step(t: int, grads: list[np.ndarray]) -> list[np.ndarray]:
-        if case.new_lr is not None and t == LR_CHANGE_STEP + 1:
-            opt.set_hyper(lr=case.new_lr)
-        opt.step(params, grads)
-        return params
-
-    return _run(step)
-
-
-def _assert_same(actual: Trajectory, expected: Trajectory) -> None:
-    assert len(actual) == len(expected) == STEPS
-    for t, (got, want) in enumerate(zip(actual, expected, strict=True), start=1):
-        for k, (a, e) in enumerate(zip(got, want, strict=True)):
-            err = np.max(np.abs(a - e)) / np.max(np.abs(e))
-            assert err <= RTOL, f"step {t}, parameter {k}: relative error {err:.3g}"
+    return _trajectory(lambda start: LossbridgeSteps(opt, start), case.new_lr)
 
 
 def _assert_native_name_resolves(case: Case, convention: str) -> None:
@@ -82,15 +74,6 @@ def _assert_native_name_resolves(case: Case, convention: str) -> None:
     ours = lossbridge.get(case.spec, convention=convention, **case.params)
     assert native.spec.name == case.spec
     assert native.hyper == ours.hyper
-
-
-def _ids(cases: list[Case]) -> list[str]:
-    return [
-        f"{c.native_name}-"
-        + ("-".join(f"{k}={v}" for k, v in c.native.items()) or "default")
-        + ("-lr_change" if c.new_lr is not None else "")
-        for c in cases
-    ]
 
 
 # -- torch ------------------------------------------------------------------------------------------
@@ -150,27 +133,15 @@ def torch() -> Any:
 
 
 def _torch_trajectory(torch: Any, case: Case) -> Trajectory:
-    params = [torch.tensor(p, dtype=torch.float64) for p in _START]
-    opt = getattr(torch.optim, case.native_name)(params, **case.native)
-
-    def step(t: int, grads: list[np.ndarray]) -> list[np.ndarray]:
-        if case.new_lr is not None and t == LR_CHANGE_STEP + 1:
-            for group in opt.param_groups:
-                group["lr"] = case.new_lr
-        for p, g in zip(params, grads, strict=True):
-            p.grad = torch.tensor(g, dtype=torch.float64)
-        opt.step()
-        return [p.numpy().copy() for p in params]
-
-    return _run(step)
+    return _trajectory(lambda start: TorchSteps(torch, case.native_name, case.native, start), case.new_lr)
 
 
-@pytest.mark.parametrize("case", TORCH_CASES, ids=_ids(TORCH_CASES))
+@pytest.mark.parametrize("case", TORCH_CASES, ids=case_ids(TORCH_CASES, "native_name"))
 def test_torch_convention_matches_torch_optim(torch: Any, case: Case) -> None:
-    _assert_same(_lossbridge_trajectory(case, "torch"), _torch_trajectory(torch, case))
+    assert_same(_lossbridge_trajectory(case, "torch"), _torch_trajectory(torch, case))
 
 
-@pytest.mark.parametrize("case", TORCH_NAMES, ids=_ids(TORCH_NAMES))
+@pytest.mark.parametrize("case", TORCH_NAMES, ids=case_ids(TORCH_NAMES, "native_name"))
 def test_torch_native_names(case: Case) -> None:
     _assert_native_name_resolves(case, "torch")
 
@@ -179,7 +150,7 @@ def test_torch_nadam_float32_product_matters(torch: Any) -> None:
     """torch keeps NAdam's running product of mu in float32; exact float64 misses it by far more than 1e-10."""
     case = Case("nadam", "NAdam", {"product_dtype": None, "lr": 0.1}, {"lr": 0.1})
     with pytest.raises(AssertionError, match="relative error"):
-        _assert_same(_lossbridge_trajectory(case, "torch"), _torch_trajectory(torch, case))
+        assert_same(_lossbridge_trajectory(case, "torch"), _torch_trajectory(torch, case))
 
 
 # -- keras ------------------------------------------------------------------------------------------
@@ -210,45 +181,16 @@ KERAS_NAMES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def keras() -> Iterator[Any]:
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() == "jax":
-        pytest.importorskip("jax").config.update("jax_enable_x64", True)
-    yield keras
-
-
-def _keras_numpy(variable: Any) -> np.ndarray:
-    value = variable.value  # keras.ops.convert_to_numpy trips numpy 2's copy-keyword DeprecationWarning
-    return np.array(value.numpy() if hasattr(value, "numpy") else value, dtype=np.float64)
-
-
 def _keras_trajectory(keras: Any, case: Case) -> Trajectory:
-    variables = [keras.Variable(p, dtype="float64") for p in _START]
-    opt = getattr(keras.optimizers, case.native_name)(**case.native)
-
-    def apply(grads: list[Any]) -> None:
-        opt.apply_gradients(zip(grads, variables, strict=True))
-
-    if keras.backend.backend() == "tensorflow":  # a compiled train step, as model.fit runs it
-        apply = pytest.importorskip("tensorflow").function(apply)
-
-    def step(t: int, grads: list[np.ndarray]) -> list[np.ndarray]:
-        if case.new_lr is not None and t == LR_CHANGE_STEP + 1:
-            opt.learning_rate = case.new_lr
-        apply([keras.ops.convert_to_tensor(g, dtype="float64") for g in grads])
-        return [_keras_numpy(v) for v in variables]
-
-    return _run(step)
+    return _trajectory(lambda start: KerasSteps(keras, case.native_name, case.native, start), case.new_lr)
 
 
-@pytest.mark.parametrize("case", KERAS_CASES, ids=_ids(KERAS_CASES))
+@pytest.mark.parametrize("case", KERAS_CASES, ids=case_ids(KERAS_CASES, "native_name"))
 def test_keras_convention_matches_keras_optimizers(keras: Any, case: Case) -> None:
-    _assert_same(_lossbridge_trajectory(case, "keras"), _keras_trajectory(keras, case))
+    assert_same(_lossbridge_trajectory(case, "keras"), _keras_trajectory(keras, case))
 
 
-@pytest.mark.parametrize("case", KERAS_NAMES, ids=_ids(KERAS_NAMES))
+@pytest.mark.parametrize("case", KERAS_NAMES, ids=case_ids(KERAS_NAMES, "native_name"))
 def test_keras_native_names(case: Case) -> None:
     _assert_native_name_resolves(case, "keras")
 
@@ -261,7 +203,7 @@ def test_keras_float32_hyperparameters_matter(keras: Any, spec: str, name: str, 
     """Without Keras's float32 casts, lossbridge would miss Keras by far more than 1e-10."""
     case = Case(spec, name, exact, {})
     with pytest.raises(AssertionError, match="relative error"):
-        _assert_same(_lossbridge_trajectory(case, "keras"), _keras_trajectory(keras, case))
+        assert_same(_lossbridge_trajectory(case, "keras"), _keras_trajectory(keras, case))
 
 
 # -- optax ------------------------------------------------------------------------------------------
@@ -329,42 +271,17 @@ OPTAX_NAMES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def optax() -> Iterator[Any]:
-    jax = pytest.importorskip("jax")
-    optax = pytest.importorskip("optax")
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield optax
-    jax.config.update("jax_enable_x64", previous)
-
-
 def _optax_trajectory(optax: Any, case: Case) -> Trajectory:
-    import jax
-    import jax.numpy as jnp
-
-    tx = optax.inject_hyperparams(getattr(optax, case.native_name))(**case.native)
-    update = jax.jit(tx.update)  # one compilation per case instead of one dispatch per operation
-    params = [jnp.asarray(p) for p in _START]
-    state = tx.init(params)
-
-    def step(t: int, grads: list[np.ndarray]) -> list[np.ndarray]:
-        nonlocal params, state
-        if case.new_lr is not None and t == LR_CHANGE_STEP + 1:
-            state.hyperparams["learning_rate"] = jnp.asarray(case.new_lr)
-        updates, state = update([jnp.asarray(g) for g in grads], state, params)
-        params = optax.apply_updates(params, updates)
-        return [np.asarray(p, dtype=np.float64) for p in params]
-
-    return _run(step)
+    tx = optax_injected(optax, case.native_name, case.native)
+    return _trajectory(lambda start: OptaxSteps(optax, tx, start, jit=True), case.new_lr)
 
 
-@pytest.mark.parametrize("case", OPTAX_CASES, ids=_ids(OPTAX_CASES))
+@pytest.mark.parametrize("case", OPTAX_CASES, ids=case_ids(OPTAX_CASES, "native_name"))
 def test_optax_convention_matches_optax(optax: Any, case: Case) -> None:
-    _assert_same(_lossbridge_trajectory(case, "optax"), _optax_trajectory(optax, case))
+    assert_same(_lossbridge_trajectory(case, "optax"), _optax_trajectory(optax, case))
 
 
-@pytest.mark.parametrize("case", OPTAX_NAMES, ids=_ids(OPTAX_NAMES))
+@pytest.mark.parametrize("case", OPTAX_NAMES, ids=case_ids(OPTAX_NAMES, "native_name"))
 def test_optax_native_names(case: Case) -> None:
     _assert_native_name_resolves(case, "optax")
 

@@ -243,7 +243,7 @@ def test_keras_convention_matches_keras_losses(keras: Any, case: str, reduction:
     weight = _rng().uniform(0.0, 2.0, size=y_pred.shape[:1]) if weighted else None
     native = make(reduction=KERAS_REDUCTION[reduction])
     expected = keras.ops.convert_to_numpy(native(y_true, y_pred, sample_weight=weight))
-    loss = lossbridge.get(name, convention="keras", reduction=reduction, **params)
+    loss = lossbridge.get(name, convention="keras", reduction=reduction, dtype="float64", **params)
     _close(loss(y_true, y_pred, sample_weight=weight), expected)
 
 

@@ -9,8 +9,7 @@ step 50 the way a framework user would (param_groups, the Keras ``learning_rate`
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -18,9 +17,24 @@ import pytest
 
 import lossbridge
 
-STEPS = 100
-RTOL = 1e-10
-LR_CHANGE_STEP = 50
+from ._optimizer_oracle import (
+    STEPS,
+    KerasSteps,
+    LossbridgeSteps,
+    OptaxSteps,
+    Params,
+    Steps,
+    TorchSteps,
+    Trajectory,
+    assert_same,
+    case_ids,
+    keras_module,
+    optax_module,
+    trajectory,
+)
+
+keras = pytest.fixture(scope="module", name="keras")(keras_module)
+optax = pytest.fixture(scope="module", name="optax")(optax_module)
 
 
 class Case(NamedTuple):
@@ -45,33 +59,16 @@ def _grads(params: list[np.ndarray]) -> list[list[np.ndarray]]:
     return [[rng.normal(size=p.shape) for p in params] for _ in range(STEPS)]
 
 
-def _lossbridge_trajectory(case: Case, convention: str) -> list[list[np.ndarray]]:
+def _trajectory(case: Case, framework: str, steps: Callable[[Params], Steps]) -> Trajectory:
+    """The iterates under the fixed gradient sequence ``_grads`` (not taken at the iterates)."""
+    start = _start(case.spec, framework)
+    sequence = iter(_grads(start))
+    return trajectory(steps(start), start, lambda _: next(sequence), case.new_lr)
+
+
+def _lossbridge_trajectory(case: Case, convention: str) -> Trajectory:
     opt = lossbridge.get(case.spec, convention=convention, **case.params)
-    params = [p.copy() for p in _start(case.spec, convention)]
-    out = []
-    for t, grads in enumerate(_grads(params), start=1):
-        if case.new_lr is not None and t == LR_CHANGE_STEP + 1:
-            opt.set_hyper(lr=case.new_lr)
-        opt.step(params, [g.copy() for g in grads])
-        out.append([p.copy() for p in params])
-    return out
-
-
-def _assert_same(actual: list[list[np.ndarray]], expected: list[list[np.ndarray]]) -> None:
-    assert len(actual) == len(expected) == STEPS
-    for t, (got, want) in enumerate(zip(actual, expected, strict=True), start=1):
-        for k, (a, e) in enumerate(zip(got, want, strict=True)):
-            err = np.max(np.abs(a - e)) / np.max(np.abs(e))
-            assert err <= RTOL, f"step {t}, parameter {k}: relative error {err:.3g}"
-
-
-def _ids(cases: list[Case]) -> list[str]:
-    return [
-        f"{c.spec}-"
-        + ("-".join(f"{k}={v}" for k, v in c.native.items()) or "default")
-        + ("-lr_change" if c.new_lr is not None else "")
-        for c in cases
-    ]
+    return _trajectory(case, convention, lambda start: LossbridgeSteps(opt, start))
 
 
 # -- torch ------------------------------------------------------------------------------------------
@@ -114,25 +111,14 @@ TORCH_CASES = [
 TORCH_CLASSES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "adafactor": "Adafactor"}
 
 
-def _torch_trajectory(torch: Any, case: Case) -> list[list[np.ndarray]]:
-    params = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in _start(case.spec, "torch")]
-    opt = getattr(torch.optim, TORCH_CLASSES[case.spec])(params, **case.native)
-    out = []
-    for t, grads in enumerate(_grads(_start(case.spec, "torch")), start=1):
-        if case.new_lr is not None and t == LR_CHANGE_STEP + 1:
-            for group in opt.param_groups:
-                group["lr"] = case.new_lr
-        for p, g in zip(params, grads, strict=True):
-            p.grad = torch.tensor(g, dtype=torch.float64)
-        opt.step()
-        out.append([p.detach().numpy().copy() for p in params])
-    return out
+def _torch_trajectory(torch: Any, case: Case) -> Trajectory:
+    return _trajectory(case, "torch", lambda start: TorchSteps(torch, TORCH_CLASSES[case.spec], case.native, start))
 
 
-@pytest.mark.parametrize("case", TORCH_CASES, ids=_ids(TORCH_CASES))
+@pytest.mark.parametrize("case", TORCH_CASES, ids=case_ids(TORCH_CASES, "spec"))
 def test_torch_convention_matches_torch_optim(case: Case) -> None:
     torch = pytest.importorskip("torch")
-    _assert_same(_lossbridge_trajectory(case, "torch"), _torch_trajectory(torch, case))
+    assert_same(_lossbridge_trajectory(case, "torch"), _torch_trajectory(torch, case))
 
 
 # -- keras ------------------------------------------------------------------------------------------
@@ -178,41 +164,13 @@ KERAS_CASES = [
 KERAS_CLASSES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "lamb": "Lamb", "adafactor": "Adafactor"}
 
 
-@pytest.fixture(scope="module")
-def keras() -> Iterator[Any]:
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() == "jax":
-        pytest.importorskip("jax").config.update("jax_enable_x64", True)
-    yield keras
+def _keras_trajectory(keras: Any, case: Case) -> Trajectory:
+    return _trajectory(case, "keras", lambda start: KerasSteps(keras, KERAS_CLASSES[case.spec], case.native, start))
 
 
-def _keras_numpy(variable: Any) -> np.ndarray:
-    value = variable.value  # keras.ops.convert_to_numpy trips numpy 2's copy-keyword DeprecationWarning
-    return np.array(value.numpy() if hasattr(value, "numpy") else value, dtype=np.float64)
-
-
-def _keras_trajectory(keras: Any, case: Case) -> list[list[np.ndarray]]:
-    variables = [keras.Variable(p, dtype="float64") for p in _start(case.spec, "keras")]
-    opt = getattr(keras.optimizers, KERAS_CLASSES[case.spec])(**case.native)
-
-    def apply(grads: list[Any]) -> None:
-        opt.apply_gradients(zip(grads, variables, strict=True))
-
-    if keras.backend.backend() == "tensorflow":  # a compiled train step, as model.fit runs it
-        apply = pytest.importorskip("tensorflow").function(apply)
-    out = []
-    for t, grads in enumerate(_grads(_start(case.spec, "keras")), start=1):
-        if case.new_lr is not None and t == LR_CHANGE_STEP + 1:
-            opt.learning_rate = case.new_lr
-        apply([keras.ops.convert_to_tensor(g, dtype="float64") for g in grads])
-        out.append([_keras_numpy(v) for v in variables])
-    return out
-
-
-@pytest.mark.parametrize("case", KERAS_CASES, ids=_ids(KERAS_CASES))
+@pytest.mark.parametrize("case", KERAS_CASES, ids=case_ids(KERAS_CASES, "spec"))
 def test_keras_convention_matches_keras_optimizers(keras: Any, case: Case) -> None:
-    _assert_same(_lossbridge_trajectory(case, "keras"), _keras_trajectory(keras, case))
+    assert_same(_lossbridge_trajectory(case, "keras"), _keras_trajectory(keras, case))
 
 
 def test_keras_float32_hyperparameters_matter(keras: Any) -> None:
@@ -221,7 +179,7 @@ def test_keras_float32_hyperparameters_matter(keras: Any) -> None:
     expected = _keras_trajectory(keras, case)
     exact = _lossbridge_trajectory(case._replace(params={"bias_correction_dtype": None}), "keras")
     with pytest.raises(AssertionError, match="relative error"):
-        _assert_same(exact, expected)
+        assert_same(exact, expected)
 
 
 # -- optax ------------------------------------------------------------------------------------------
@@ -255,16 +213,6 @@ OPTAX_CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def optax() -> Iterator[Any]:
-    jax = pytest.importorskip("jax")
-    optax = pytest.importorskip("optax")
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield optax
-    jax.config.update("jax_enable_x64", previous)
-
-
 def _optax_transform(optax: Any, case: Case) -> Any:
     native = dict(case.native)
     factory: Callable[..., Any] = getattr(optax, case.spec)
@@ -277,25 +225,14 @@ def _optax_transform(optax: Any, case: Case) -> Any:
     return optax.inject_hyperparams(factory, static_args=static)(**native)
 
 
-def _optax_trajectory(optax: Any, case: Case) -> list[list[np.ndarray]]:
-    import jax.numpy as jnp
-
-    params = [jnp.asarray(p) for p in _start(case.spec, "optax")]
+def _optax_trajectory(optax: Any, case: Case) -> Trajectory:
     tx = _optax_transform(optax, case)
-    state = tx.init(params)
-    out = []
-    for t, grads in enumerate(_grads(_start(case.spec, "optax")), start=1):
-        if case.new_lr is not None and t == LR_CHANGE_STEP + 1:
-            state.hyperparams["learning_rate"] = jnp.asarray(case.new_lr)
-        updates, state = tx.update([jnp.asarray(g) for g in grads], state, params)
-        params = optax.apply_updates(params, updates)
-        out.append([np.asarray(p, dtype=np.float64) for p in params])
-    return out
+    return _trajectory(case, "optax", lambda start: OptaxSteps(optax, tx, start))
 
 
-@pytest.mark.parametrize("case", OPTAX_CASES, ids=_ids(OPTAX_CASES))
+@pytest.mark.parametrize("case", OPTAX_CASES, ids=case_ids(OPTAX_CASES, "spec"))
 def test_optax_convention_matches_optax(optax: Any, case: Case) -> None:
-    _assert_same(_lossbridge_trajectory(case, "optax"), _optax_trajectory(optax, case))
+    assert_same(_lossbridge_trajectory(case, "optax"), _optax_trajectory(optax, case))
 
 
 def test_every_framework_optimizer_has_a_convention() -> None:

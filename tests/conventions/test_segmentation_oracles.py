@@ -35,13 +35,14 @@ def keras() -> Iterator[Any]:
 
 
 # (keras class, keras kwargs, lossbridge name, lossbridge kwargs); Keras's Tversky alpha weights the
-# false negatives, lossbridge's beta, so the keyword values are swapped here.
+# false negatives (lossbridge's beta): the keras convention's kwargs swap them, so the native
+# keyword values are passed unchanged, as a Keras user writes them.
 _KERAS = {
     "dice": ("Dice", {}, "Dice", {}),
     "dice-axis": ("Dice", {"axis": (1, 2)}, "Dice", {"axis": (1, 2)}),
     "tversky": ("Tversky", {"alpha": 0.2, "beta": 0.7, "axis": (1, 2, 3)}, "Tversky",
-                {"alpha": 0.7, "beta": 0.2, "axis": (1, 2, 3)}),
-    "tversky-all": ("Tversky", {"alpha": 0.6, "beta": 0.3}, "Tversky", {"alpha": 0.3, "beta": 0.6}),
+                {"alpha": 0.2, "beta": 0.7, "axis": (1, 2, 3)}),
+    "tversky-all": ("Tversky", {"alpha": 0.6, "beta": 0.3}, "Tversky", {"alpha": 0.6, "beta": 0.3}),
 }
 
 

@@ -20,45 +20,53 @@ the tests are built to stay away from zero, and check it on the framework's own 
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
 
 import lossbridge
 
-STEPS = 100
-RTOL = 1e-10
-LR_CHANGE_STEP = 50
-Grad = Callable[[list[np.ndarray]], list[np.ndarray]]
+from ._optimizer_oracle import (
+    Case,
+    Grad,
+    KerasSteps,
+    LossbridgeSteps,
+    OptaxSteps,
+    Params,
+    Problem,
+    Steps,
+    TorchSteps,
+    Trajectory,
+    assert_same,
+    case_ids,
+    keras_module,
+    least_squares,
+    lossbridge_trajectory,
+    optax_injected,
+    optax_module,
+    quadratic_plus_cos,
+    trajectory,
+)
+
+keras = pytest.fixture(scope="module", name="keras")(keras_module)
+optax = pytest.fixture(scope="module", name="optax")(optax_module)
 
 
-class Case(NamedTuple):
-    name: str  # the framework's own name: torch class, Keras class, Optax function
-    native: dict[str, Any]  # the framework's own keyword arguments, given to both sides
-    new_lr: float | None = None  # set after LR_CHANGE_STEP steps (both sides)
-
-
-def _problem(far: bool) -> tuple[list[np.ndarray], Grad]:
-    """0.5 * mean((A p - b)^2) + 0.1 * sum(cos 2p) per parameter; ``far``: minimizer 3 away per coordinate."""
+def _problem(far: bool) -> tuple[Params, Grad]:
+    """``least_squares``; ``far``: the same objective with its minimizer 3 away per coordinate."""
+    if not far:
+        return least_squares()
     rng = np.random.default_rng(11)
     start = [rng.normal(size=(3,)), rng.normal(size=(3, 2))]
-    if far:
-        mats = [2.0 * np.eye(3) + 0.1 * rng.normal(size=(3, 3)) for _ in start]
-        targets = [a @ (p + 3.0 * rng.choice([-1.0, 1.0], size=p.shape)) for a, p in zip(mats, start, strict=True)]
-    else:
-        mats = [rng.normal(size=(8, 3)) for _ in start]
-        targets = [rng.normal(size=(8,)), rng.normal(size=(8, 2))]
+    mats = [2.0 * np.eye(3) + 0.1 * rng.normal(size=(3, 3)) for _ in start]
+    targets = [a @ (p + 3.0 * rng.choice([-1.0, 1.0], size=p.shape)) for a, p in zip(mats, start, strict=True)]
+    return start, quadratic_plus_cos(mats, targets)
 
-    def grad(params: list[np.ndarray]) -> list[np.ndarray]:
-        return [
-            a.T @ (a @ p - b) / a.shape[0] - 0.2 * np.sin(2.0 * p)
-            for p, a, b in zip(params, mats, targets, strict=True)
-        ]
 
-    return start, grad
+def _problem_for(case: Case) -> Problem:
+    return lambda: _problem(_far(case.name))
 
 
 def _far(name: str) -> bool:
@@ -69,7 +77,8 @@ class _Watch:
     """Wraps a gradient function and records every gradient coordinate it returns."""
 
     def __init__(self, grad: Grad) -> None:
-        self.grad, self.seen = grad, []
+        self.grad: Grad = grad
+        self.seen: list[Params] = []
 
     def __call__(self, params: list[np.ndarray]) -> list[np.ndarray]:
         out = self.grad(params)
@@ -86,34 +95,14 @@ class _Watch:
                     assert np.min(np.abs(g)) > 1e-9
 
 
-def _lossbridge_trajectory(case: Case, convention: str) -> list[list[np.ndarray]]:
-    opt = lossbridge.get(case.name, convention=convention, **case.native)
-    start, grad = _problem(_far(case.name))
-    params = [p.copy() for p in start]
-    out = []
-    for t in range(1, STEPS + 1):
-        if case.new_lr is not None and t == LR_CHANGE_STEP + 1:
-            opt.set_hyper(lr=case.new_lr)
-        opt.step(params, grad(params))
-        out.append([p.copy() for p in params])
+def _watched(case: Case, steps: Callable[[Params], Steps]) -> Trajectory:
+    """The framework's trajectory, checking that every gradient it met stayed away from zero."""
+    far = _far(case.name)
+    start, grad = _problem(far)
+    watch = _Watch(grad)
+    out = trajectory(steps(start), start, watch, case.new_lr)
+    watch.check_away_from_zero(far)
     return out
-
-
-def _assert_same(actual: list[list[np.ndarray]], expected: list[list[np.ndarray]]) -> None:
-    assert len(actual) == len(expected) == STEPS
-    for t, (got, want) in enumerate(zip(actual, expected, strict=True), start=1):
-        for k, (a, e) in enumerate(zip(got, want, strict=True)):
-            err = np.max(np.abs(a - e)) / np.max(np.abs(e))
-            assert err <= RTOL, f"step {t}, parameter {k}: relative error {err:.3g}"
-
-
-def _ids(cases: list[Case]) -> list[str]:
-    return [
-        f"{c.name}-"
-        + ("-".join(f"{k}={v}" for k, v in c.native.items()) or "default")
-        + ("-lr_change" if c.new_lr is not None else "")
-        for c in cases
-    ]
 
 
 # -- torch ------------------------------------------------------------------------------------------
@@ -125,28 +114,11 @@ TORCH_CASES = [
 ]
 
 
-def _torch_trajectory(torch: Any, case: Case) -> list[list[np.ndarray]]:
-    start, grad = _problem(_far(case.name))
-    watch = _Watch(grad)
-    params = [torch.tensor(p, dtype=torch.float64) for p in start]
-    opt = getattr(torch.optim, case.name)(params, **case.native)
-    out = []
-    for t in range(1, STEPS + 1):
-        if case.new_lr is not None and t == LR_CHANGE_STEP + 1:
-            for group in opt.param_groups:
-                group["lr"] = case.new_lr
-        for p, g in zip(params, watch([p.numpy() for p in params]), strict=True):
-            p.grad = torch.tensor(g, dtype=torch.float64)
-        opt.step()
-        out.append([p.numpy().copy() for p in params])
-    watch.check_away_from_zero(_far(case.name))
-    return out
-
-
-@pytest.mark.parametrize("case", TORCH_CASES, ids=_ids(TORCH_CASES))
+@pytest.mark.parametrize("case", TORCH_CASES, ids=case_ids(TORCH_CASES))
 def test_torch_sign_optimizers_match_torch_optim(case: Case) -> None:
     torch = pytest.importorskip("torch")
-    _assert_same(_lossbridge_trajectory(case, "torch"), _torch_trajectory(torch, case))
+    expected = _watched(case, lambda start: TorchSteps(torch, case.name, case.native, start))
+    assert_same(lossbridge_trajectory(case, "torch", _problem_for(case)), expected)
 
 
 def test_torch_has_no_lion() -> None:
@@ -163,45 +135,10 @@ KERAS_CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def keras() -> Iterator[Any]:
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() == "jax":
-        pytest.importorskip("jax").config.update("jax_enable_x64", True)
-    yield keras
-
-
-def _keras_numpy(variable: Any) -> np.ndarray:
-    value = variable.value  # keras.ops.convert_to_numpy trips numpy 2's copy-keyword DeprecationWarning
-    return np.array(value.numpy() if hasattr(value, "numpy") else value, dtype=np.float64)
-
-
-def _keras_trajectory(keras: Any, case: Case) -> list[list[np.ndarray]]:
-    start, grad = _problem(_far(case.name))
-    watch = _Watch(grad)
-    variables = [keras.Variable(p, dtype="float64") for p in start]
-    opt = getattr(keras.optimizers, case.name)(**case.native)
-
-    def apply(grads: list[Any]) -> None:
-        opt.apply_gradients(zip(grads, variables, strict=True))
-
-    if keras.backend.backend() == "tensorflow":  # a compiled train step, as model.fit runs it
-        apply = pytest.importorskip("tensorflow").function(apply)
-    out = []
-    for t in range(1, STEPS + 1):
-        if case.new_lr is not None and t == LR_CHANGE_STEP + 1:
-            opt.learning_rate = case.new_lr
-        grads = watch([_keras_numpy(v) for v in variables])
-        apply([keras.ops.convert_to_tensor(g, dtype="float64") for g in grads])
-        out.append([_keras_numpy(v) for v in variables])
-    watch.check_away_from_zero(_far(case.name))
-    return out
-
-
-@pytest.mark.parametrize("case", KERAS_CASES, ids=_ids(KERAS_CASES))
+@pytest.mark.parametrize("case", KERAS_CASES, ids=case_ids(KERAS_CASES))
 def test_keras_sign_optimizers_match_keras_optimizers(keras: Any, case: Case) -> None:
-    _assert_same(_lossbridge_trajectory(case, "keras"), _keras_trajectory(keras, case))
+    expected = _watched(case, lambda start: KerasSteps(keras, case.name, case.native, start))
+    assert_same(lossbridge_trajectory(case, "keras", _problem_for(case)), expected)
 
 
 def test_keras_lion_float32_learning_rate_matters(keras: Any) -> None:
@@ -210,15 +147,12 @@ def test_keras_lion_float32_learning_rate_matters(keras: Any) -> None:
     (The float32 betas are reproduced too, but away from zero they cannot change a sign.)
     """
     case = Case("Lion", {"learning_rate": 3e-3, "beta_1": 0.8, "beta_2": 0.95})
-    expected = _keras_trajectory(keras, case)
+    expected = _watched(case, lambda start: KerasSteps(keras, case.name, case.native, start))
     opt = lossbridge.get("lion", lr=3e-3, beta_1=0.8, beta_2=0.95)
     start, grad = _problem(True)
-    params, exact = [p.copy() for p in start], []
-    for _ in range(STEPS):
-        opt.step(params, grad(params))
-        exact.append([p.copy() for p in params])
+    exact = trajectory(LossbridgeSteps(opt, start), start, grad)
     with pytest.raises(AssertionError, match="relative error"):
-        _assert_same(exact, expected)
+        assert_same(exact, expected)
 
 
 # -- optax ------------------------------------------------------------------------------------------
@@ -240,41 +174,11 @@ OPTAX_CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def optax() -> Iterator[Any]:
-    jax = pytest.importorskip("jax")
-    optax = pytest.importorskip("optax")
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield optax
-    jax.config.update("jax_enable_x64", previous)
-
-
-def _optax_trajectory(optax: Any, case: Case) -> list[list[np.ndarray]]:
-    import jax
-    import jax.numpy as jnp
-
-    start, grad = _problem(_far(case.name))
-    watch = _Watch(grad)
-    tx = optax.inject_hyperparams(getattr(optax, case.name))(**case.native)
-    params = [jnp.asarray(p) for p in start]
-    state = tx.init(params)
-    update = jax.jit(tx.update)  # one compiled step (optax.novograd's lax.cond is slow eagerly)
-    out = []
-    for t in range(1, STEPS + 1):
-        if case.new_lr is not None and t == LR_CHANGE_STEP + 1:
-            state.hyperparams["learning_rate"] = jnp.asarray(case.new_lr)
-        grads = watch([np.asarray(p) for p in params])
-        updates, state = update([jnp.asarray(g) for g in grads], state, params)
-        params = optax.apply_updates(params, updates)
-        out.append([np.asarray(p, dtype=np.float64) for p in params])
-    watch.check_away_from_zero(_far(case.name))
-    return out
-
-
-@pytest.mark.parametrize("case", OPTAX_CASES, ids=_ids(OPTAX_CASES))
+@pytest.mark.parametrize("case", OPTAX_CASES, ids=case_ids(OPTAX_CASES))
 def test_optax_sign_optimizers_match_optax(optax: Any, case: Case) -> None:
-    _assert_same(_lossbridge_trajectory(case, "optax"), _optax_trajectory(optax, case))
+    tx = optax_injected(optax, case.name, case.native)
+    expected = _watched(case, lambda start: OptaxSteps(optax, tx, start, jit=True))
+    assert_same(lossbridge_trajectory(case, "optax", _problem_for(case)), expected)
 
 
 def test_optax_rprop_lags_one_step(optax: Any) -> None:
