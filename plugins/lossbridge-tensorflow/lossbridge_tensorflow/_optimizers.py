@@ -20,8 +20,8 @@ import keras
 import tensorflow as tf
 
 import lossbridge
-from lossbridge._bound import BoundOptimizer, bind
-from lossbridge._errors import ParameterError
+from lossbridge.bound import BoundOptimizer, bind
+from lossbridge.errors import ParameterError
 from lossbridge_tensorflow import array_api as xp
 
 __all__ = ["KERAS_BASE_OPTIONS", "KerasOptimizer"]

@@ -85,7 +85,7 @@ def test_mixed_frameworks_raise() -> None:
 
 
 def test_low_precision_computes_in_float32() -> None:
-    loss = keras_mse()
+    loss = lossbridge.get("mse", backend="tensorflow", convention="keras")  # Keras's loss dtype: float32
     y_pred = tf.Variable(tf.constant(Y_PRED, dtype=tf.float16))
     with tf.GradientTape() as tape:
         value = loss(tf.constant(Y_TRUE, dtype=tf.float16), y_pred)
