@@ -28,7 +28,8 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
 from lossbridge.bound import BoundLoss
-from lossbridge.spec import REDUCTION_PARAM
+from lossbridge.errors import ParameterError
+from lossbridge.spec import REDUCTION_PARAM, domain
 
 __all__ = ["make_loss", "spec_gradient_values", "to_jax"]
 
@@ -142,25 +143,179 @@ def _coupled(values: Callable[..., Any], vjp: Callable[..., Any], params: dict[s
     return rule
 
 
+#: Optax's ``where=`` inside a row, per spec: the value a masked element of each input takes so that
+#: it counts for nothing in the spec's formula (a logit far below every other one has probability 0
+#: and a zero label; a zero coordinate adds nothing to a dot product or a norm). Specs computing one
+#: value per element have their masked values zeroed instead; other specs refuse ``where=``.
+_MASKED_INPUT: dict[str, dict[str, str]] = {
+    "categorical_crossentropy": {"prediction": "lowest", "target": "zero"},
+    "sparse_categorical_crossentropy": {"prediction": "lowest"},
+    "poly_cross_entropy": {"prediction": "lowest", "target": "zero"},
+    "cosine_similarity": {"prediction": "zero", "target": "zero"},
+    # log-probabilities far below every other one are probability 0: the term t (log t - log p)
+    # with t = 0 (and the generalized exp(log p) - t) is 0, its gradient too
+    "kl_divergence": {"prediction": "log:log_input", "target": "log:log_target"},
+}
+
+
+#: Specs whose Optax functions read a mask one rank lower as a mask of rows (``expand_dims(where,
+#: axis)``); the others broadcast it NumPy-style, against the trailing axes.
+_ROW_MASKS = frozenset({"categorical_crossentropy", "sparse_categorical_crossentropy"})
+
+
+def _input_domain(bound: BoundLoss, k: int) -> Any:
+    return domain(bound.spec.inputs[k].domain_for(bound.params))
+
+
+def _consumes_last_axis(bound: BoundLoss) -> bool:
+    """The spec reads a whole last axis per value (classes, vector coordinates), or the convention
+    sums an elementwise spec over it (Optax's KL divergence)."""
+    return not bound.spec.elementwise or bound.rule.feature_mean or any(p.name == "axis" for p in bound.spec.params)
+
+
+def _has_axis(bound: BoundLoss, k: int, pred_ndim: int, x: Any) -> bool:
+    """Input ``k`` carries the prediction's last axis (not a class index one rank lower)."""
+    return x.ndim == pred_ndim and not (_input_domain(bound, k).integer and not bound.spec.elementwise)
+
+
+def _axis_last(bound: BoundLoss, inputs: list[Any], where: Any, axis: Any, pk: int) -> tuple[list[Any], Any]:
+    """Optax's ``axis=``: move that axis (axes: flattened, in order) last, like the core's class axis."""
+    pred = inputs[pk]
+    nd = pred.ndim
+    if axis is None:
+        axes = tuple(range(nd))
+    elif isinstance(axis, int):
+        axes = (axis % nd,) if nd else ()
+    else:
+        axes = tuple(a % nd for a in axis)
+    if axes == (nd - 1,) or nd == 0:
+        return inputs, where
+    rest = tuple(a for a in range(nd) if a not in axes)
+
+    def move(x: Any) -> Any:
+        x = jnp.transpose(x, rest + axes)
+        return jnp.reshape(x, (*x.shape[: len(rest)], -1))
+
+    moved = [move(x) if x is not None and _has_axis(bound, k, nd, x) else x for k, x in enumerate(inputs)]
+    if where is not None:
+        where = move(jnp.broadcast_to(where, pred.shape) if where.ndim == nd else
+                     jnp.broadcast_to(jnp.expand_dims(where, axes), pred.shape))
+    return moved, where
+
+
+def _masked_inputs(bound: BoundLoss, inputs: list[Any], where: Any, pk: int) -> tuple[list[Any], Any]:
+    """Optax's ``where=`` on the spec's inputs: masked elements take the value that makes them count
+    for nothing (:data:`_MASKED_INPUT`); returns the inputs and the per-value mask of rows to keep."""
+    pred = inputs[pk]
+    if where.ndim < pred.ndim and bound.spec.name in _ROW_MASKS:
+        where = jnp.expand_dims(where, -1)  # Optax's softmax cross-entropies: a mask of rows
+    where = jnp.broadcast_to(jnp.asarray(where, bool), pred.shape)
+    roles = _MASKED_INPUT.get(bound.spec.name)
+    if roles is None and bound.spec.elementwise and not _consumes_last_axis(bound):
+        return inputs, where
+    roles = _MASKED_INPUT.get(bound.spec.name)
+    if roles is None:
+        raise ParameterError(f"{bound.spec.name}: where= (a mask inside a row) is not expressible by this spec")
+    out = list(inputs)
+    for k, x in enumerate(inputs):
+        rule = roles.get(bound.spec.inputs[k].role)
+        if rule is None or x is None or x.shape != pred.shape:
+            continue
+        if rule.startswith("log:"):
+            rule = "lowest" if bound.params.get(rule[4:]) else "zero"
+        if rule == "zero":
+            out[k] = jnp.where(where, x, jnp.zeros_like(x))
+        else:  # "lowest": far below every kept value, finite so that 0 * it stays 0
+            low = jnp.asarray(jnp.finfo(x.dtype).min / 4, x.dtype)
+            out[k] = jnp.where(where, x, low)
+    return out, jnp.any(where, axis=-1)
+
+
+def _arrays_for_spec(bound: BoundLoss, arrays: list[Any], pk: int) -> list[Any]:
+    """Optax's input forms: a missing regression target means zeros, boolean and integer targets of
+    a floating domain are cast to the prediction's dtype, boolean class indices to integers."""
+    pred = arrays[pk]
+    out = list(arrays)
+    for k, x in enumerate(arrays):
+        if k == pk:
+            continue
+        dom = _input_domain(bound, k)
+        if x is None:
+            if bound.spec.inputs[k].role != "target" or dom.integer:
+                raise ParameterError(f"{bound.spec.name}: {bound.spec.inputs[k].name} is required")
+            out[k] = jnp.zeros_like(pred)
+        elif dom.integer and x.dtype == jnp.bool_:
+            out[k] = x.astype(jnp.int32)
+        elif not dom.integer and not jnp.issubdtype(x.dtype, jnp.floating) and jnp.issubdtype(pred.dtype, jnp.floating):
+            out[k] = x.astype(pred.dtype)
+    return out
+
+
 def make_loss(bound: BoundLoss, backend: Any, *, validate: bool = True) -> Callable[..., Any]:
-    """The pure function computing ``bound`` on JAX arrays (Optax's argument order)."""
+    """The pure function computing ``bound`` on JAX arrays (Optax's argument order).
+
+    Besides ``sample_weight`` and ``reduction`` it takes Optax's per-call keywords: ``axis=`` (the
+    axis, or axes, the spec's last axis is read from: moved last, as the core moves torch's class
+    axis), ``where=`` (a mask: masked elements count for nothing, see :data:`_MASKED_INPUT`) and
+    ``weights=`` (per-value weights, Optax's name for ``sample_weight``). Scalar (0-d) inputs of
+    elementwise specs are computed as one element and give a scalar.
+    """
     spec = bound.spec
     order = backend.argument_order(spec)
     call_names = [spec.inputs[k].name for k in order]
     wrapped = {b.spec.name: spec_gradient_values(b) for b in (bound, *bound.alternatives)}
+    pk = next(k for k, i in enumerate(spec.inputs) if i.differentiable)
 
     def loss(
-        *arrays: Any, sample_weight: Any | None = None, reduction: str | None = None, validate: bool = validate
+        *arrays: Any,
+        sample_weight: Any | None = None,
+        reduction: str | None = None,
+        validate: bool = validate,
+        axis: Any = -1,
+        where: Any | None = None,
+        weights: Any | None = None,
     ) -> Any:
+        if len(arrays) < len(call_names):  # trailing optional targets left out
+            arrays = (*arrays, *[None] * (len(call_names) - len(arrays)))
         converted = [
-            to_jax(backend, x, call_names[k] if k < len(call_names) else "input") for k, x in enumerate(arrays)
+            None if x is None else to_jax(backend, x, call_names[k] if k < len(call_names) else "input")
+            for k, x in enumerate(arrays)
         ]
-        in_spec_order = backend.to_spec_order(spec, converted)
+        inputs = _arrays_for_spec(bound, list(backend.to_spec_order(spec, converted)), pk)
+        if weights is not None:
+            if sample_weight is not None:
+                raise ParameterError(f"{spec.name}: give weights= or sample_weight=, not both")
+            sample_weight = weights
         weight = None if sample_weight is None else to_jax(backend, sample_weight, "sample_weight")
-        check = validate and _is_concrete(list(in_spec_order) + ([] if weight is None else [weight]))
-        return _rebound(bound, reduction).evaluate(
-            jnp, *in_spec_order, sample_weight=weight, check_values=check, wrap=lambda b: wrapped[b.spec.name]
+        mask = None if where is None else to_jax(backend, where, "where")
+        scalar = inputs[pk].ndim == 0
+        if scalar:
+            if not spec.elementwise:
+                raise ParameterError(f"{spec.name}: scalar inputs need a last axis for this spec")
+            inputs = [None if x is None else jnp.reshape(x, (1,)) if x.ndim == 0 else x for x in inputs]
+        if axis != -1 and _consumes_last_axis(bound):
+            inputs, mask = _axis_last(bound, inputs, mask, axis, pk)
+        keep = None
+        if mask is not None:
+            inputs, keep = _masked_inputs(bound, inputs, mask, pk)
+        check = validate and _is_concrete(list(inputs) + ([] if weight is None else [weight]))
+
+        def values_of(b: BoundLoss) -> Callable[..., Any]:
+            fn = wrapped[b.spec.name]
+            if keep is None:
+                return fn
+
+            def kept(*prepared: Any) -> Any:
+                out = fn(*prepared)
+                return jnp.where(keep if keep.shape == out.shape else jnp.broadcast_to(keep, out.shape), out,
+                                 jnp.zeros_like(out))
+
+            return kept
+
+        out = _rebound(bound, reduction).evaluate(
+            jnp, *inputs, sample_weight=weight, check_values=check, wrap=values_of
         )
+        return jnp.reshape(out, ()) if scalar and out.ndim == 1 and out.shape[0] == 1 else out
 
     loss.__name__ = loss.__qualname__ = spec.name
     loss.__doc__ = _docstring(bound, call_names)

@@ -1,8 +1,12 @@
 """Optimizers as ``optax.GradientTransformation``s built from one :class:`BoundOptimizer`.
 
-The transformation works over any pytree of parameters. Its state is a
-:class:`LossbridgeState`: an int32 step ``count`` (saturating, like Optax's) and ``slots``, a tree
-with the parameters' structure whose leaves are the spec's per-parameter state dicts.
+The transformation works over any pytree of parameters. Its state is a :class:`LossbridgeState`,
+a NamedTuple like Optax's own states: an int32 step ``count`` (saturating, like Optax's) and one
+field per state slot of the spec, each a tree with the parameters' structure. Slots that are
+Optax's under another name carry Optax's name (:data:`OPTAX_SLOT_NAMES`: Adam's ``m``/``v`` are
+``mu``/``nu``, SGD's momentum buffer ``trace``), so ``optax.tree_utils.tree_get(state, "mu")`` and
+``state.mu`` work as with ``optax.adam``. ``state.slots`` is the same data as a tree with the
+parameters' structure whose leaves are the spec's per-parameter state dicts (spec names).
 
 Hyperparameters
 ---------------
@@ -19,7 +23,9 @@ Hyperparameters
 
 Dtypes and sharding: updates have each gradient's dtype, every state leaf keeps its dtype across
 steps (so a jitted step never retraces), float16/bfloat16 leaves are computed in float32, and a
-state slot shaped like its parameter is placed on the parameter's sharding at ``init``.
+state slot shaped like its parameter is placed on the parameter's sharding at ``init`` when the
+parameter is committed to a device or sharding (an uncommitted parameter gets uncommitted slots, so
+a jitted step does not recompile on its second call).
 """
 
 from __future__ import annotations
@@ -32,26 +38,85 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lossbridge._bound import BoundOptimizer
-from lossbridge._errors import InputError
+from lossbridge.bound import BoundOptimizer
+from lossbridge.errors import InputError
+from lossbridge_jax._backend import JaxBackend
 from lossbridge_jax._loss import to_jax
 
-__all__ = ["LossbridgeState", "LossbridgeTransformation", "make_transformation"]
+__all__ = ["OPTAX_SLOT_NAMES", "LossbridgeState", "LossbridgeTransformation", "make_transformation"]
 
 _LOW_PRECISION = (jnp.float16, jnp.bfloat16)
+_BACKEND = JaxBackend()
 
 
-class LossbridgeState(NamedTuple):
-    """The optimizer state: steps taken (int32) and the per-parameter slot dicts."""
+#: spec slot name -> Optax's name for the same quantity (spec-independent: the spec's slot names are
+#: shared across families, ``m``/``v`` are always the first / second moment).
+OPTAX_SLOT_NAMES: dict[str, str] = {"m": "mu", "v": "nu", "v_max": "nu_max", "momentum": "trace"}
+_SPEC_SLOT_NAMES = {v: k for k, v in OPTAX_SLOT_NAMES.items()}
 
-    count: jax.Array
-    slots: Any
+
+class LossbridgeState:
+    """Base of the optimizer states: NamedTuples ``(count, <slot>...)`` made per set of slots.
+
+    ``count`` is the number of steps taken (int32); each other field is a tree with the parameters'
+    structure holding one state slot (Optax's name where Optax has one, see
+    :data:`OPTAX_SLOT_NAMES`). ``slots`` gives the per-parameter dicts under the spec's names.
+    """
+
+    __slots__ = ()
+    _fields: tuple[str, ...]
+
+    @property
+    def slots(self) -> Any:
+        """A tree with the parameters' structure whose leaves are ``{spec slot name: value}`` dicts."""
+        names = self._fields[1:]
+        if not names:
+            return None
+        first = getattr(self, names[0])
+        leaves, treedef = jax.tree.flatten(first)
+        columns = [treedef.flatten_up_to(getattr(self, n)) for n in names]
+        dicts = [{_SPEC_SLOT_NAMES.get(n, n): col[i] for n, col in zip(names, columns, strict=True)}
+                 for i in range(len(leaves))]
+        return treedef.unflatten(dicts)
+
+
+_STATE_CLASSES: dict[tuple[str, ...], type] = {}
+
+
+def _state_class(names: tuple[str, ...]) -> type:
+    """The NamedTuple state class with fields ``count`` and ``names`` (one class per set of names)."""
+    cls = _STATE_CLASSES.get(names)
+    if cls is None:
+        # the NamedTuple itself (no subclass: Optax rebuilds states through their pytree class)
+        cls = NamedTuple("LossbridgeState", [("count", jax.Array), *[(n, Any) for n in names]])
+        cls.slots = LossbridgeState.slots  # type: ignore[attr-defined]
+        cls.__module__ = __name__
+        _STATE_CLASSES[names] = cls
+    return cls
+
+
+def _pack(count: Any, treedef: Any, dicts: list[dict[str, Any]], names: tuple[str, ...] | None = None) -> Any:
+    """The state NamedTuple from the per-leaf slot dicts (spec names)."""
+    if names is None:
+        spec_names = list(dicts[0]) if dicts else []
+        names = tuple(OPTAX_SLOT_NAMES.get(n, n) for n in spec_names)
+    fields = {n: treedef.unflatten([d[_SPEC_SLOT_NAMES.get(n, n)] for d in dicts]) for n in names}
+    # (a tree without array leaves gives each field the parameters' structure with no leaves)
+    return _state_class(names)(count, **fields)
+
+
+def _unpack(state: Any, treedef: Any) -> list[dict[str, Any]]:
+    """The per-leaf slot dicts (spec names) of a state, in the order of ``treedef``'s leaves."""
+    names = state._fields[1:]
+    columns = [treedef.flatten_up_to(getattr(state, n)) for n in names]
+    return [{_SPEC_SLOT_NAMES.get(n, n): col[i] for n, col in zip(names, columns, strict=True)}
+            for i in range(treedef.num_leaves)]
 
 
 class LossbridgeTransformation(optax.GradientTransformationExtraArgs):
     """An ``optax.GradientTransformationExtraArgs`` that also exposes its lossbridge spec.
 
-    ``bound`` is the resolved :class:`~lossbridge._bound.BoundOptimizer`, ``spec`` its spec and
+    ``bound`` is the resolved :class:`~lossbridge.bound.BoundOptimizer`, ``spec`` its spec and
     ``factory`` the hyperparameter factory for ``optax.inject_hyperparams``.
     """
 
@@ -78,17 +143,21 @@ def _compute_dtype(dtype: Any) -> Any:
 
 
 def _check_leaf(x: Any, name: str) -> Any:
-    x = to_jax(x, name)
+    x = to_jax(_BACKEND, x, name)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise InputError(f"{name}: expected floating-point arrays, got a leaf of dtype {x.dtype}")
     return x
 
 
 def _on_sharding(slot: Any, param: Any) -> Any:
-    """Put a concrete slot shaped like its parameter on the parameter's sharding."""
+    """Put a concrete slot shaped like its parameter on the parameter's sharding, if it is committed.
+
+    An uncommitted parameter (made without ``device_put``/a sharding) keeps uncommitted slots: a
+    committed slot next to uncommitted params makes a jitted step recompile on its second call.
+    """
     if isinstance(param, jax.core.Tracer) or isinstance(slot, jax.core.Tracer):
         return slot
-    if getattr(slot, "shape", None) != param.shape or not hasattr(param, "sharding"):
+    if getattr(slot, "shape", None) != param.shape or not getattr(param, "committed", False):
         return slot
     return jax.device_put(slot, param.sharding)
 
@@ -137,12 +206,17 @@ def _update_leaf(
     return jnp.asarray(delta).astype(grad.dtype), new_state
 
 
-def make_transformation(bound: BoundOptimizer) -> LossbridgeTransformation:
+def make_transformation(bound: BoundOptimizer, backend: Any = None) -> LossbridgeTransformation:
     """The Optax transformation running ``bound`` on every leaf of a parameter tree."""
 
     def init(params: Any) -> LossbridgeState:
-        slots = jax.tree.map(lambda p: _init_leaf(bound, p), params)
-        return LossbridgeState(count=jnp.zeros([], jnp.int32), slots=slots)
+        leaves, treedef = jax.tree.flatten(params)
+        dicts = [_init_leaf(bound, p) for p in leaves]
+        # the field names are the spec's slots for these hyperparameters, also for a tree without
+        # arrays (Optax's map_params initializes on placeholders): read them off a probe tensor
+        probe = dicts[0] if dicts else bound.init(jnp.zeros((1, 1), jnp.float32), xp=jnp)
+        names = tuple(OPTAX_SLOT_NAMES.get(n, n) for n in probe)
+        return _pack(jnp.zeros([], jnp.int32), treedef, dicts, names)
 
     def update(
         updates: Any, state: LossbridgeState, params: Any | None = None, **extra_args: Any
@@ -150,7 +224,7 @@ def make_transformation(bound: BoundOptimizer) -> LossbridgeTransformation:
         del extra_args
         leaves, treedef = jax.tree.flatten(updates)
         leaves = [_check_leaf(g, "grads") for g in leaves]
-        slot_leaves = treedef.flatten_up_to(state.slots)
+        slot_leaves = _unpack(state, treedef)
         param_leaves = [None] * len(leaves) if params is None else treedef.flatten_up_to(params)
         count = optax.safe_int32_increment(state.count)
         hyper = _scheduled(bound, state.count)
@@ -159,8 +233,7 @@ def make_transformation(bound: BoundOptimizer) -> LossbridgeTransformation:
             for g, s, p in zip(leaves, slot_leaves, param_leaves, strict=True)
         ]
         new_updates = treedef.unflatten([d for d, _ in pairs])
-        new_slots = treedef.unflatten([s for _, s in pairs])
-        return new_updates, LossbridgeState(count=count, slots=new_slots)
+        return new_updates, _pack(count, treedef, [s for _, s in pairs], state._fields[1:])
 
     init.bound = bound  # type: ignore[attr-defined]
     return LossbridgeTransformation(init, update)
