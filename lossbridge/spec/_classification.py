@@ -98,6 +98,14 @@ SIGN_LABELS = Param(
     "sign_labels", False, "labels are in {-1, 1} (PyTorch SoftMarginLoss: log(1 + exp(-y x))) and are "
     "mapped to (y + 1) / 2", kind="bool", static=True,
 )
+BACKWARD = Param(
+    "backward", "derivative", "the gradient on probabilities: 'derivative' of the value (0 where the log "
+    "is floored), or 'torch': (p - y) / max(p (1 - p), 1e-12) as torch's BCELoss backward computes, which is "
+    "not the derivative of its clamped log at p = 0 or 1", kind="choice", choices=("derivative", "torch"),
+    static=True,
+)
+#: torch's BCELoss backward epsilon, a float32 constant (aten BinaryCrossEntropy EPSILON).
+_TORCH_BCE_EPS = 9.999999960041972e-13
 CLASS_WEIGHTS = Param(
     "weight", None, "one weight per class multiplying that class's target (PyTorch CrossEntropyLoss "
     "weight with probability targets); the mean still divides by the sample count",
@@ -216,6 +224,7 @@ def binary_crossentropy(
     pos_weight: Any = None,
     weight: Any = None,
     sign_labels: bool = False,
+    backward: str = "derivative",
 ) -> Any:
     r"""Binary cross-entropy (log loss) per element.
 
@@ -226,6 +235,7 @@ def binary_crossentropy(
     With ``from_logits`` :math:`\log p = \log\sigma(x) = -\operatorname{softplus}(-x)` and
     :math:`\log(1-p) = \log\sigma(-x)`, exact for any finite logit. ``pos_weight`` is
     :math:`\rho`, ``weight`` is :math:`w`; ``sign_labels`` reads :math:`y \in \{-1, 1\}`.
+    ``backward`` chooses the gradient only (see :data:`BACKWARD`); the value does not depend on it.
 
     >>> import numpy as np
     >>> out = binary_crossentropy(np.array([1.0, 0.0]), np.array([0.8, 0.1]), xp=np)
@@ -242,9 +252,14 @@ def binary_crossentropy(
 
 def _bce_vjp(
     y_true: Any, y_pred: Any, cot: Any, /, *, xp: Any, from_logits: bool = False, clip_eps: Any = 0.0,
-    log_min: float | None = None, **params: Any,
+    log_min: float | None = None, backward: str = "derivative", **params: Any,
 ) -> tuple[Any]:
     y, pos, w = _binary_terms(y_true, y_pred, xp, params)
+    if backward == "torch" and not from_logits:  # torch's own BCELoss backward (convention data)
+        inside = (y_pred >= clip_eps) & (y_pred <= 1.0 - clip_eps)  # a clip (not torch's) is flat
+        spread = xp.clip(y_pred * (1.0 - y_pred), min=_TORCH_BCE_EPS)
+        grad = xp.where(inside, (pos * y * (y_pred - 1.0) + (1.0 - y) * y_pred) / spread, 0.0) * cot
+        return (grad if w is None else w * grad,)
     d_p, d_q = _binary_logs_grad(y_pred, xp=xp, from_logits=from_logits, clip_eps=clip_eps, log_min=log_min)
     grad = -(pos * y * d_p + (1.0 - y) * d_q) * cot
     return (grad if w is None else w * grad,)
@@ -262,7 +277,7 @@ BINARY_CROSSENTROPY = LossSpec(
         Input("y_pred", "prediction", _pred_domain, differentiable=True,
               doc="probabilities of the positive class, or logits with from_logits=True"),
     ),
-    params=(*_PRECISION, BINARY_SMOOTHING, POS_WEIGHT, ELEMENT_WEIGHT, SIGN_LABELS),
+    params=(*_PRECISION, BINARY_SMOOTHING, POS_WEIGHT, ELEMENT_WEIGHT, SIGN_LABELS, BACKWARD),
     tasks=frozenset({"binary", "multilabel"}),
     formula=r"\ell = -w[\rho\,\tilde y \log p + (1 - \tilde y)\log(1 - p)],\ \tilde y = y(1 - s) + s/2",
     references=(
@@ -275,10 +290,11 @@ BINARY_CROSSENTROPY = LossSpec(
     + _USAGE_PROBS,
     conventions={
         "torch": Convention(
-            "torch", "torch.nn.BCELoss",
-            notes="log floored at -100 on probabilities; from_logits=True is BCEWithLogitsLoss (no "
-            "floor, pos_weight); SoftMarginLoss is the logits form with labels in {-1, 1}; torch has "
-            "no label smoothing for BCE; mean over every element.",
+            "torch", "torch.nn.BCELoss", {"backward": "torch"},
+            notes="log floored at -100 on probabilities, and the gradient is torch's backward "
+            "(p - y) / max(p(1 - p), 1e-12), +-1e12 at p exactly 0 or 1; from_logits=True is "
+            "BCEWithLogitsLoss (no floor, pos_weight); SoftMarginLoss is the logits form with labels in "
+            "{-1, 1}; torch has no label smoothing for BCE; mean over every element.",
             names={
                 "BCELoss": {},
                 "BCEWithLogitsLoss": {"from_logits": True},
