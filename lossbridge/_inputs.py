@@ -105,7 +105,11 @@ def _check_input_shape(x: Any, kind: str, pred_shape: tuple[int, ...], name: str
             )
         return
     expected = pred_shape if kind == "same" else pred_shape[:-1]
-    relation = f"the shape of {pname}" if kind == "same" else f"{pname}'s shape without its class axis"
+    relation = (
+        f"{name} and {pname} must have the same shape; nothing is broadcast"
+        if kind == "same"
+        else f"{pname}'s shape without its class axis"
+    )
     check_shape(x, expected, name, relation=relation)
 
 
