@@ -30,6 +30,8 @@ SCRIPT = textwrap.dedent(
         state = tx.init(params)
 
         def check(state, when):
+            if state.slots is None:  # a stateless optimizer (fromage): nothing to place
+                return
             for key, param in params.items():
                 for slot, leaf in state.slots[key].items():
                     if leaf.shape == param.shape:
