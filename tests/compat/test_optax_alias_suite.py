@@ -123,7 +123,9 @@ def _cases() -> list[Any]:
         name = _opt_name(method)
         if name is None or name not in COVERED:
             continue
-        params = getattr(method, "__x_params_repr__", "")
+        # a repr may hold a memory address (<function f at 0x...>): pytest-xdist workers must
+        # collect the same ids, so addresses are dropped
+        params = re.sub(r" at 0x[0-9a-f]+", "", getattr(method, "__x_params_repr__", ""))
         test_id = f"alias_test.AliasTest.{attr}"
         cases.append(pytest.param(attr, test_id, id=f"{attr}[{params}]"))
     return cases
