@@ -60,7 +60,8 @@ def test_coincident_points_have_a_finite_gradient() -> None:
 
 def test_all_three_inputs_must_have_the_same_shape() -> None:
     with pytest.raises(
-        InputError, match=r"negative: expected shape \(7, 5\) \(negative and anchor must have the same shape.*\), got \(7, 4\)"
+        InputError,
+        match=r"negative: expected shape \(7, 5\) \(negative and anchor must have the same shape.*\), got \(7, 4\)",
     ):
         lossbridge.get("triplet_margin")(A, P, N[:, :4])
 

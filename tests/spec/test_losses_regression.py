@@ -67,7 +67,8 @@ def test_zero_weights_give_a_zero_sum() -> None:
 
 def test_shape_mismatch_names_both_shapes() -> None:
     with pytest.raises(
-        InputError, match=r"y_true: expected shape \(8, 3\) \(y_true and y_pred must have the same shape.*\), got \(8, 2\)"
+        InputError,
+        match=r"y_true: expected shape \(8, 3\) \(y_true and y_pred must have the same shape.*\), got \(8, 2\)",
     ):
         lossbridge.get("mae")(Y[:, :2], YHAT)
 
