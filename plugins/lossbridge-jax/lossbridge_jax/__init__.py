@@ -8,4 +8,4 @@ from __future__ import annotations
 
 __all__ = ["JaxBackend"]
 
-from lossbridge_jax._backend import JaxBackend
+from ._backend import JaxBackend

@@ -53,18 +53,18 @@ class JaxBackend(Backend):
         return jnp
 
     def materialize_loss(self, bound: BoundLoss, **options: Any) -> Any:
-        from lossbridge_jax._loss import make_loss
+        from ._loss import make_loss
 
         return make_loss(bound, self, **options)
 
     def materialize_optimizer(self, bound: BoundOptimizer, **options: Any) -> Any:
-        from lossbridge_jax._optim import make_transformation
+        from ._optim import make_transformation
 
         return make_transformation(bound, self)
 
     def materialize_schedule(self, bound: Any) -> Any:
         """An Optax schedule: a jittable function of the update count."""
-        from lossbridge_jax._schedule import make_schedule
+        from ._schedule import make_schedule
 
         return make_schedule(bound)
 
@@ -130,6 +130,6 @@ class JaxBackend(Backend):
 
     def train_digits(self, data: Any) -> Any:
         """Train the seed example network (see :mod:`lossbridge_jax._digits`)."""
-        from lossbridge_jax._digits import train_digits
+        from ._digits import train_digits
 
         return train_digits(data)

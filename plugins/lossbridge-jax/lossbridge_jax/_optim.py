@@ -40,8 +40,9 @@ import optax
 
 from lossbridge.bound import BoundOptimizer
 from lossbridge.errors import InputError
-from lossbridge_jax._backend import JaxBackend
-from lossbridge_jax._loss import to_jax
+
+from ._backend import JaxBackend
+from ._loss import to_jax
 
 __all__ = ["OPTAX_SLOT_NAMES", "LossbridgeState", "LossbridgeTransformation", "make_transformation"]
 

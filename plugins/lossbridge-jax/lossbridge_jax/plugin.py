@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import lossbridge
-from lossbridge_jax._backend import JaxBackend
+
+from ._backend import JaxBackend
 
 __all__ = ["lossbridge_register_backends"]
 

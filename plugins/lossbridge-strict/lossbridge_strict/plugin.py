@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import lossbridge
-from lossbridge_strict._backend import StrictBackend
+
+from ._backend import StrictBackend
 
 
 @lossbridge.hookimpl

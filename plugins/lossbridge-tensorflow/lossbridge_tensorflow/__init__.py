@@ -13,7 +13,7 @@ from typing import Any
 
 __all__ = ["KerasLoss", "KerasOptimizer", "TensorflowBackend"]
 
-from lossbridge_tensorflow._backend import TensorflowBackend
+from ._backend import TensorflowBackend
 
 _LAZY = {"KerasLoss": "lossbridge_tensorflow._losses", "KerasOptimizer": "lossbridge_tensorflow._optimizers"}
 

@@ -51,23 +51,23 @@ class TensorflowBackend(Backend):
         """Keras's own loss keywords: its ``reduction`` check and message, its ``axis=-1`` (see ``_losses``)."""
         if getattr(spec, "kind", None) != "loss":
             return dict(params)
-        from lossbridge_tensorflow._losses import keras_loss_params
+        from ._losses import keras_loss_params
 
         return keras_loss_params(spec, params)
 
     def materialize_loss(self, bound: BoundLoss, **options: Any) -> Any:
-        from lossbridge_tensorflow._losses import make_keras_loss
+        from ._losses import make_keras_loss
 
         return make_keras_loss(bound, backend=self, **options)
 
     def materialize_optimizer(self, bound: BoundOptimizer, **options: Any) -> Any:
-        from lossbridge_tensorflow._optimizers import KerasOptimizer
+        from ._optimizers import KerasOptimizer
 
         return KerasOptimizer(bound)
 
     def materialize_schedule(self, bound: Any) -> Any:
         """A ``keras.optimizers.schedules.LearningRateSchedule`` (float32, serializable)."""
-        from lossbridge_tensorflow._schedules import KerasSchedule
+        from ._schedules import KerasSchedule
 
         return KerasSchedule.from_bound(bound)
 

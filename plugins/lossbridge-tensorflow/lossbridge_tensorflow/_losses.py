@@ -42,7 +42,8 @@ import lossbridge.registry
 from lossbridge.bound import BoundLoss, bind, translate_kwargs
 from lossbridge.errors import ParameterError
 from lossbridge_tensorflow import array_api as xp
-from lossbridge_tensorflow._convert import to_tensor
+
+from ._convert import to_tensor
 
 __all__ = [
     "KERAS_REDUCTIONS", "KerasLoss", "KerasNativeLoss", "keras_loss_params", "make_keras_loss", "native_class",

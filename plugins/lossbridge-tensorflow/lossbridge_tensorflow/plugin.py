@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import lossbridge
-from lossbridge_tensorflow._backend import TensorflowBackend
+
+from ._backend import TensorflowBackend
 
 __all__ = ["lossbridge_register_backends"]
 

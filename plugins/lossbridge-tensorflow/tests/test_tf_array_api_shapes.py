@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from lossbridge_tensorflow import array_api as xp
-from lossbridge_tensorflow.array_api._testing import assert_same, both, run, tol
+from lossbridge_tensorflow.array_api.testing import assert_same, both, run, tol
 
 MODES = ("eager", "function", "xla")
 FLOATS = ("float32", "float64")

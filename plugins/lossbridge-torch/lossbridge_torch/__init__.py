@@ -8,4 +8,4 @@ from __future__ import annotations
 
 __all__ = ["TorchBackend"]
 
-from lossbridge_torch._backend import TorchBackend
+from ._backend import TorchBackend

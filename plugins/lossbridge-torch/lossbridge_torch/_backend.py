@@ -27,23 +27,23 @@ class TorchBackend(Backend):
     loss_order = "prediction_first"
 
     def namespace(self) -> Any:
-        from lossbridge_torch._namespace import namespace
+        from ._namespace import namespace
 
         return namespace()
 
     def materialize_loss(self, bound: BoundLoss, **options: Any) -> Any:
-        from lossbridge_torch._loss import TorchLoss
+        from ._loss import TorchLoss
 
         return TorchLoss(bound, backend=self, **options)
 
     def materialize_optimizer(self, bound: BoundOptimizer, **options: Any) -> Any:
-        from lossbridge_torch._optim import optimizer_class
+        from ._optim import optimizer_class
 
         return optimizer_class(bound)
 
     def materialize_schedule(self, bound: Any) -> Any:
         """A ``torch.optim.lr_scheduler.LRScheduler`` subclass; call it with an optimizer."""
-        from lossbridge_torch._schedule import scheduler_class
+        from ._schedule import scheduler_class
 
         return scheduler_class(bound)
 
@@ -100,7 +100,7 @@ class TorchBackend(Backend):
     # -- the seed example ---------------------------------------------------------------------------
     def train_digits(self, data: Any) -> Any:
         """Train Dense(64, relu) -> Dense(10) on the digits data with lossbridge's CE and Adam."""
-        from lossbridge_torch._digits import train_digits
+        from ._digits import train_digits
 
         return train_digits(data, backend=self.name)
 

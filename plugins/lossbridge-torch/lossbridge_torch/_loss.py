@@ -20,7 +20,8 @@ import torch
 from lossbridge import InputError, ParameterError
 from lossbridge.bound import BoundLoss
 from lossbridge.spec import REDUCTION_PARAM
-from lossbridge_torch._namespace import namespace
+
+from ._namespace import namespace
 
 __all__ = ["TorchLoss", "spec_gradient_values"]
 

@@ -138,7 +138,7 @@ def native_factory(spec_name: str) -> Callable[[BoundOptimizer], Any]:
         hyper = dict(bound.hyper)
         if not kernel.accepts(hyper, []):
             return None
-        from lossbridge_torch._optim import optimizer_class
+        from ._optim import optimizer_class
 
         return optimizer_class(bound, native=kernel)
 

@@ -27,7 +27,8 @@ from torch import Tensor
 from lossbridge import InputError
 from lossbridge.bound import BoundOptimizer, translate_kwargs
 from lossbridge.spec import validate_params
-from lossbridge_torch._namespace import namespace
+
+from ._namespace import namespace
 
 __all__ = ["SpecOptimizer", "optimizer_class"]
 
@@ -101,7 +102,7 @@ class SpecOptimizer(torch.optim.Optimizer):
 
     def _check_fused(self, group: dict[str, Any]) -> None:
         """``fused=True`` is a promise of a native kernel, as in torch: refuse it where there is none."""
-        from lossbridge_torch._native import NATIVE_KERNELS
+        from ._native import NATIVE_KERNELS
 
         name = self.bound.spec.name
         kernel = self.native or NATIVE_KERNELS.get(name)
@@ -282,7 +283,7 @@ def _check_options(name: str, options: dict[str, Any]) -> None:
 
 
 def _kernel(name: str) -> Any:
-    from lossbridge_torch._native import NATIVE_KERNELS
+    from ._native import NATIVE_KERNELS
 
     return NATIVE_KERNELS.get(name)
 

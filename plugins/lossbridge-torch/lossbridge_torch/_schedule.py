@@ -138,7 +138,7 @@ class LossbridgeLRScheduler(LRScheduler):
 
 
 def _xp() -> Any:
-    from lossbridge_torch._namespace import namespace
+    from ._namespace import namespace
 
     return namespace()
 

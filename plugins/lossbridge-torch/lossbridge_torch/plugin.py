@@ -9,8 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 from lossbridge import hookimpl
-from lossbridge_torch._backend import TorchBackend
-from lossbridge_torch._native import NATIVE_KERNELS, native_factory
+
+from ._backend import TorchBackend
+from ._native import NATIVE_KERNELS, native_factory
 
 __all__ = ["lossbridge_register_backends", "lossbridge_register_overrides"]
 

@@ -51,7 +51,8 @@ import math
 from typing import Any
 
 from lossbridge_tensorflow.array_api import linalg
-from lossbridge_tensorflow.array_api._creation import (
+
+from ._creation import (
     arange,
     asarray,
     astype,
@@ -70,7 +71,7 @@ from lossbridge_tensorflow.array_api._creation import (
     zeros,
     zeros_like,
 )
-from lossbridge_tensorflow.array_api._dtypes import (
+from ._dtypes import (
     bfloat16,
     bool,
     can_cast,
@@ -92,7 +93,7 @@ from lossbridge_tensorflow.array_api._dtypes import (
     uint32,
     uint64,
 )
-from lossbridge_tensorflow.array_api._elementwise import (
+from ._elementwise import (
     abs,
     acos,
     acosh,
@@ -161,12 +162,12 @@ from lossbridge_tensorflow.array_api._elementwise import (
     trunc,
     where,
 )
-from lossbridge_tensorflow.array_api._helpers import size
-from lossbridge_tensorflow.array_api._info import (
+from ._helpers import size
+from ._info import (
     Info,
     __array_namespace_info__,
 )
-from lossbridge_tensorflow.array_api._manipulation import (
+from ._manipulation import (
     broadcast_arrays,
     broadcast_shapes,
     broadcast_to,
@@ -185,7 +186,7 @@ from lossbridge_tensorflow.array_api._manipulation import (
     tile,
     unstack,
 )
-from lossbridge_tensorflow.array_api._search_sort_linalg import (
+from ._search_sort_linalg import (
     argmax,
     argmin,
     argsort,
@@ -198,7 +199,7 @@ from lossbridge_tensorflow.array_api._search_sort_linalg import (
     tensordot,
     vecdot,
 )
-from lossbridge_tensorflow.array_api._statistical import (
+from ._statistical import (
     all,
     any,
     cumulative_prod,

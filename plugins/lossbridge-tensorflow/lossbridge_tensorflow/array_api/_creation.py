@@ -8,8 +8,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from lossbridge_tensorflow.array_api import _dtypes as d
-from lossbridge_tensorflow.array_api._helpers import SCALARS, as_tensor, cast
+from . import _dtypes as d
+from ._helpers import SCALARS, as_tensor, cast
 
 __all__ = [
     "arange",

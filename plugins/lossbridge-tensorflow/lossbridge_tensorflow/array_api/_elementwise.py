@@ -14,8 +14,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from lossbridge_tensorflow.array_api import _dtypes as d
-from lossbridge_tensorflow.array_api._helpers import SCALARS, as_tensor, cast, ensure_float, promote
+from . import _dtypes as d
+from ._helpers import SCALARS, as_tensor, cast, ensure_float, promote
 
 __all__ = [
     "abs",

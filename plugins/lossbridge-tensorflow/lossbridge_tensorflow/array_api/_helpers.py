@@ -7,7 +7,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from lossbridge_tensorflow.array_api import _dtypes as d
+from . import _dtypes as d
 
 __all__ = ["SCALARS", "as_tensor", "axis_tuple", "cast", "ensure_float", "promote", "require", "size"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lossbridge_tensorflow.array_api import _dtypes as d
+from . import _dtypes as d
 
 __all__ = ["Info", "__array_namespace_info__"]
 

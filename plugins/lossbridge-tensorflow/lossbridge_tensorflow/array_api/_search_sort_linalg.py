@@ -7,8 +7,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from lossbridge_tensorflow.array_api import _dtypes as d
-from lossbridge_tensorflow.array_api._helpers import as_tensor, axis_tuple, cast, promote
+from . import _dtypes as d
+from ._helpers import as_tensor, axis_tuple, cast, promote
 
 __all__ = [
     "argmax",

@@ -7,8 +7,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from lossbridge_tensorflow.array_api import _dtypes as d
-from lossbridge_tensorflow.array_api._helpers import as_tensor, axis_tuple, cast
+from . import _dtypes as d
+from ._helpers import as_tensor, axis_tuple, cast
 
 __all__ = [
     "all", "any", "cumulative_prod", "cumulative_sum", "max", "mean", "min", "prod", "std", "sum", "var",

@@ -13,9 +13,9 @@ from typing import Any, NamedTuple
 
 import tensorflow as tf
 
-from lossbridge_tensorflow.array_api._helpers import as_tensor, axis_tuple, promote
-from lossbridge_tensorflow.array_api._manipulation import broadcast_arrays, moveaxis
-from lossbridge_tensorflow.array_api._search_sort_linalg import matmul, matrix_transpose, tensordot, vecdot
+from ._helpers import as_tensor, axis_tuple, promote
+from ._manipulation import broadcast_arrays, moveaxis
+from ._search_sort_linalg import matmul, matrix_transpose, tensordot, vecdot
 
 __all__ = [
     "cholesky",
