@@ -213,7 +213,6 @@ def _masked_inputs(bound: BoundLoss, inputs: list[Any], where: Any, pk: int) -> 
     roles = _MASKED_INPUT.get(bound.spec.name)
     if roles is None and bound.spec.elementwise and not _consumes_last_axis(bound):
         return inputs, where
-    roles = _MASKED_INPUT.get(bound.spec.name)
     if roles is None:
         raise ParameterError(f"{bound.spec.name}: where= (a mask inside a row) is not expressible by this spec")
     out = list(inputs)
