@@ -200,6 +200,10 @@ class Convention:
     inputs:
         For losses: the :class:`InputRules` (accepted input forms, compute dtype); ``None`` takes
         the framework preset from :data:`INPUT_RULES`.
+    deprecated:
+        Names of ``names`` the framework has deprecated, each with the framework's own advice
+        (``{"optimistic_adam": "use `optimistic_adam_v2` instead"}``): resolving one under this
+        convention emits a :class:`DeprecationWarning` carrying it, as the framework does.
     """
 
     framework: str
@@ -212,9 +216,14 @@ class Convention:
     names: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     kwargs: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
     inputs: InputRules | None = None
+    deprecated: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", _frozen(self.params))
+        object.__setattr__(self, "deprecated", _frozen(self.deprecated))
+        unknown = sorted(set(self.deprecated) - set(self.names))
+        if unknown:
+            raise ValueError(f"Convention.deprecated names {unknown} that are not in names")
         object.__setattr__(self, "names", _frozen({k: _frozen(v) for k, v in self.names.items()}))
         object.__setattr__(self, "kwargs", _frozen(self.kwargs))
         if self.rounded is not None:

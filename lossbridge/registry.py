@@ -101,6 +101,19 @@ def native_keys(framework: str, convention: Any) -> dict[str, Mapping[str, Any]]
     return out
 
 
+def _warn_if_deprecated(spec: Any, framework: str, key: str) -> None:
+    """Emit the framework's own DeprecationWarning when ``key`` is a name it has deprecated."""
+    convention = spec.conventions.get(framework)
+    for name, advice in getattr(convention, "deprecated", {}).items():
+        if normalize(name) == key:
+            warnings.warn(
+                f"{name} is deprecated in {framework}: {advice} (lossbridge resolves it to "
+                f"{spec.name!r} as {framework} does)",
+                DeprecationWarning,
+                stacklevel=4,
+            )
+
+
 def _strict() -> bool:
     return os.environ.get("LOSSBRIDGE_STRICT_PLUGINS", "").strip().lower() in ("1", "true", "yes")
 
@@ -307,6 +320,7 @@ class Registry:
         if framework is not None:
             found = self._from_claims(name, self._claims(key, framework), f"{framework} name")
             if found is not None:
+                _warn_if_deprecated(found.spec, framework, key)
                 return found
         if key in self._spec_names:
             return Resolution(self._specs[self._spec_names[key]][0], {}, "name")

@@ -8,6 +8,9 @@ The known cross-framework collisions are checked by value on tiny hand-computed 
 
 from __future__ import annotations
 
+import re
+import warnings
+
 import numpy as np
 import pytest
 
@@ -76,11 +79,30 @@ CASES = [(fw, name) for fw, names in LISTED.items() for name in names]
 
 @pytest.mark.parametrize(("framework", "name"), CASES, ids=[f"{fw}-{n}" for fw, n in CASES])
 def test_listed_name_resolves_under_its_convention(framework: str, name: str) -> None:
-    found = lossbridge.spec(name, convention=framework)
-    assert framework in found.conventions, f"{name!r} -> {found.name!r} has no {framework} convention"
-    via = default_registry().resolve(name, framework).via
-    assert via == f"{framework} name", f"{name!r} resolved through {via!r}, not a {framework} name"
-    assert lossbridge.get(name, convention=framework) is not None
+    with warnings.catch_warnings():
+        # a name the framework deprecated resolves with the framework's DeprecationWarning (tested below)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        found = lossbridge.spec(name, convention=framework)
+        assert framework in found.conventions, f"{name!r} -> {found.name!r} has no {framework} convention"
+        via = default_registry().resolve(name, framework).via
+        assert via == f"{framework} name", f"{name!r} resolved through {via!r}, not a {framework} name"
+        assert lossbridge.get(name, convention=framework) is not None
+
+
+@pytest.mark.parametrize(
+    ("framework", "name", "advice"),
+    [
+        ("optax", "optimistic_adam", "use `optimistic_adam_v2` instead"),
+        ("optax", "convex_kl_divergence", "use generalized_kl_divergence"),
+    ],
+)
+def test_deprecated_framework_name_warns_as_the_framework_does(framework: str, name: str, advice: str) -> None:
+    with pytest.warns(DeprecationWarning, match=re.escape(advice)):
+        deprecated = lossbridge.get(name, convention=framework)
+    assert deprecated is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lossbridge.get(name)  # lossbridge's own spelling is not deprecated
 
 
 @pytest.mark.parametrize(

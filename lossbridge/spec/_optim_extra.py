@@ -226,6 +226,7 @@ OPTIMISTIC_ADAM = OptimizerSpec(
             "alpha = learning_rate, beta = optimism (default: learning_rate) and no further scaling: "
             "here alpha = 1 with o = optimism. mu_dtype is not modelled.",
             names={"optimistic_adam_v2": {}, "optimistic_adam": {}},
+            deprecated={"optimistic_adam": "use `optimistic_adam_v2` instead"},
         ),
     },
 )

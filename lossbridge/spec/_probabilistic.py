@@ -439,6 +439,7 @@ KL_DIVERGENCE = LossSpec(
             "the generalized form (generalized_kl_divergence, and convex_kl_divergence, deprecated in "
             "optax 0.2.8) adds exp(log q) - p.",
             names=_OPTAX_NAMES,
+            deprecated={"convex_kl_divergence": "use generalized_kl_divergence instead"},
         ),
     },
 )

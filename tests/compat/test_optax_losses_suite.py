@@ -19,6 +19,7 @@ import importlib.util
 import inspect
 import sys
 import unittest
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,9 @@ def covered_names() -> dict[str, tuple[Any, Any]]:
         if name.startswith("_") or not inspect.isfunction(native):
             continue
         try:
-            found = lossbridge.spec(name, convention="optax")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # deprecated names warn when used
+                found = lossbridge.spec(name, convention="optax")
         except LossbridgeError:
             continue
         if found.kind == "loss":
@@ -77,6 +80,7 @@ def _cached_loss(name: str, options: dict[str, Any]) -> Any:
     A loss is a pure function of its configuration, so one object per configuration serves every
     native test (and JAX's caches keyed on it are shared). Unhashable options are not cached.
     """
+    lossbridge.spec(name, convention="optax")  # every call resolves the name (a deprecated one warns)
     try:
         key = (name, tuple(sorted(options.items())))
         hash(key)
