@@ -40,7 +40,7 @@ def case_ids(cases: Sequence[Any], label: str = "name") -> list[str]:
     """Test ids: the case's ``label`` field, its native keyword arguments, and ``lr_change``."""
     return [
         f"{getattr(c, label)}-"
-        + ("-".join(f"{k}={v}" for k, v in c.native.items()) or "default")
+        + ("-".join(f"{k}={getattr(v, '__name__', v)}" for k, v in c.native.items()) or "default")
         + ("-lr_change" if c.new_lr is not None else "")
         for c in cases
     ]
