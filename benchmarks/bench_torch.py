@@ -1,17 +1,22 @@
 """lossbridge on PyTorch vs torch itself: ratio tables (lossbridge time / native time).
 
-Optimizers: one ``step()`` of Adam, AdamW and SGD-momentum on ~1M parameters in 10 tensors and
-~10M parameters in 200 tensors, against ``torch.optim``'s default step (the eager baseline) and
-its ``fused=True`` step (the fastest native mode). lossbridge modes: its default (the verified
-native kernel where one matches the spec), the spec's update eagerly (``fused=False``) and through
-``torch.compile`` (``fused=False, compile=True``).
+Optimizers: one ``step()`` of every optimizer torch.optim also has (Adam, AdamW, SGD-momentum,
+RMSprop, Adagrad, NAdam, RAdam, Adamax, Adadelta) on ~1M parameters in 10 tensors, ~10M in 200 and
+~100k in 1000 (small tensors), against ``torch.optim``'s default step (on a CPU: the single-tensor
+loop), its ``foreach=True`` step and its ``fused=True`` step where it has one. lossbridge modes: its
+default (the verified native kernel where one matches the spec), the spec's update eagerly
+(``fused=False``: list updates for small tensors, tensor by tensor for large ones), the same forced
+tensor by tensor (the path before list updates) and through ``torch.compile``
+(``fused=False, compile=True``; ``--no-compile`` skips it).
 
 Losses: forward + backward of ``sparse_categorical_crossentropy`` (10 classes), ``binary_crossentropy``
 and ``mse`` at 1e3, 1e5 and 1e7 elements against ``torch.nn.functional``, eager and both compiled
 (``torch.compile(fullgraph=True, dynamic=True)``).
 
-One process, warm-up then the median of repeats. Run: ``python benchmarks/bench_torch.py``
-(``--threads N`` sets torch's intra-op threads; default 1, steadier on a shared 2-core machine).
+One process, warm-up then the median of repeats (``--clock cpu``, the default, times the thread's
+CPU time, steady on a shared machine; ``--clock wall`` times wall-clock). Run:
+``python benchmarks/bench_torch.py`` (``--threads N`` sets torch's intra-op threads; default 1;
+``--only optimizers|losses`` runs one table).
 """
 
 from __future__ import annotations
@@ -32,8 +37,15 @@ OPTIMIZERS = {
     "adam": (torch.optim.Adam, {"lr": 1e-3}),
     "adamw": (torch.optim.AdamW, {"lr": 1e-3}),
     "sgd-momentum": (torch.optim.SGD, {"lr": 1e-3, "momentum": 0.9}),
+    "rmsprop": (torch.optim.RMSprop, {"lr": 1e-3}),
+    "adagrad": (torch.optim.Adagrad, {"lr": 1e-3}),
+    "nadam": (torch.optim.NAdam, {"lr": 1e-3}),
+    "radam": (torch.optim.RAdam, {"lr": 1e-3}),
+    "adamax": (torch.optim.Adamax, {"lr": 1e-3}),
+    "adadelta": (torch.optim.Adadelta, {"lr": 1.0}),
 }
-SIZES = {"1M/10": (1_000_000, 10), "10M/200": (10_000_000, 200)}
+SIZES = {"1M/10": (1_000_000, 10), "10M/200": (10_000_000, 200), "100k/1000": (100_000, 1000)}
+_CLOCK: Callable[[], float] = time.thread_time
 
 
 def _median(fn: Callable[[], Any], *, warmup: int, repeats: int) -> float:
@@ -41,9 +53,9 @@ def _median(fn: Callable[[], Any], *, warmup: int, repeats: int) -> float:
         fn()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = _CLOCK()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(_CLOCK() - start)
     return statistics.median(times)
 
 
@@ -55,33 +67,53 @@ def _params(total: int, count: int) -> list[torch.nn.Parameter]:
     return params
 
 
-def bench_optimizers(repeats: int, emit: Callable[[tuple[str, ...]], None]) -> None:
+def _has_fused(native_cls: type) -> bool:
+    try:
+        native_cls([torch.nn.Parameter(torch.zeros(1))], fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return True
+
+
+def bench_optimizers(repeats: int, emit: Callable[[tuple[str, ...]], None], *, compile_: bool) -> None:
     for name, (native_cls, kw) in OPTIMIZERS.items():
         spec_name = name.split("-")[0]
         cls = lossbridge.get(spec_name, backend="torch", convention="torch")
+        per_tensor = type(cls.__name__, (cls,), {"_group_mode": "off"})  # the loop before list updates
+        fused = _has_fused(native_cls)
         for size, (total, count) in SIZES.items():
             params = _params(total, count)
-            t = {}
-            for label, make, options in (
+            modes: list[tuple[str, Any, dict[str, Any]]] = [
                 ("torch", native_cls, {}),
-                ("torch fused", native_cls, {"fused": True}),
+                ("torch foreach", native_cls, {"foreach": True}),
                 ("lb", cls, {}),
                 ("lb spec eager", cls, {"fused": False}),
-                ("lb spec compiled", cls, {"fused": False, "compile": True}),
-            ):
+                ("lb per-tensor", per_tensor, {"fused": False}),
+            ]
+            if fused:
+                modes.append(("torch fused", native_cls, {"fused": True}))
+            if compile_:
+                modes.append(("lb spec compiled", cls, {"fused": False, "compile": True}))
+            t = {}
+            for label, make, options in modes:
                 opt = make(params, **options, **kw)
-                t[label] = _median(opt.step, warmup=2, repeats=repeats)
-            fastest_native = min(t["torch"], t["torch fused"])
-            fastest_lb = min(t["lb"], t["lb spec compiled"])
+                t[label] = _median(opt.step, warmup=3 if "compiled" in label else 2, repeats=repeats)
+            base, each = t["torch"], t["torch foreach"]
+            native_best = min(base, each, t.get("torch fused", base))
+            ours_best = min(t["lb"], t["lb spec eager"], t.get("lb spec compiled", t["lb"]))
+            compiled = t.get("lb spec compiled")
             emit((
                 name,
                 size,
-                f"{t['torch'] * 1e3:.1f}",
-                f"{t['torch fused'] * 1e3:.1f}",
-                f"{t['lb'] / t['torch']:.2f}",
-                f"{t['lb spec eager'] / t['torch']:.2f}",
-                f"{t['lb spec compiled'] / t['torch']:.2f}",
-                f"{fastest_lb / fastest_native:.2f}",
+                f"{base * 1e3:.1f}",
+                f"{each * 1e3:.1f}",
+                f"{t['torch fused'] * 1e3:.1f}" if fused else "-",
+                f"{t['lb'] / base:.2f}",
+                f"{t['lb spec eager'] / base:.2f}",
+                f"{t['lb spec eager'] / each:.2f}",
+                f"{t['lb per-tensor'] / base:.2f}",
+                f"{compiled / base:.2f}" if compiled is not None else "-",
+                f"{ours_best / native_best:.2f}",
             ))
 
 
@@ -171,18 +203,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
+    parser.add_argument("--only", choices=("optimizers", "losses"), default=None)
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile modes of the optimizers")
     args = parser.parse_args()
+    global _CLOCK
+    _CLOCK = time.thread_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     start = time.perf_counter()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); ratio = lossbridge / torch\n")
-    print("Optimizer step (ms for torch; ratios vs torch.optim's default step; last: fastest vs fastest)")
-    header = ("optimizer", "params/tensors", "torch ms", "fused ms", "lb", "lb eager", "lb compiled",
-              "fastest")
-    bench_optimizers(args.repeats, _table(header))
-    print("\nLoss forward+backward (ms for torch.nn.functional; ratios lossbridge / torch)")
-    header = ("loss", "elements", "F eager ms", "eager", "F compiled ms", "compiled")
-    bench_losses(args.repeats, _table(header))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.clock} clock; "
+          "ratio = lossbridge / torch\n")
+    if args.only in (None, "optimizers"):
+        print("Optimizer step (ms for torch's default, foreach and fused steps; ratios vs torch's default step "
+              "unless marked /foreach; last: fastest vs fastest)")
+        header = ("optimizer", "params/tensors", "torch ms", "foreach ms", "fused ms", "lb", "lb eager",
+                  "eager/foreach", "lb per-tensor", "lb compiled", "fastest")
+        bench_optimizers(args.repeats, _table(header), compile_=not args.no_compile)
+    if args.only in (None, "losses"):
+        print("\nLoss forward+backward (ms for torch.nn.functional; ratios lossbridge / torch)")
+        header = ("loss", "elements", "F eager ms", "eager", "F compiled ms", "compiled")
+        bench_losses(args.repeats, _table(header))
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 
 

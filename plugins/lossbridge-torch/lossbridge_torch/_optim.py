@@ -9,7 +9,10 @@ hyperparameters. Each step runs, per param group, one of three engines:
 * the spec's update of one tensor compiled with ``torch.compile`` (``compile=True``; dynamic
   shapes, so one graph per parameter rank serves every tensor), falling back to eager if
   compilation fails;
-* the spec's update, eagerly, tensor by tensor.
+* the spec's update, eagerly: one call over a whole run of small tensors (a list update: the spec
+  gets :class:`~lossbridge_torch._foreach.TensorList` values and a namespace mapping each op onto
+  ``torch._foreach_*``), and tensor by tensor for large tensors, for ``differentiable=True`` and for
+  a spec the list namespace cannot run. Both give the same values.
 
 This module imports torch at the top; the backend imports it lazily.
 """
@@ -64,6 +67,10 @@ class SpecOptimizer(torch.optim.Optimizer):
     bound: ClassVar[BoundOptimizer]
     native: ClassVar[Any] = None
     _compiled: ClassVar[Callable[..., None] | None] = None
+    #: how the eager spec path runs a group: "list" (one update over the group's tensors, see
+    #: :meth:`_group_step`), "shape" (the same, split by shape: the spec branches on shapes), "off"
+    #: (tensor by tensor: the list namespace could not run this spec)
+    _group_mode: ClassVar[str] = "list"
 
     def __init__(self, params: Iterable[Any], **hyper: Any) -> None:
         options = {k: hyper.pop(k, default) for k, default in _OPTION_DEFAULTS.items()}
@@ -173,7 +180,7 @@ class SpecOptimizer(torch.optim.Optimizer):
             return
         real = all(k is p for k, p in zip(keys, params, strict=True))
         if group["maximize"]:  # torch's maximize: ascend, i.e. run the update on the negated gradient
-            grads = [torch.neg(g) for g in grads]
+            grads = list(torch._foreach_neg(grads))
         hyper = self._hyper(group)
         native = self.native
         if group["fused"]:
@@ -186,7 +193,7 @@ class SpecOptimizer(torch.optim.Optimizer):
         elif group["compile"]:
             self._compiled_step(keys, params, grads, hyper)
         else:
-            self._eager_step(keys, params, grads, hyper)
+            self._list_step(keys, params, grads, hyper)
 
     # -- state_dict ---------------------------------------------------------------------------------
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -253,6 +260,104 @@ class SpecOptimizer(torch.optim.Optimizer):
             p.add_(delta)
             state.update(new)
 
+    def _list_step(
+        self, keys: list[Tensor], params: list[Tensor], grads: list[Tensor], hyper: dict[str, Any]
+    ) -> None:
+        """The eager spec path: small tensors through list updates, the others tensor by tensor.
+
+        A list update (:mod:`lossbridge_torch._foreach`) saves Python work per operation and tensor,
+        which dominates for small tensors; for large ones the per-tensor loop is faster on a CPU (its
+        temporaries stay in cache between operations, a list operation streams the whole list), as
+        torch's own single-tensor step is faster there than its foreach step.
+        """
+        small = [k for k, p in enumerate(params) if p.numel() <= _LIST_MAX_NUMEL]
+        if len(small) < 2 or type(self)._group_mode == "off":
+            self._eager_step(keys, params, grads, hyper)
+            return
+        if len(small) < len(params):
+            large = sorted(set(range(len(params))) - set(small))
+            self._eager_step([keys[k] for k in large], [params[k] for k in large], [grads[k] for k in large], hyper)
+            keys, params, grads = ([xs[k] for k in small] for xs in (keys, params, grads))
+        if not self._group_step(keys, params, grads, hyper):
+            self._eager_step(keys, params, grads, hyper)
+            # the per-tensor loop ran this spec where the list update could not: remember it (an error
+            # of the update itself, such as an invalid hyperparameter, raised above and changes nothing)
+            type(self)._group_mode = "off"
+
+    def _group_step(
+        self, keys: list[Tensor], params: list[Tensor], grads: list[Tensor], hyper: dict[str, Any]
+    ) -> bool:
+        """The spec's update over whole lists of tensors (see :mod:`lossbridge_torch._foreach`).
+
+        The tensors are split by what one call must share: dtype, device, step count and slot names
+        (and shape, for a spec that branches on shapes), then cut into runs of at most
+        :data:`_CHUNK_ELEMENTS`. Every run is computed before anything is written, so a spec the list
+        namespace cannot run leaves no trace: False is returned, and the per-tensor loop runs instead.
+        """
+        cls = type(self)
+        if cls._group_mode == "off":
+            return False
+        from ._foreach import NonUniform, TensorList, foreach_namespace
+
+        states = [self.state[k] for k in keys]
+        steps = [s["step"] for s in states]
+        torch._foreach_add_(steps, 1)
+        try:
+            results = self._group_updates(params, grads, states, steps, hyper, TensorList, foreach_namespace())
+        except NonUniform:
+            torch._foreach_sub_(steps, 1)
+            if cls._group_mode == "shape":
+                return False
+            cls._group_mode = "shape"
+            return self._group_step(keys, params, grads, hyper)
+        except Exception as exc:  # an op the list namespace cannot run: the per-tensor loop may
+            torch._foreach_sub_(steps, 1)
+            _log.info("lossbridge: %s list update failed (%r); tensor by tensor", self.bound.spec.name, exc)
+            return False
+        inputs = {id(t) for t in params} | {id(t) for t in grads}
+        for idx, delta, new in results:
+            group_params = [params[k] for k in idx]
+            if isinstance(delta, TensorList):
+                torch._foreach_add_(group_params, delta.ts)
+            else:
+                for p in group_params:
+                    p.add_(delta)
+            for name, value in new.items():
+                _write_state([states[k] for k in idx], name, value, inputs)
+        return True
+
+    def _group_updates(
+        self,
+        params: list[Tensor],
+        grads: list[Tensor],
+        states: list[dict[str, Any]],
+        steps: list[Tensor],
+        hyper: dict[str, Any],
+        tensor_list: Any,
+        xp: Any,
+    ) -> list[tuple[list[int], Any, dict[str, Any]]]:
+        """The spec's update of every split of the group: ``(indices, delta, new_state)``, nothing written."""
+        counts = torch.stack(steps).tolist() if len({s.device for s in steps}) == 1 else [float(s) for s in steps]
+        by_shape = type(self)._group_mode == "shape"
+        splits: dict[tuple[Any, ...], list[int]] = {}
+        for k, (p, state) in enumerate(zip(params, states, strict=True)):
+            key = (p.dtype, p.device, counts[k], tuple(state), tuple(p.shape) if by_shape else None)
+            splits.setdefault(key, []).append(k)
+        results = []
+        for (_, _, count, slot_names, _), idx in _chunks(splits, params):
+            step = torch.tensor(count, dtype=_step_dtype(params[idx[0]]))
+            slots = {name: tensor_list([states[k][name] for k in idx]) for name in slot_names if name != "step"}
+            delta, new = self.bound.update(
+                tensor_list([params[k] for k in idx]),
+                tensor_list([grads[k] for k in idx]),
+                slots,
+                step=step,
+                xp=xp,
+                **hyper,
+            )
+            results.append((idx, delta, new))
+        return results
+
     def _compiled_step(
         self, keys: list[Tensor], params: list[Tensor], grads: list[Tensor], hyper: dict[str, Any]
     ) -> None:
@@ -280,6 +385,42 @@ def _check_options(name: str, options: dict[str, Any]) -> None:
         raise RuntimeError(f"{name}: `fused` and `foreach` cannot be `True` together.")
     if options["fused"] and options["differentiable"]:
         raise RuntimeError(f"{name}: `fused` does not support `differentiable`")
+
+
+#: elements of one list update: the group is cut into runs of tensors this large (one tensor at
+#: least), so the arrays an operation touches stay in cache until the next one reads them (a CPU
+#: runs a whole-group list update slower than tensor by tensor once the group outgrows the cache).
+_CHUNK_ELEMENTS = 1 << 18
+#: tensors up to this size run through list updates; larger ones tensor by tensor (measured on a
+#: 2-core EPYC: list updates win below ~10k elements per tensor, lose above; see benchmarks/bench_torch.py)
+_LIST_MAX_NUMEL = 1 << 13
+
+
+def _chunks(splits: dict[tuple[Any, ...], list[int]], params: list[Tensor]) -> Iterable[tuple[Any, list[int]]]:
+    """Each split cut into consecutive runs of at most :data:`_CHUNK_ELEMENTS` elements."""
+    for key, idx in splits.items():
+        run: list[int] = []
+        size = 0
+        for k in idx:
+            n = params[k].numel()
+            if run and size + n > _CHUNK_ELEMENTS:
+                yield key, run
+                run, size = [], 0
+            run.append(k)
+            size += n
+        yield key, run
+
+
+def _write_state(states: list[dict[str, Any]], name: str, value: Any, inputs: set[int]) -> None:
+    """Store a new slot value of a run, as the per-tensor path does (rebinding), copied first when it
+    is a param or grad itself, or one tensor standing for the whole run."""
+    from ._foreach import TensorList
+
+    news = value.ts if isinstance(value, TensorList) else [value] * len(states)
+    for state, new in zip(states, news, strict=True):
+        if isinstance(new, Tensor) and (id(new) in inputs or not isinstance(value, TensorList)):
+            new = new.clone()
+        state[name] = new
 
 
 def _kernel(name: str) -> Any:
