@@ -27,6 +27,7 @@ __all__ = [
     "VERIFIED_VERSIONS",
     "Convention",
     "InputRules",
+    "NativeInputs",
     "Reduction",
 ]
 
@@ -46,11 +47,29 @@ class Reduction:
         ``"weights"``: a weighted mean divides by the sum of the weights (PyTorch's
         ``CrossEntropyLoss(weight=...)``, scikit-learn's ``sample_weight``); ``"count"``: it divides by
         the number of terms (Keras's ``sum_over_batch_size``).
+    mask_zero:
+        Terms whose value is exactly 0 are masked out of the mean's denominator (Keras's
+        ``set_keras_mask(loss, loss > 0)`` of ``Circle``): a mean divides by the number (or the
+        summed weights) of the non-zero terms, and a batch of zeros gives 0, not 0/0.
+    mean_params:
+        Spec parameter values that the ``"mean"`` reduction implies under this framework (PyTorch's
+        ``CTCLoss(reduction='mean')`` divides each sequence's loss by its target length before the
+        batch mean: ``{"normalize_by_length": True}``); ``"sum"`` and ``"none"`` keep the
+        convention's values. Applied by :meth:`lossbridge.bound.BoundLoss.spec_params`.
     """
 
     default: Literal["mean", "sum", "none"] = "mean"
     feature_mean: bool = False
     normalize_by: Literal["weights", "count"] = "weights"
+    mask_zero: bool = False
+    mean_params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mean_params", MappingProxyType(dict(self.mean_params)))
+
+    def __hash__(self) -> int:
+        return hash((self.default, self.feature_mean, self.normalize_by, self.mask_zero,
+                     tuple(sorted(self.mean_params.items()))))
 
 
 LOSSBRIDGE_REDUCTION = Reduction("mean", feature_mean=False, normalize_by="weights")
@@ -65,6 +84,63 @@ _PRESETS = {
     "optax": OPTAX_REDUCTION,
     "caffe": CAFFE_REDUCTION,
 }
+
+
+@dataclass(frozen=True)
+class NativeInputs:
+    """A framework's own argument list for a loss, as data the shared input path maps onto the spec.
+
+    A backend places the positional arrays of a call in the spec's input slots by role (prediction
+    and target first, in its own order; the rest in spec order). ``slots`` names what the framework
+    passes in each slot, and ``sources`` how each spec input is made from those native arguments,
+    with one of a few forms, applied over the Array API by :mod:`lossbridge._inputs` (so every
+    backend maps a native call the same way, and autodiff or the spec's gradient flows back through
+    the mapping):
+
+    - ``("same", arg)``: the argument as it is;
+    - ``("time_major", arg)``: ``(T, N, ...)`` with its first two axes swapped (PyTorch's CTC ``log_probs``);
+    - ``("lengths", arg)``: a length per sequence ``(N,)`` (integers), as right-padding indicators
+      over the prediction's frames ``(N, T)`` (1 = padded);
+    - ``("paddings", arg)``: padding indicators ``(N, S)`` of any length ``S``, as lengths, as above;
+    - ``("count", arg)``: the number of entries of ``arg`` (labels ``(N, S)``) that are not
+      ``pad_value``, as above (Keras's CTC label length);
+    - ``("none", arg)``: nothing padded: zeros ``(N, T)``;
+    - ``("labels", arg, lengths_arg)``: label sequences right-padded to the frame count ``T``
+      (truncated or zero-padded), from ``(N, S)`` padded ones or, when ``arg`` is 1-D, from the
+      concatenation of every sequence, split by the lengths in ``lengths_arg`` (PyTorch).
+
+    A sequence whose label length exceeds the frame count has no alignment: all of its frames are
+    marked padded (``frames``), so the spec reports it as such.
+
+    Attributes
+    ----------
+    slots:
+        Per spec input (spec order), the native argument a backend puts there; ``""`` for one the
+        native call does not pass (a backend fills the slot with ``None``).
+    sources:
+        Per spec input, ``(form, native argument[, lengths argument])``.
+    pad_value:
+        The label value that is padding, for the ``"count"`` form.
+    frames:
+        The spec input holding the frame paddings, marked all padded for sequences without an alignment.
+    """
+
+    slots: tuple[str, ...]
+    sources: Mapping[str, tuple[str, ...]]
+    pad_value: int = 0
+    frames: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "slots", tuple(self.slots))
+        object.__setattr__(self, "sources", MappingProxyType({k: tuple(v) for k, v in self.sources.items()}))
+
+    def __hash__(self) -> int:
+        return hash((self.slots, tuple(sorted(self.sources.items())), self.pad_value, self.frames))
+
+    @property
+    def arity(self) -> int:
+        """How many arrays the native call passes (the slots it fills come first in every backend order)."""
+        return sum(1 for s in self.slots if s)
 
 
 @dataclass(frozen=True)
@@ -106,6 +182,10 @@ class InputRules:
         (Keras: ``MeanSquaredLogarithmicError`` clips negative targets, ``Dice`` takes any label
         values), so out-of-range values are accepted and computed by the formula; class indices are
         still checked.
+    native:
+        The framework's own argument list for this loss when it differs from the spec's inputs
+        (:class:`NativeInputs`: CTC's time-major log-probabilities with lengths, Keras's two-array
+        CTC); ``None``: the spec's inputs.
     """
 
     match_rank: bool = False
@@ -116,6 +196,7 @@ class InputRules:
     broadcast_weights: bool = False
     logits_behind: tuple[str, ...] = ()
     check_ranges: bool = True
+    native: NativeInputs | None = None
 
 
 #: Each framework's input rules; a convention may override them (``Convention.inputs``).
@@ -204,6 +285,24 @@ class Convention:
         Names of ``names`` the framework has deprecated, each with the framework's own advice
         (``{"optimistic_adam": "use `optimistic_adam_v2` instead"}``): resolving one under this
         convention emits a :class:`DeprecationWarning` carrying it, as the framework does.
+    state:
+        For optimizers: the framework's name of each spec state slot whose value is the same
+        quantity (``{"m": "exp_avg", "v": "exp_avg_sq"}`` for ``torch.optim.Adam``; Keras: the
+        optimizer attribute holding the per-variable list, ``"_momentums"``; Optax: the state field,
+        ``"mu"``), or ``(name, scale)`` when the framework's value is ``scale`` times the spec's
+        (Keras's RMSprop momentum is the negated buffer: ``("_momentums", -1.0)``).
+        :func:`lossbridge.save_state` reads a native optimizer through it; a slot without an entry
+        makes that native optimizer's state unreadable (refused, never guessed).
+    slot_dtypes:
+        For optimizers: the framework's keyword options that set the dtype one state slot is kept in,
+        each mapped to the spec's slot name (Optax: ``{"mu_dtype": "m"}``, SGD's
+        ``{"accumulator_dtype": "momentum"}``). An adapter that offers the option (the JAX backend)
+        stores that slot in the given dtype; ``None`` keeps the parameter's dtype.
+    masks:
+        For optimizers: the framework's keyword options that choose per parameter tensor where some
+        hyperparameters take other values, each mapped to those values (Optax's
+        ``{"mask": {"weight_decay": 0.0}}``: a tree of booleans, or a callable of the parameters,
+        and tensors whose entry is False run the same spec with no weight decay).
     """
 
     framework: str
@@ -217,10 +316,16 @@ class Convention:
     kwargs: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
     inputs: InputRules | None = None
     deprecated: Mapping[str, str] = field(default_factory=dict)
+    state: Mapping[str, str | tuple[str, float]] = field(default_factory=dict)
+    slot_dtypes: Mapping[str, str] = field(default_factory=dict)
+    masks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "slot_dtypes", _frozen(self.slot_dtypes))
+        object.__setattr__(self, "masks", _frozen({k: _frozen(v) for k, v in self.masks.items()}))
         object.__setattr__(self, "params", _frozen(self.params))
         object.__setattr__(self, "deprecated", _frozen(self.deprecated))
+        object.__setattr__(self, "state", _frozen(self.state))
         unknown = sorted(set(self.deprecated) - set(self.names))
         if unknown:
             raise ValueError(f"Convention.deprecated names {unknown} that are not in names")

@@ -18,17 +18,20 @@ from lossbridge.spec._adaptive import (
     BETA_2,
     EPS,
     EPS_ROOT,
+    NESTEROV,
     adam_direction,
     adam_init,
     adam_moments,
     beta_param,
     bias_correction,
+    corrected_first_moment,
     eps_param,
     first_moment,
     rounded_to,
 )
 from lossbridge.spec._first_order import DECOUPLED, lr_param, weight_decay_terms
 from lossbridge.spec._model import OptimizerSpec
+from lossbridge.spec._ops import abs_sq
 from lossbridge.spec._params import Param
 
 __all__ = [
@@ -201,6 +204,7 @@ ADAMAX = OptimizerSpec(
             "optax.adamax / optax.adamaxw",
             notes="eps inside the running max as in PyTorch; adamaxw adds decoupled decay (1e-4) times lr.",
             names={"adamax": {}, "adamaxw": _optax_w()},
+            masks={"mask": {"weight_decay": 0.0}},
         ),
     },
 )
@@ -263,6 +267,7 @@ def nadam_update(
     decoupled_weight_decay: bool,
     factor_dtype: str | None,
     product_dtype: str | None,
+    nesterov: bool = True,
 ) -> tuple[Any, dict[str, Any]]:
     r"""One NAdam step (see :data:`NADAM`).
 
@@ -280,7 +285,7 @@ def nadam_update(
     """
     g, decay = weight_decay_terms(param, grad, lr=lr, weight_decay=weight_decay, decoupled=decoupled_weight_decay)
     b1, b2 = (rounded_to(b, step, dtype=factor_dtype, xp=xp) for b in (beta_1, beta_2))
-    m, v = adam_moments(g, state, b1, b2)
+    m, v = adam_moments(g, state, b1, b2, xp=xp)
     mu, mu_next, one_minus_prod, one_minus_next, extra = _nadam_factors(
         step,
         state,
@@ -291,7 +296,7 @@ def nadam_update(
         factor_dtype=factor_dtype,
         product_dtype=product_dtype,
     )
-    m_hat = mu_next * m / one_minus_next + (1.0 - mu) * g / one_minus_prod
+    m_hat = mu_next * m / one_minus_next + (1.0 - mu) * g / one_minus_prod if nesterov else m / one_minus_prod
     denom = xp.sqrt(v / bias_correction(step, b2, xp=xp) + eps_root) + eps
     return decay - lr * m_hat / denom, {"m": m, "v": v, **extra}
 
@@ -318,6 +323,14 @@ NADAM = OptimizerSpec(
             "'constant': mu_t = beta_1 (Optax's nadam, Adam with nesterov=True)",
             kind="choice",
             choices=("dozat", "constant"),
+            static=True,
+        ),
+        Param(
+            "nesterov",
+            True,
+            "False: the plain bias-corrected first moment m_t / (1 - prod mu_i), no look-ahead (Optax's "
+            "nadam(nesterov=False), which is adam with momentum_schedule='constant')",
+            kind="bool",
             static=True,
         ),
         Param(
@@ -393,6 +406,8 @@ NADAM = OptimizerSpec(
             notes="adam(nesterov=True): mu_t = beta_1, so the products are beta_1^t and beta_1^(t+1); "
             "nadamw adds decoupled decay (1e-4) times lr.",
             names={"nadam": {}, "nadamw": _optax_w()},
+            slot_dtypes={"mu_dtype": "m"},
+            masks={"mask": {"weight_decay": 0.0}},
         ),
     },
 )
@@ -440,7 +455,8 @@ def radam_update(
     """
     g, decay = weight_decay_terms(param, grad, lr=lr, weight_decay=weight_decay, decoupled=decoupled_weight_decay)
     direction, scale, new_state = adam_direction(g, state, step=step, xp=xp, **hyper)
-    m_hat = new_state["m"] / bias_correction(step, hyper["beta_1"], xp=xp)
+    nesterov = hyper.get("nesterov", False)
+    m_hat = corrected_first_moment(new_state["m"], g, step, hyper["beta_1"], nesterov=nesterov, xp=xp)
     rho, rect = _rectification(step, hyper["beta_2"], xp=xp)
     adaptive = rho >= threshold if threshold_inclusive else rho > threshold
     return decay - lr * xp.where(adaptive, rect * scale * direction, m_hat), new_state
@@ -478,6 +494,7 @@ RADAM = OptimizerSpec(
         ),
         _WEIGHT_DECAY,
         DECOUPLED,
+        NESTEROV,
     ),
     formula=(
         r"\rho_\infty = \frac{2}{1-\beta_2} - 1,\ \rho_t = \rho_\infty - \frac{2t\beta_2^t}{1-\beta_2^t},\ "
@@ -522,9 +539,12 @@ _ZAHEER = (
 )
 
 
-def _corrected_step(m: Any, v: Any, step: Any, *, xp: Any, beta_1: Any, beta_2: Any, eps: Any, eps_root: Any) -> Any:
+def _corrected_step(
+    m: Any, v: Any, step: Any, *, xp: Any, beta_1: Any, beta_2: Any, eps: Any, eps_root: Any,
+    grad: Any = None, nesterov: bool = False,
+) -> Any:
     r"""Adam's bias-corrected direction :math:`\hat m / (\sqrt{\hat v + \epsilon_r} + \epsilon)` for given moments."""
-    m_hat = m / bias_correction(step, beta_1, xp=xp)
+    m_hat = corrected_first_moment(m, grad, step, beta_1, nesterov=nesterov, xp=xp)
     return m_hat / (xp.sqrt(v / bias_correction(step, beta_2, xp=xp) + eps_root) + eps)
 
 
@@ -541,6 +561,7 @@ def adabelief_update(
     beta_2: Any,
     eps: Any,
     eps_root: Any,
+    nesterov: bool = False,
 ) -> tuple[Any, dict[str, Any]]:
     r"""One AdaBelief step (see :data:`ADABELIEF`).
 
@@ -558,8 +579,10 @@ def adabelief_update(
     """
     m = first_moment(grad, state["m"], beta_1)
     surprise = grad - m
-    v = beta_2 * state["v"] + (1.0 - beta_2) * (surprise * surprise) + eps_root
-    direction = _corrected_step(m, v, step, xp=xp, beta_1=beta_1, beta_2=beta_2, eps=eps, eps_root=0.0)
+    v = beta_2 * state["v"] + (1.0 - beta_2) * abs_sq(surprise, xp=xp) + eps_root
+    direction = _corrected_step(
+        m, v, step, xp=xp, beta_1=beta_1, beta_2=beta_2, eps=eps, eps_root=0.0, grad=grad, nesterov=nesterov
+    )
     return -lr * direction, {"m": m, "v": v}
 
 
@@ -576,6 +599,7 @@ ADABELIEF = OptimizerSpec(
         beta_param("beta_2", 0.999, "decay of the estimate of (g - m)^2"),
         eps_param(1e-16),
         Param("eps_root", 1e-16, "added to the belief s_t at every step (stored in the state)", low=0.0),
+        NESTEROV,
     ),
     formula=(
         r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\ s_t = \beta_2 s_{t-1} + (1-\beta_2)(g_t - m_t)^2 + \epsilon_r,\ "
@@ -591,8 +615,8 @@ ADABELIEF = OptimizerSpec(
         "optax": Convention(
             "optax",
             "optax.adabelief",
-            notes="eps and eps_root 1e-16; eps_root is added to the stored s_t each step. "
-            "nesterov=True is not covered.",
+            notes="eps and eps_root 1e-16; eps_root is added to the stored s_t each step; nesterov as "
+            "optax.adam's.",
             names={"adabelief": {}},
         ),
     },
@@ -635,7 +659,7 @@ def yogi_update(
     [0.9]
     """
     m = first_moment(grad, state["m"], beta_1)
-    g2 = grad * grad
+    g2 = abs_sq(grad, xp=xp)
     v = state["v"] - (1.0 - beta_2) * xp.sign(state["v"] - g2) * g2
     direction = _corrected_step(m, v, step, xp=xp, beta_1=beta_1, beta_2=beta_2, eps=eps, eps_root=eps_root)
     return -lr * direction, {"m": m, "v": v}
@@ -761,6 +785,7 @@ ADAN = OptimizerSpec(
             "optax.adan",
             notes="b1 0.98, b2 0.92, b3 0.99, eps 1e-8, eps_root 1e-8; add_decayed_weights before -lr.",
             names={"adan": {}},
+            masks={"mask": {"weight_decay": 0.0}},
             kwargs={"b3": "beta_3"},
         ),
     },

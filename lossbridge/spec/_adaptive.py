@@ -12,6 +12,7 @@ from typing import Any
 from lossbridge.conventions import Convention
 from lossbridge.spec._first_order import DECOUPLED, is_zero, lr_param, weight_decay_terms
 from lossbridge.spec._model import OptimizerSpec
+from lossbridge.spec._ops import abs_sq
 from lossbridge.spec._params import Param
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "adam_moments",
     "adam_update",
     "bias_correction",
+    "corrected_first_moment",
     "first_moment",
     "lamb_update",
     "rounded_to",
@@ -82,6 +84,20 @@ _BIAS_CORRECTION_DTYPE = Param(
     nullable=True,
     static=True,
 )
+NESTEROV = Param(
+    "nesterov",
+    False,
+    "Nesterov momentum in the bias-corrected first moment, beta_1 m_t / (1 - beta_1^(t+1)) + "
+    "(1 - beta_1) g_t / (1 - beta_1^t) (Optax's nesterov=True; optax.nadam is adam with it)",
+    kind="bool",
+    static=True,
+)
+_BIAS_CORRECTION_MU = Param(
+    "bias_correction_mu", True, "divide m_t by 1 - beta_1^t (optax.amsgrad's switch)", kind="bool", static=True
+)
+_BIAS_CORRECTION_NU = Param(
+    "bias_correction_nu", True, "divide v_t by 1 - beta_2^t (optax.amsgrad's switch)", kind="bool", static=True
+)
 _AMSGRAD = Param(
     "amsgrad", False, "AMSGrad: divide by the running maximum of the second moment", kind="bool", static=True
 )
@@ -107,6 +123,9 @@ _ADAM_PARAMS = (
     _WEIGHT_DECAY,
     DECOUPLED,
     _BIAS_CORRECTION_DTYPE,
+    NESTEROV,
+    _BIAS_CORRECTION_MU,
+    _BIAS_CORRECTION_NU,
 )
 
 
@@ -123,9 +142,13 @@ def first_moment(grad: Any, m: Any, beta_1: Any) -> Any:
     return m + (1.0 - beta_1) * (grad - m)
 
 
-def adam_moments(grad: Any, state: dict[str, Any], beta_1: Any, beta_2: Any) -> tuple[Any, Any]:
-    """Exponential moving averages of the gradient and of its square (slots ``m`` and ``v``)."""
-    v = beta_2 * state["v"] + (1.0 - beta_2) * (grad * grad)
+def adam_moments(grad: Any, state: dict[str, Any], beta_1: Any, beta_2: Any, *, xp: Any) -> tuple[Any, Any]:
+    """Exponential moving averages of the gradient and of its squared modulus (slots ``m`` and ``v``).
+
+    For complex gradients ``m`` is complex and ``v`` averages :math:`|g|^2` (Optax's
+    ``update_moment_per_elem_norm``).
+    """
+    v = beta_2 * state["v"] + (1.0 - beta_2) * abs_sq(grad, xp=xp)
     return first_moment(grad, state["m"], beta_1), v
 
 
@@ -139,6 +162,20 @@ def rounded_to(value: Any, like: Any, *, dtype: str | None, xp: Any) -> Any:
 def bias_correction(step: Any, beta: Any, *, dtype: str | None = None, xp: Any) -> Any:
     r""":math:`1 - \beta^t`, ``beta`` optionally rounded to ``dtype`` first."""
     return 1.0 - rounded_to(beta, step, dtype=dtype, xp=xp) ** step
+
+
+def corrected_first_moment(
+    m: Any, grad: Any, step: Any, beta_1: Any, *, nesterov: bool, xp: Any, dtype: str | None = None
+) -> Any:
+    r"""The bias-corrected first moment :math:`m_t / (1-\beta_1^t)`, or its Nesterov form.
+
+    .. math:: \hat m_t = \frac{\beta_1 m_t}{1-\beta_1^{t+1}} + \frac{(1-\beta_1) g_t}{1-\beta_1^t}
+    """
+    bc1 = bias_correction(step, beta_1, dtype=dtype, xp=xp)
+    if not nesterov:
+        return m / bc1
+    ahead = bias_correction(step + 1.0, beta_1, dtype=dtype, xp=xp)
+    return beta_1 * (m / ahead) + (1.0 - beta_1) * (grad / bc1)
 
 
 def _bias_corrections(step: Any, beta_1: Any, beta_2: Any, *, dtype: str | None, xp: Any) -> tuple[Any, Any]:
@@ -174,21 +211,33 @@ def adam_direction(
     amsgrad: bool = False,
     amsgrad_max: str = "raw",
     bias_correction_dtype: str | None = None,
+    nesterov: bool = False,
+    bias_correction_mu: bool = True,
+    bias_correction_nu: bool = True,
 ) -> tuple[Any, Any, dict[str, Any]]:
     r"""Adam's step without the learning rate: ``(direction, scale, new_state)``.
 
     The step is ``-lr * scale * direction``; ``scale`` is 1 for the corrected eps placement and
     :math:`\sqrt{1-\beta_2^t}/(1-\beta_1^t)` for the uncorrected one.
     """
-    m, v = adam_moments(grad, state, beta_1, beta_2)
+    m, v = adam_moments(grad, state, beta_1, beta_2, xp=xp)
     bc1, bc2 = _bias_corrections(step, beta_1, beta_2, dtype=bias_correction_dtype, xp=xp)
+    if not bias_correction_mu:
+        bc1 = xp.ones_like(bc1)
+    if not bias_correction_nu:
+        bc2 = xp.ones_like(bc2)
     corrected = eps_placement == "corrected"
     v_eff, extra = _second_moment(
         v, state, bc2, amsgrad=amsgrad, amsgrad_max=amsgrad_max, corrected=corrected, xp=xp
     )
     new_state = {"m": m, "v": v, **extra}
+    if nesterov:  # the Nesterov first moment (bias-corrected), as the plain one's m / bc1
+        m_hat = corrected_first_moment(m, grad, step, beta_1, nesterov=True, xp=xp, dtype=bias_correction_dtype)
+        m = m_hat * bc1
+    else:
+        m_hat = m / bc1
     if corrected:
-        return (m / bc1) / (xp.sqrt(v_eff + eps_root) + eps), 1.0, new_state
+        return m_hat / (xp.sqrt(v_eff + eps_root) + eps), 1.0, new_state
     return m / (xp.sqrt(v_eff + eps_root) + eps), xp.sqrt(bc2) / bc1, new_state
 
 
@@ -258,6 +307,7 @@ ADAM = OptimizerSpec(
         "torch": Convention(
             "torch",
             "torch.optim.Adam",
+            state={"m": "exp_avg", "v": "exp_avg_sq", "v_max": "max_exp_avg_sq"},
             notes="eps added to sqrt of the bias-corrected v; weight_decay is L2 added to the gradient "
             "(decoupled_weight_decay=True makes it AdamW); AMSGrad keeps the max of the raw v.",
             names={"Adam": {}},
@@ -265,6 +315,7 @@ ADAM = OptimizerSpec(
         "keras": Convention(
             "keras",
             "keras.optimizers.Adam",
+            state={"m": "_momentums", "v": "_velocities", "v_max": "_velocity_hats"},
             params={
                 "eps": 1e-7,
                 "eps_placement": "uncorrected",
@@ -280,11 +331,14 @@ ADAM = OptimizerSpec(
         "optax": Convention(
             "optax",
             "optax.adam / optax.amsgrad",
+            state={"m": "mu", "v": "nu"},
             params={"amsgrad_max": "corrected"},
             notes="Same placement as PyTorch plus eps_root inside the sqrt; optax.amsgrad keeps the max "
-            "of the bias-corrected v; no weight decay (use adamw). adam(nesterov=True) is optax.nadam: "
-            "use the nadam spec.",
+            "of the bias-corrected v (bias_correction_mu / bias_correction_nu switch the corrections); no "
+            "weight decay (use adamw); nesterov=True is optax.nadam's first moment. Complex parameters: "
+            "v averages |g|^2. mu_dtype (the JAX backend) stores m in that dtype.",
             names={"adam": {}, "amsgrad": {"amsgrad": True, "amsgrad_max": "corrected"}},
+            slot_dtypes={"mu_dtype": "m"},
         ),
         "caffe": Convention(
             "caffe",
@@ -325,11 +379,16 @@ ADAMW = OptimizerSpec(
     ),
     conventions={
         "torch": Convention(
-            "torch", "torch.optim.AdamW", notes="theta *= 1 - lr*wd, then Adam; wd 1e-2.", names={"AdamW": {}}
+            "torch",
+            "torch.optim.AdamW",
+            state={"m": "exp_avg", "v": "exp_avg_sq", "v_max": "max_exp_avg_sq"},
+            notes="theta *= 1 - lr*wd, then Adam; wd 1e-2.",
+            names={"AdamW": {}},
         ),
         "keras": Convention(
             "keras",
             "keras.optimizers.AdamW",
+            state={"m": "_momentums", "v": "_velocities", "v_max": "_velocity_hats"},
             params={
                 "weight_decay": 0.004,
                 "eps": 1e-7,
@@ -345,10 +404,14 @@ ADAMW = OptimizerSpec(
         "optax": Convention(
             "optax",
             "optax.adamw",
+            state={"m": "mu", "v": "nu"},
             params={"weight_decay": 1e-4, "amsgrad_max": "corrected"},
             notes="scale_by_adam, add_decayed_weights, then -lr: the same decoupled form; wd 1e-4. "
-            "adamw(nesterov=True) is optax.nadamw: use the nadam spec.",
+            "nesterov=True is optax.nadamw's first moment; mask (the JAX backend) leaves the decay out where "
+            "it is False; mu_dtype stores m in that dtype.",
             names={"adamw": {}},
+            slot_dtypes={"mu_dtype": "m"},
+            masks={"mask": {"weight_decay": 0.0}},
         ),
     },
 )
@@ -389,8 +452,8 @@ def lamb_update(
         param = param + decay
     elif not is_zero(weight_decay):
         direction = direction + weight_decay * param
-    w_norm = xp.sqrt(xp.sum(param * param))
-    r_norm = xp.sqrt(xp.sum(direction * direction))
+    w_norm = xp.sqrt(xp.sum(abs_sq(param, xp=xp)))
+    r_norm = xp.sqrt(xp.sum(abs_sq(direction, xp=xp)))
     one = xp.ones_like(w_norm)
     safe = xp.where(r_norm > 0, r_norm, one)
     ratio = xp.where((w_norm > 0) & (r_norm > 0), w_norm / safe, one)
@@ -446,6 +509,7 @@ LAMB = OptimizerSpec(
             "optax.lamb",
             notes="scale_by_adam, add_decayed_weights, scale_by_trust_ratio, then -lr; eps 1e-6.",
             names={"lamb": {}},
+            masks={"mask": {"weight_decay": 0.0}},
         ),
     },
 )

@@ -7,6 +7,7 @@ from typing import Any
 from lossbridge.conventions import Convention
 from lossbridge.spec._first_order import is_zero
 from lossbridge.spec._model import OptimizerSpec
+from lossbridge.spec._ops import abs_sq
 from lossbridge.spec._params import Param
 
 __all__ = ["ADAFACTOR", "SPECS", "adafactor_init", "adafactor_update"]
@@ -64,7 +65,7 @@ def adafactor_init(param: Any, /, *, xp: Any, **hyper: Any) -> dict[str, Any]:
 
 
 def _rms(x: Any, xp: Any) -> Any:
-    return xp.sqrt(xp.mean(x * x))
+    return xp.sqrt(xp.mean(abs_sq(x, xp=xp)))
 
 
 def _step_size(
@@ -90,7 +91,7 @@ def _second_moment(
     xp: Any,
 ) -> tuple[Any, dict[str, Any]]:
     """The second-moment estimate ``v`` the gradient is divided by (its square root), and new slots."""
-    sq = grad * grad if clamp else grad * grad + eps1
+    sq = abs_sq(grad, xp=xp) if clamp else abs_sq(grad, xp=xp) + eps1
     if axes is None:
         v = beta2 * state["v"] + (1.0 - beta2) * sq
         return (xp.clip(v, min=eps1 * eps1) if clamp else v), {**state, "v": v}
@@ -315,6 +316,7 @@ ADAFACTOR = OptimizerSpec(
             "float64 array and the decay is computed in float64: pass decay_dtype=None. Its momentum "
             "option is not modelled.",
             names={"adafactor": {}},
+            masks={"weight_decay_mask": {"weight_decay": 0.0}},
         ),
     },
 )

@@ -179,6 +179,7 @@ SGD = OptimizerSpec(
         "torch": Convention(
             "torch",
             "torch.optim.SGD",
+            state={"momentum": "momentum_buffer"},
             params={"lr": 1e-3},
             notes="lr outside the buffer, b_1 = g, weight decay added to the gradient; lr 1e-3.",
             names={"SGD": {}},
@@ -186,6 +187,7 @@ SGD = OptimizerSpec(
         "keras": Convention(
             "keras",
             "keras.optimizers.SGD",
+            state={"momentum": "momentums"},
             params={"lr": 0.01, "lr_in_momentum": True, "decoupled_weight_decay": True},
             notes="v = momentum*v - lr*g, theta += v; decoupled weight decay; lr 0.01; float32 hyperparameters.",
             hyper_dtype="float32",
@@ -194,8 +196,10 @@ SGD = OptimizerSpec(
         "optax": Convention(
             "optax",
             "optax.sgd",
+            state={"momentum": "trace"},
             notes="trace b = g + momentum*b, update -lr*b (PyTorch's form without dampening).",
             names={"sgd": {}},
+            slot_dtypes={"accumulator_dtype": "momentum"},
         ),
         "caffe": Convention(
             "caffe",

@@ -7,6 +7,7 @@ from typing import Any
 from lossbridge.conventions import Convention
 from lossbridge.spec._first_order import is_zero, lr_param, momentum_step, round_through, sgd_init
 from lossbridge.spec._model import OptimizerSpec
+from lossbridge.spec._ops import abs_sq
 from lossbridge.spec._params import Param
 
 __all__ = [
@@ -279,6 +280,7 @@ def lars_update(
     eps: Any,
     momentum: Any,
     nesterov: bool,
+    trust_ratio: bool = True,
 ) -> tuple[Any, dict[str, Any]]:
     r"""One LARS step (see :data:`LARS`): decay, the per-tensor trust ratio, then lr-scaled momentum.
 
@@ -296,12 +298,20 @@ def lars_update(
     [3.0, 3.995]
     """
     u = grad if is_zero(weight_decay) else grad + weight_decay * param
-    w_norm = xp.sqrt(xp.sum(param * param))
-    u_norm = xp.sqrt(xp.sum(u * u))
+    if not trust_ratio:
+        return _lars_momentum(u, state, step=step, xp=xp, lr=lr, momentum=momentum, nesterov=nesterov)
+    w_norm = xp.sqrt(xp.sum(abs_sq(param, xp=xp)))
+    u_norm = xp.sqrt(xp.sum(abs_sq(u, xp=xp)))
     one = xp.ones_like(w_norm)
     ratio = trust_coefficient * w_norm / (u_norm + eps)
     ratio = xp.where((w_norm == 0) | (u_norm == 0), one, ratio)
-    direction = u * ratio
+    return _lars_momentum(u * ratio, state, step=step, xp=xp, lr=lr, momentum=momentum, nesterov=nesterov)
+
+
+def _lars_momentum(
+    direction: Any, state: dict[str, Any], *, step: Any, xp: Any, lr: Any, momentum: Any, nesterov: bool
+) -> tuple[Any, dict[str, Any]]:
+    """The lr-scaled momentum step of LARS on the (trust-scaled) direction."""
     if is_zero(momentum):
         return -lr * direction, state
     delta, buf = momentum_step(
@@ -324,6 +334,14 @@ LARS = OptimizerSpec(
         Param("eps", 0.0, "added to the update norm in the trust ratio's denominator", low=0.0),
         Param("momentum", 0.9, "decay of the momentum buffer of lr-scaled steps", low=0.0, high=1.0),
         Param("nesterov", False, "Nesterov momentum: the step is mu*v_t - lr*r_t*u_t", kind="bool", static=True),
+        Param(
+            "trust_ratio",
+            True,
+            "scale by the trust ratio; False: r_t = 1 (plain momentum SGD with weight decay, as Optax's "
+            "trust_ratio_mask leaves biases and norm layers)",
+            kind="bool",
+            static=True,
+        ),
     ),
     formula=(
         r"u_t = g_t + \lambda\theta_{t-1},\ r_t = \frac{c\|\theta_{t-1}\|_2}{\|u_t\|_2 + \epsilon},\ "
@@ -336,8 +354,8 @@ LARS = OptimizerSpec(
     usage=(
         "Very large batch SGD training of CNNs (ResNet at batch 8k-32k): the trust ratio keeps each "
         "layer's step proportional to its weight norm. Exclude biases and norm layers from the decay "
-        "and the ratio in practice (Optax's masks; here: a separate optimizer for them). The ratio is "
-        "1 where either norm is 0."
+        "and the ratio in practice (Optax's weight_decay_mask / trust_ratio_mask on the JAX backend; "
+        "trust_ratio=False and weight_decay=0 elsewhere). The ratio is 1 where either norm is 0."
     ),
     conventions={
         "optax": Convention(
@@ -345,8 +363,9 @@ LARS = OptimizerSpec(
             "optax.lars",
             notes="add_decayed_weights, scale_by_trust_ratio (trust_coefficient 1e-3, eps 0), -lr, then "
             "trace(momentum 0.9): the buffer holds lr-scaled steps. weight_decay_mask / trust_ratio_mask "
-            "(per-leaf labels) are not modelled: every tensor gets both.",
+            "choose per tensor: False runs it with weight_decay 0 / trust_ratio False.",
             names={"lars": {}},
+            masks={"weight_decay_mask": {"weight_decay": 0.0}, "trust_ratio_mask": {"trust_ratio": False}},
         ),
     },
 )
@@ -388,7 +407,7 @@ def novograd_update(
     >>> params[0].round(6).tolist()
     [0.94, 0.92]
     """
-    norm = xp.sqrt(xp.sum(grad * grad))
+    norm = xp.sqrt(xp.sum(abs_sq(grad, xp=xp)))
     sq = norm * norm
     v = xp.where(step == 1, sq, (1.0 - beta_2) * sq + beta_2 * state["v"])
     u = grad / (xp.sqrt(v + eps_root) + eps)

@@ -107,3 +107,15 @@ def same_position(x: Any, *, xp: Any) -> Any:
     """
     position = xp.cumulative_sum(xp.ones_like(x, dtype=xp.int32), axis=-1)
     return xp.expand_dims(position, axis=-1) == xp.expand_dims(position, axis=-2)
+
+
+def abs_sq(x: Any, *, xp: Any) -> Any:
+    r"""The squared modulus :math:`|x|^2`: ``x * x`` for real ``x``, :math:`\operatorname{Re}(\bar x x)` for complex.
+
+    Optimizers' second moments square the gradient with it, so complex parameters get real,
+    non-negative moments as Optax's ``numerics.abs_sq`` gives them. The branch is on the static
+    dtype, never on values, and real inputs compute exactly ``x * x``.
+    """
+    if xp.isdtype(x.dtype, "complex floating"):
+        return xp.real(xp.conj(x) * x)
+    return x * x

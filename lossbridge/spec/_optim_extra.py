@@ -163,7 +163,7 @@ def optimistic_adam_update(
     >>> params[0].round(6).tolist()
     [0.9]
     """
-    m, v = adam_moments(grad, state, beta_1, beta_2)
+    m, v = adam_moments(grad, state, beta_1, beta_2, xp=xp)
     c1 = bias_correction(step, beta_1, xp=xp)
     if nesterov:
         m_hat = beta_1 * (m / bias_correction(step + 1.0, beta_1, xp=xp)) + (1.0 - beta_1) * (grad / c1)
@@ -224,8 +224,9 @@ OPTIMISTIC_ADAM = OptimizerSpec(
             notes="scale_by_adam(nesterov=True) then scale_by_optimistic_gradient(alpha, beta) then "
             "-learning_rate (v2). The deprecated optimistic_adam(learning_rate, optimism) uses "
             "alpha = learning_rate, beta = optimism (default: learning_rate) and no further scaling: "
-            "here alpha = 1 with o = optimism. mu_dtype is not modelled.",
+            "here alpha = 1 with o = optimism. mu_dtype (the JAX backend) stores m in that dtype.",
             names={"optimistic_adam_v2": {}, "optimistic_adam": {}},
+            slot_dtypes={"mu_dtype": "m"},
             deprecated={"optimistic_adam": "use `optimistic_adam_v2` instead"},
         ),
     },

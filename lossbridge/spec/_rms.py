@@ -14,6 +14,7 @@ from lossbridge.conventions import Convention
 from lossbridge.errors import ParameterError
 from lossbridge.spec._first_order import DECOUPLED, is_zero, lr_param, momentum_step, round_through, weight_decay_terms
 from lossbridge.spec._model import OptimizerSpec
+from lossbridge.spec._ops import abs_sq
 from lossbridge.spec._params import Param
 
 __all__ = [
@@ -121,7 +122,7 @@ def rmsprop_update(
     [0.8, -0.8]
     """
     g, decay = weight_decay_terms(param, grad, lr=lr, weight_decay=weight_decay, decoupled=decoupled_weight_decay)
-    v = rho * state["square_avg"] + (1.0 - rho) * (g * g)
+    v = rho * state["square_avg"] + (1.0 - rho) * abs_sq(g, xp=xp)
     new_state = {"square_avg": v}
     correction = 1.0 - rho**step if bias_correction else None
     v_hat = v if correction is None else v / correction
@@ -129,7 +130,7 @@ def rmsprop_update(
         m = state["grad_avg"] + (1.0 - rho) * (g - state["grad_avg"])
         new_state["grad_avg"] = m
         m_hat = m if correction is None else m / correction
-        v_hat = v_hat - m_hat * m_hat
+        v_hat = v_hat - abs_sq(m_hat, xp=xp)
     direction = g / _denominator(v_hat, eps, eps_in_sqrt=eps_in_sqrt, xp=xp)
     # Whether there is momentum is structural: init made the buffer unless momentum was None or 0, and
     # the update follows the state's slots, never the value of a (possibly traced) momentum.
@@ -211,6 +212,7 @@ RMSPROP = OptimizerSpec(
         "torch": Convention(
             "torch",
             "torch.optim.RMSprop",
+            state={"square_avg": "square_avg", "grad_avg": "grad_avg", "momentum": "momentum_buffer"},
             params={"lr": 1e-2, "rho": 0.99},
             notes="alpha 0.99, eps 1e-8 outside the sqrt, lr 1e-2; the momentum buffer holds scaled "
             "gradients and lr multiplies it; weight_decay is L2 added to the gradient.",
@@ -220,6 +222,7 @@ RMSPROP = OptimizerSpec(
         "keras": Convention(
             "keras",
             "keras.optimizers.RMSprop",
+            state={"square_avg": "_velocities", "grad_avg": "_average_gradients", "momentum": ("_momentums", -1.0)},
             params={"eps": 1e-7, "eps_in_sqrt": True, "lr_in_momentum": True, "decoupled_weight_decay": True},
             notes="rho 0.9, epsilon 1e-7 inside the sqrt (also inside for centered: sqrt(v - m^2 + eps)), "
             "lr 1e-3; momentum accumulates lr*g/sqrt(.) and is subtracted. " + _KERAS_NOTE,
@@ -230,6 +233,7 @@ RMSPROP = OptimizerSpec(
         "optax": Convention(
             "optax",
             "optax.rmsprop",
+            state={"square_avg": "nu", "grad_avg": "mu"},
             params={"eps_in_sqrt": True, "lr_in_momentum": True},
             notes="decay 0.9, eps 1e-8 inside the sqrt by default (eps_in_sqrt), initial_scale 0; "
             "scale_by_rms/scale_by_stddev, then -lr, then trace(momentum, nesterov): the buffer holds "
@@ -297,7 +301,7 @@ def adagrad_update(
     [0.5, -1.0]
     """
     g, decay = weight_decay_terms(param, grad, lr=lr, weight_decay=weight_decay, decoupled=decoupled_weight_decay)
-    total = state["sum"] + g * g
+    total = state["sum"] + abs_sq(g, xp=xp)
     positive = total > 0
     denominator = _denominator(xp.where(positive, total, xp.ones_like(total)), eps, eps_in_sqrt=eps_in_sqrt, xp=xp)
     direction = xp.where(positive, g / denominator, xp.zeros_like(g))
@@ -341,6 +345,7 @@ ADAGRAD = OptimizerSpec(
         "torch": Convention(
             "torch",
             "torch.optim.Adagrad",
+            state={"sum": "sum"},
             notes="initial_accumulator_value 0, eps 1e-10 outside the sqrt, lr 1e-2, lr_decay; "
             "weight_decay is L2 added to the gradient.",
             names={"Adagrad": {}},
@@ -348,6 +353,7 @@ ADAGRAD = OptimizerSpec(
         "keras": Convention(
             "keras",
             "keras.optimizers.Adagrad",
+            state={"sum": "_accumulators"},
             params={
                 "lr": 1e-3,
                 "eps": 1e-7,
@@ -365,6 +371,7 @@ ADAGRAD = OptimizerSpec(
         "optax": Convention(
             "optax",
             "optax.adagrad",
+            state={"sum": "sum_of_squares"},
             params={"eps": 1e-7, "eps_in_sqrt": True, "initial_accumulator_value": 0.1},
             notes="scale_by_rss: initial_accumulator_value 0.1, eps 1e-7 inside the sqrt, a zero sum "
             "gives a zero step; no weight decay; learning_rate is required.",
@@ -475,6 +482,7 @@ ADADELTA = OptimizerSpec(
             "then -lr. Pass learning_rate: Optax's default None skips the lr scaling and its sign flip, "
             "so the parameters climb the gradient; lossbridge keeps its lr 1.0 descent instead.",
             names={"adadelta": {}},
+            masks={"weight_decay_mask": {"weight_decay": 0.0}},
         ),
         "caffe": Convention(
             "caffe",

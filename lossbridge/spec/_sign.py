@@ -135,6 +135,8 @@ LION = OptimizerSpec(
                 "signum": {"beta": 0.9, "weight_decay": 0.0},
                 "sign_sgd": {"beta": 0.0, "weight_decay": 0.0},
             },
+            slot_dtypes={"mu_dtype": "m", "accumulator_dtype": "m"},
+            masks={"mask": {"weight_decay": 0.0}},
         ),
     },
 )

@@ -49,8 +49,16 @@ def _problem() -> tuple[list[np.ndarray], Grad]:
     return start, grad
 
 
+def _get(name: str, **native: Any) -> Any:
+    """``lossbridge.get`` under optax; Optax's deprecated ``optimistic_adam`` warns as Optax does."""
+    if name == "optimistic_adam":
+        with pytest.warns(DeprecationWarning, match="use `optimistic_adam_v2` instead"):
+            return lossbridge.get(name, convention="optax", **native)
+    return lossbridge.get(name, convention="optax", **native)
+
+
 def _lossbridge_trajectory(case: Case) -> list[list[np.ndarray]]:
-    opt = lossbridge.get(case.name, convention="optax", **case.native)
+    opt = _get(case.name, **case.native)
     start, grad = _problem()
     params = [p.copy() for p in start]
     out = []
@@ -164,4 +172,4 @@ def test_optax_names_resolve_to_the_specs(optax: Any) -> None:
         ("sm3", "sm3"),
     ]:
         assert hasattr(optax, native)
-        assert lossbridge.get(native, convention="optax").spec.name == spec
+        assert _get(native).spec.name == spec

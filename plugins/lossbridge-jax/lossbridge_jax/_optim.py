@@ -21,6 +21,22 @@ Hyperparameters
       state = tx.init(params)
       state.hyperparams["lr"] = 1e-4      # takes effect at the next update, same compiled step
 
+Options (Optax's own keywords, given to :func:`lossbridge.get` with the hyperparameters)
+-----------------------------------------------------------------------------------
+Which state slot or hyperparameter each option governs is data of the spec's Optax convention
+(:attr:`~lossbridge.conventions.Convention.slot_dtypes`, :attr:`~lossbridge.conventions.Convention.masks`):
+
+* a slot dtype (``mu_dtype``, ``accumulator_dtype``): that slot is stored in the dtype, at ``init``
+  and after every update, as Optax casts it (the update itself is computed in the promoted dtype);
+* a mask (``mask``, ``weight_decay_mask``, ``trust_ratio_mask``): a bool, a tree of bools with
+  the parameters' structure (or a prefix of it) or a callable returning one (called with the
+  parameters at ``init`` and with the updates at ``update``, as ``optax.masked`` does); the
+  tensors whose entry is False run the same spec with the convention's values for them
+  (``weight_decay=0``).
+
+Complex parameters are updated as Optax updates them: the spec's math applied to complex values
+(first moments complex, second moments of :math:`|g|^2`), the step counter real.
+
 Dtypes and sharding: updates have each gradient's dtype, every state leaf keeps its dtype across
 steps (so a jitted step never retraces), float16/bfloat16 leaves are computed in float32, and a
 state slot shaped like its parameter is placed on the parameter's sharding at ``init`` when the
@@ -31,7 +47,8 @@ a jitted step does not recompile on its second call).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import jax
@@ -39,12 +56,18 @@ import jax.numpy as jnp
 import optax
 
 from lossbridge.bound import BoundOptimizer
-from lossbridge.errors import InputError
+from lossbridge.errors import InputError, ParameterError
 
 from ._backend import JaxBackend
 from ._loss import to_jax
 
-__all__ = ["OPTAX_SLOT_NAMES", "LossbridgeState", "LossbridgeTransformation", "make_transformation"]
+__all__ = [
+    "OPTAX_OPTIONS",
+    "OPTAX_SLOT_NAMES",
+    "LossbridgeState",
+    "LossbridgeTransformation",
+    "make_transformation",
+]
 
 _LOW_PRECISION = (jnp.float16, jnp.bfloat16)
 _BACKEND = JaxBackend()
@@ -53,7 +76,29 @@ _BACKEND = JaxBackend()
 #: spec slot name -> Optax's name for the same quantity (spec-independent: the spec's slot names are
 #: shared across families, ``m``/``v`` are always the first / second moment).
 OPTAX_SLOT_NAMES: dict[str, str] = {"m": "mu", "v": "nu", "v_max": "nu_max", "momentum": "trace"}
-_SPEC_SLOT_NAMES = {v: k for k, v in OPTAX_SLOT_NAMES.items()}
+
+#: Optax's keyword options the adapter takes (what each one governs is convention data, see above).
+OPTAX_OPTIONS: tuple[str, ...] = JaxBackend.optimizer_options
+
+
+def state_field_names(slots: tuple[str, ...], spec: Any = None) -> tuple[str, ...]:
+    """The state fields for a spec's slots: Optax's name where it has one, collision-free.
+
+    The spec's Optax convention's ``state`` names come first, then :data:`OPTAX_SLOT_NAMES`; a
+    slot keeps its own name when the Optax name is another slot's own name or already taken (a
+    spec whose slots are ``mu`` and ``m`` keeps both), and ``count`` is the step counter's field.
+    """
+    table = dict(OPTAX_SLOT_NAMES)
+    convention = getattr(spec, "conventions", {}).get("optax") if spec is not None else None
+    table.update(getattr(convention, "state", {}) or {})
+    taken = set(slots) | {"count"}
+    fields: list[str] = []
+    for slot in slots:
+        name = table.get(slot, slot)
+        if name != slot and (name in taken or name in fields):
+            name = slot
+        fields.append(name if name != "count" else "count_slot")
+    return tuple(fields)
 
 
 class LossbridgeState:
@@ -67,51 +112,125 @@ class LossbridgeState:
     __slots__ = ()
     _fields: tuple[str, ...]
 
+    _spec_slots: tuple[str, ...]
+
     @property
     def slots(self) -> Any:
         """A tree with the parameters' structure whose leaves are ``{spec slot name: value}`` dicts."""
         names = self._fields[1:]
         if not names:
             return None
-        first = getattr(self, names[0])
-        leaves, treedef = jax.tree.flatten(first)
-        columns = [treedef.flatten_up_to(getattr(self, n)) for n in names]
-        dicts = [{_SPEC_SLOT_NAMES.get(n, n): col[i] for n, col in zip(names, columns, strict=True)}
-                 for i in range(len(leaves))]
-        return treedef.unflatten(dicts)
+        treedef = jax.tree.structure(getattr(self, names[0]))
+        return treedef.unflatten(_unpack(self, treedef))
 
 
-_STATE_CLASSES: dict[tuple[str, ...], type] = {}
+_STATE_CLASSES: dict[tuple[tuple[str, ...], tuple[str, ...]], type] = {}
 
 
-def _state_class(names: tuple[str, ...]) -> type:
-    """The NamedTuple state class with fields ``count`` and ``names`` (one class per set of names)."""
-    cls = _STATE_CLASSES.get(names)
+def _state_class(names: tuple[str, ...], spec_slots: tuple[str, ...]) -> type:
+    """The NamedTuple state class with fields ``count`` and ``names`` holding the slots ``spec_slots``."""
+    cls = _STATE_CLASSES.get((names, spec_slots))
     if cls is None:
         # the NamedTuple itself (no subclass: Optax rebuilds states through their pytree class)
         cls = NamedTuple("LossbridgeState", [("count", jax.Array), *[(n, Any) for n in names]])
         cls.slots = LossbridgeState.slots  # type: ignore[attr-defined]
+        cls._spec_slots = spec_slots  # type: ignore[attr-defined]
         cls.__module__ = __name__
-        _STATE_CLASSES[names] = cls
+        _STATE_CLASSES[(names, spec_slots)] = cls
     return cls
 
 
-def _pack(count: Any, treedef: Any, dicts: list[dict[str, Any]], names: tuple[str, ...] | None = None) -> Any:
-    """The state NamedTuple from the per-leaf slot dicts (spec names)."""
-    if names is None:
-        spec_names = list(dicts[0]) if dicts else []
-        names = tuple(OPTAX_SLOT_NAMES.get(n, n) for n in spec_names)
-    fields = {n: treedef.unflatten([d[_SPEC_SLOT_NAMES.get(n, n)] for d in dicts]) for n in names}
+def _pack(count: Any, treedef: Any, dicts: list[dict[str, Any]], cls: type | tuple[str, ...]) -> Any:
+    """The state NamedTuple of class ``cls`` from the per-leaf slot dicts (spec names).
+
+    ``cls`` may also be the state's field names (``state._fields[1:]`` of a state of this module):
+    the class made for those fields whose slots the dicts hold.
+    """
+    if isinstance(cls, tuple):
+        cls = _class_for_fields(cls, set(dicts[0]) if dicts else None)
+    names = cls._fields[1:]  # type: ignore[attr-defined]
+    fields = {n: treedef.unflatten([d[s] for d in dicts])
+              for n, s in zip(names, cls._spec_slots, strict=True)}  # type: ignore[attr-defined]
     # (a tree without array leaves gives each field the parameters' structure with no leaves)
-    return _state_class(names)(count, **fields)
+    return cls(count, **fields)
+
+
+def _class_for_fields(names: tuple[str, ...], slots: set[str] | None) -> type:
+    """The state class with these field names (holding ``slots`` when given)."""
+    for (fields, spec_slots), cls in list(_STATE_CLASSES.items()):
+        if fields == names and (slots is None or set(spec_slots) == slots):
+            return cls
+    inverse = {v: k for k, v in OPTAX_SLOT_NAMES.items()}
+    return _state_class(names, tuple(inverse.get(n, n) if slots is None or n not in slots else n for n in names))
 
 
 def _unpack(state: Any, treedef: Any) -> list[dict[str, Any]]:
     """The per-leaf slot dicts (spec names) of a state, in the order of ``treedef``'s leaves."""
     names = state._fields[1:]
     columns = [treedef.flatten_up_to(getattr(state, n)) for n in names]
-    return [{_SPEC_SLOT_NAMES.get(n, n): col[i] for n, col in zip(names, columns, strict=True)}
+    return [{s: col[i] for s, col in zip(state._spec_slots, columns, strict=True)}
             for i in range(treedef.num_leaves)]
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The Optax options resolved against the convention: slot dtypes and per-tensor masks."""
+
+    slot_dtypes: Mapping[str, Any] = field(default_factory=dict)
+    masks: tuple[tuple[Any, Mapping[str, Any]], ...] = ()
+
+
+def resolve_options(bound: BoundOptimizer, options: Mapping[str, Any]) -> _Options:
+    """Optax's keyword options for ``bound``, read through its convention (Optax's when it has none)."""
+    convention = bound.convention
+    if convention is None or convention.framework != "optax":
+        convention = bound.spec.conventions.get("optax", convention)
+    slot_dtypes = dict(getattr(convention, "slot_dtypes", {}) or {})
+    masks = dict(getattr(convention, "masks", {}) or {})
+    dtypes: dict[str, Any] = {}
+    chosen: list[tuple[Any, Mapping[str, Any]]] = []
+    for key, value in options.items():
+        if key not in slot_dtypes and key not in masks:
+            known = sorted(set(slot_dtypes) | set(masks))
+            raise ParameterError(f"{bound.spec.name}: option {key!r} is not one of this optimizer's Optax "
+                                 f"options (accepted: {', '.join(known) if known else 'none'})")
+        if value is None:
+            continue
+        if key in slot_dtypes:
+            dtypes[slot_dtypes[key]] = jax.dtypes.canonicalize_dtype(value)
+        else:
+            chosen.append((value, masks[key]))
+    return _Options(dtypes, tuple(chosen))
+
+
+def _mask_flags(mask: Any, tree: Any, treedef: Any) -> list[bool]:
+    """One bool per leaf of ``tree`` from an Optax mask (bool, tree of bools or a prefix, or callable)."""
+    if callable(mask):
+        mask = mask(tree)
+    if isinstance(mask, bool):
+        return [mask] * treedef.num_leaves
+    expanded = jax.tree.map(lambda m, sub: [bool(m)] * len(jax.tree.leaves(sub)), mask, tree)
+    flags = jax.tree.leaves(expanded)
+    if len(flags) != treedef.num_leaves:
+        raise InputError(f"mask: expected a tree of bools matching the parameters, got {mask!r}")
+    return flags
+
+
+def _leaf_bounds(bound: BoundOptimizer, options: _Options, tree: Any, treedef: Any) -> list[tuple[Any, dict]]:
+    """``(bound, overrides)`` per leaf: the spec with the masks' values where a mask is False."""
+    overrides: list[dict[str, Any]] = [{} for _ in range(treedef.num_leaves)]
+    for mask, values in options.masks:
+        for i, keep in enumerate(_mask_flags(mask, tree, treedef)):
+            if not keep:
+                overrides[i].update(values)
+    cache: dict[tuple, Any] = {}
+    out = []
+    for over in overrides:
+        key = tuple(sorted(over.items()))
+        if key not in cache:
+            cache[key] = bound if not over else BoundOptimizer(bound.spec, {**bound.hyper, **over}, bound.convention)
+        out.append((cache[key], over))
+    return out
 
 
 class LossbridgeTransformation(optax.GradientTransformationExtraArgs):
@@ -136,7 +255,7 @@ class LossbridgeTransformation(optax.GradientTransformationExtraArgs):
     @property
     def factory(self) -> Callable[..., LossbridgeTransformation]:
         """``factory(**hyper)``: a transformation with some numeric hyperparameters replaced."""
-        return _factory(self.bound)
+        return _factory(self.bound, self.init.options)  # type: ignore[attr-defined]
 
 
 def _compute_dtype(dtype: Any) -> Any:
@@ -145,9 +264,19 @@ def _compute_dtype(dtype: Any) -> Any:
 
 def _check_leaf(x: Any, name: str) -> Any:
     x = to_jax(_BACKEND, x, name)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise InputError(f"{name}: expected floating-point arrays, got a leaf of dtype {x.dtype}")
+    if not _inexact(x.dtype):
+        raise InputError(f"{name}: expected floating-point or complex arrays, got a leaf of dtype {x.dtype}")
     return x
+
+
+def _inexact(dtype: Any) -> bool:
+    """Real floating or complex: the dtypes Optax updates (complex as Optax does, see the module doc)."""
+    return bool(jnp.issubdtype(dtype, jnp.inexact))
+
+
+def _real_dtype(dtype: Any) -> Any:
+    """The real dtype of a floating or complex dtype (the step counter's dtype for complex leaves)."""
+    return jnp.finfo(dtype).dtype
 
 
 def _on_sharding(slot: Any, param: Any) -> Any:
@@ -163,17 +292,25 @@ def _on_sharding(slot: Any, param: Any) -> Any:
     return jax.device_put(slot, param.sharding)
 
 
-def _init_leaf(bound: BoundOptimizer, param: Any) -> dict[str, Any]:
+def _init_leaf(bound: BoundOptimizer, param: Any, slot_dtypes: Mapping[str, Any]) -> dict[str, Any]:
     p = _check_leaf(param, "params")
     work = p.astype(_compute_dtype(p.dtype))
     slots = bound.init(work, xp=jnp)
-    return {k: _on_sharding(jnp.asarray(v, dtype=_slot_dtype(v, p)), p) for k, v in slots.items()}
+    return {k: _on_sharding(_cast(v, slot_dtypes.get(k) or _slot_dtype(v, p)), p) for k, v in slots.items()}
+
+
+def _cast(value: Any, dtype: Any) -> Any:
+    """``value`` in ``dtype``; a complex value stored in a real slot keeps its real part (as Optax's casts)."""
+    value = jnp.asarray(value)
+    if jnp.iscomplexobj(value) and not jnp.issubdtype(dtype, jnp.complexfloating):
+        value = jnp.real(value)
+    return value.astype(dtype)
 
 
 def _slot_dtype(value: Any, param: Any) -> Any:
     """Slots are stored in the parameter's dtype (floating slots) or their own (integer flags)."""
     dtype = jnp.asarray(value).dtype
-    return param.dtype if jnp.issubdtype(dtype, jnp.floating) else dtype
+    return param.dtype if _inexact(dtype) else dtype
 
 
 def _scheduled(bound: BoundOptimizer, count: Any) -> dict[str, Any]:
@@ -192,8 +329,8 @@ def _update_leaf(
     dtype = _compute_dtype(grad.dtype)
     g = grad.astype(dtype)
     p = None if param is None else jnp.asarray(param).astype(dtype)
-    state = {k: s.astype(dtype) if jnp.issubdtype(s.dtype, jnp.floating) else s for k, s in slots.items()}
-    step = step_count.astype(dtype)
+    state = {k: s.astype(jnp.promote_types(dtype, s.dtype)) if _inexact(s.dtype) else s for k, s in slots.items()}
+    step = step_count.astype(_real_dtype(dtype))
     try:
         delta, new = bound.update(p, g, state, step=step, xp=jnp, **hyper)
     except (TypeError, AttributeError) as exc:
@@ -203,21 +340,26 @@ def _update_leaf(
             f"params: {bound.spec.name} with these hyperparameters needs the current parameters, "
             "got None; call update(grads, state, params)"
         ) from exc
-    new_state = {k: jnp.asarray(v).astype(slots[k].dtype) for k, v in new.items()}
+    new_state = {k: _cast(v, slots[k].dtype) for k, v in new.items()}
     return jnp.asarray(delta).astype(grad.dtype), new_state
 
 
-def make_transformation(bound: BoundOptimizer, backend: Any = None) -> LossbridgeTransformation:
+def make_transformation(
+    bound: BoundOptimizer, backend: Any = None, *, options: _Options | None = None
+) -> LossbridgeTransformation:
     """The Optax transformation running ``bound`` on every leaf of a parameter tree."""
+    opts = options or _Options()
 
     def init(params: Any) -> LossbridgeState:
         leaves, treedef = jax.tree.flatten(params)
-        dicts = [_init_leaf(bound, p) for p in leaves]
+        per_leaf = _leaf_bounds(bound, opts, params, treedef)
+        dicts = [_init_leaf(b, p, opts.slot_dtypes) for (b, _), p in zip(per_leaf, leaves, strict=True)]
         # the field names are the spec's slots for these hyperparameters, also for a tree without
         # arrays (Optax's map_params initializes on placeholders): read them off a probe tensor
         probe = dicts[0] if dicts else bound.init(jnp.zeros((1, 1), jnp.float32), xp=jnp)
-        names = tuple(OPTAX_SLOT_NAMES.get(n, n) for n in probe)
-        return _pack(jnp.zeros([], jnp.int32), treedef, dicts, names)
+        slots = tuple(probe)
+        cls = _state_class(state_field_names(slots, bound.spec), slots)
+        return _pack(jnp.zeros([], jnp.int32), treedef, dicts, cls)
 
     def update(
         updates: Any, state: LossbridgeState, params: Any | None = None, **extra_args: Any
@@ -229,18 +371,20 @@ def make_transformation(bound: BoundOptimizer, backend: Any = None) -> Lossbridg
         param_leaves = [None] * len(leaves) if params is None else treedef.flatten_up_to(params)
         count = optax.safe_int32_increment(state.count)
         hyper = _scheduled(bound, state.count)
+        per_leaf = _leaf_bounds(bound, opts, updates, treedef)
         pairs = [
-            _update_leaf(bound, g, s, p, count, hyper)
-            for g, s, p in zip(leaves, slot_leaves, param_leaves, strict=True)
+            _update_leaf(b, g, s, p, count, {k: v for k, v in hyper.items() if k not in over})
+            for (b, over), g, s, p in zip(per_leaf, leaves, slot_leaves, param_leaves, strict=True)
         ]
         new_updates = treedef.unflatten([d for d, _ in pairs])
-        return new_updates, _pack(count, treedef, [s for _, s in pairs], state._fields[1:])
+        return new_updates, _pack(count, treedef, [s for _, s in pairs], type(state))
 
     init.bound = bound  # type: ignore[attr-defined]
+    init.options = opts  # type: ignore[attr-defined]
     return LossbridgeTransformation(init, update)
 
 
-def _factory(bound: BoundOptimizer) -> Callable[..., LossbridgeTransformation]:
+def _factory(bound: BoundOptimizer, options: _Options) -> Callable[..., LossbridgeTransformation]:
     """A factory whose signature lists the numeric hyperparameters, for ``inject_hyperparams``."""
     names = [p.name for p in bound.spec.params if not p.static]
 
@@ -253,7 +397,7 @@ def _factory(bound: BoundOptimizer) -> Callable[..., LossbridgeTransformation]:
             if unknown:
                 rebound.with_hyper(**dict.fromkeys(unknown, 0.0))  # raises, listing the valid names
             rebound = BoundOptimizer(rebound.spec, {**rebound.hyper, **arrays}, rebound.convention)
-        return make_transformation(rebound)
+        return make_transformation(rebound, options=options)
 
     factory.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=bound.hyper[n]) for n in names]
