@@ -24,14 +24,13 @@ from lossbridge.conventions import (
 from lossbridge.errors import ParameterError, SpecError
 from lossbridge.reduction import cotangent, reduce_loss
 from lossbridge.spec._domain import domain
-from lossbridge.spec._model import LossSpec, OptimizerSpec, ScheduleSpec
+from lossbridge.spec._model import LossSpec, Masking, OptimizerSpec, ScheduleSpec
 from lossbridge.spec._params import validate_params
 from lossbridge.validation import dtype_name
 
 __all__ = ["BoundLoss", "BoundOptimizer", "BoundSchedule", "bind", "resolve_convention", "translate_kwargs"]
 
 _SHARED = ("reduction", "class_weight", "ignore_index", "dtype")
-
 
 def resolve_convention(spec: LossSpec | OptimizerSpec | ScheduleSpec, convention: str | None) -> Convention | None:
     """The spec's :class:`Convention` called ``convention`` (``None`` is lossbridge's own)."""
@@ -92,6 +91,7 @@ class BoundLoss:
             dtype=self.dtype,
             ignore_index=self.ignore_index,
             check_values=check_values,
+            reduction=self.reduction,
         )
 
     def select(self, xp: Any, inputs: tuple[Any, ...]) -> BoundLoss:
@@ -125,11 +125,67 @@ class BoundLoss:
             weight = xp.reshape(xp.take(table, xp.reshape(target, (-1,)), axis=0), tuple(target.shape))
         return (*inputs[:k], target, *inputs[k + 1 :]), {"term_weight": weight, "mask": mask}
 
+    # -- masks of valid elements (Optax's where=) and per-item weights -------------------------
+    @property
+    def masking(self) -> Masking | None:
+        """How a mask of valid elements applies to the inputs (the spec's :class:`Masking`)."""
+        return self.spec.masking
+
+    @property
+    def consumes_last_axis(self) -> bool:
+        """Each value reads a whole last axis (classes, list items, vector coordinates), or the
+        convention sums an elementwise spec over it (a spec ``axis`` parameter, a feature mean)."""
+        return not self.spec.elementwise or self.rule.feature_mean or any(p.name == "axis" for p in self.spec.params)
+
+    def mask_inputs(self, xp: Any, inputs: tuple[Any, ...], where: Any) -> tuple[tuple[Any, ...], Any]:
+        """A mask of valid elements (Optax's ``where=``) applied to ``inputs`` (spec order, the last
+        axis last): masked elements take the value that makes them count for nothing (the spec's
+        :class:`~lossbridge.spec.Masking`). Returns the inputs and the mask of values to keep (give it
+        to :meth:`evaluate` as ``keep``): a row with no valid element gives 0 and counts for nothing.
+        """
+        k_pred = next(k for k, i in enumerate(self.spec.inputs) if i.differentiable)
+        pred = inputs[k_pred]
+        masking = self.masking
+        if where.ndim < pred.ndim and masking is not None and masking.rows:
+            where = xp.expand_dims(where, axis=-1)  # a mask of rows
+        where = xp.astype(where, xp.bool) if where.dtype != xp.bool else where
+        where = xp.broadcast_to(where, tuple(pred.shape))
+        if masking is None:
+            if self.spec.elementwise and not self.consumes_last_axis:
+                return inputs, where
+            raise ParameterError(f"{self.spec.name}: where= (a mask inside a row) is not expressible by this spec")
+        out = list(inputs)
+        for k, (x, inp) in enumerate(zip(inputs, self.spec.inputs, strict=True)):
+            rule = masking.fill.get(inp.name)
+            if rule is None or x is None or tuple(x.shape) != tuple(pred.shape):
+                continue
+            if rule.startswith("log:"):
+                rule = "lowest" if self.params.get(rule[4:]) else "zero"
+            if rule == "zero":
+                out[k] = xp.where(where, x, xp.zeros_like(x))
+            else:  # "lowest": far below every kept value, finite so that 0 * it stays 0
+                out[k] = xp.where(where, x, xp.full_like(x, float(xp.finfo(x.dtype).min) / 4))
+        return tuple(out), xp.any(where, axis=-1)
+
+    def weigh_items(self, xp: Any, inputs: tuple[Any, ...], weights: Any) -> tuple[tuple[Any, ...], bool]:
+        """Per-item weights (the prediction's shape; Optax's ranking ``weights=``) multiplied into the
+        input the spec's :class:`~lossbridge.spec.Masking` names; ``(inputs, False)`` when the spec
+        has no per-item weights (then they are per-value sample weights)."""
+        name = self.masking.item_weights if self.masking is not None else None
+        if name is None:
+            return inputs, False
+        k = next(k for k, i in enumerate(self.spec.inputs) if i.name == name)
+        out = list(inputs)
+        out[k] = inputs[k] * xp.astype(weights, inputs[k].dtype)
+        return tuple(out), True
+
     # -- values -----------------------------------------------------------------------------------
     def spec_params(self) -> dict[str, Any]:
         """The keyword arguments of the spec's ``fn`` and ``vjp``: its parameters, plus the class
         weights when the function takes them (torch weights label smoothing class by class)."""
         params = dict(self.params)
+        if self.reduction == "mean" and self.rule.mean_params:  # the framework's mean implies them (torch CTC)
+            params.update(self.rule.mean_params)
         if self.class_weight is not None and _takes(self.spec.fn, "class_weight"):
             params["class_weight"] = self.class_weight
         return params
@@ -170,8 +226,12 @@ class BoundLoss:
         sample_weight: Any | None = None,
         check_values: bool = True,
         wrap: Callable[[BoundLoss], Callable[..., Any]] | None = None,
+        keep: Any | None = None,
     ) -> Any:
         """The reduced loss of ``inputs`` (spec order), in the convention's result dtype.
+
+        ``keep`` (from :meth:`mask_inputs`) is a mask of the values to keep: the others are 0, count
+        for nothing in a mean, and a mean of no kept value is 0 (Optax's ``where=``).
 
         ``wrap(bound)`` gives the function computing the spec's values on prepared inputs with the
         backend's own gradient mechanism around the spec's one gradient (a
@@ -185,10 +245,31 @@ class BoundLoss:
         values = wrap(bound)(*prepared) if wrap is not None else bound.values(xp, *prepared)
         weight = bound._weight(xp, sample_weight, pred.ndim, values.ndim)
         values = bound._spread(xp, values, weight)
-        reduced = reduce_loss(values, xp=xp, **bound._reduce_kwargs(weight, weights))
+        if keep is not None:
+            reduced = bound._reduce_kept(xp, values, keep, weight, weights)
+        else:
+            reduced = reduce_loss(values, xp=xp, **bound._reduce_kwargs(weight, weights))
         return reduced if layout.result_dtype == dtype_name(reduced) else xp.astype(
             reduced, getattr(xp, layout.result_dtype)
         )
+
+    def _reduce_kept(self, xp: Any, values: Any, keep: Any, weight: Any | None, weights: dict[str, Any | None]) -> Any:
+        """The shared reduction of ``values`` with only the ``keep`` values counted; a mean of none is 0."""
+        if tuple(keep.shape) != tuple(values.shape):
+            keep = xp.broadcast_to(keep, tuple(values.shape))
+        values = xp.where(keep, values, xp.zeros_like(values))
+        kept = xp.astype(keep, values.dtype)
+        if weights["mask"] is not None:
+            kept = kept * xp.astype(weights["mask"], values.dtype)
+        kwargs = self._reduce_kwargs(weight, {**weights, "mask": kept})
+        if kwargs["reduction"] != "mean":
+            return reduce_loss(values, xp=xp, **kwargs)
+        total = reduce_loss(values, xp=xp, **{**kwargs, "reduction": "sum"})
+        by_weights = self.rule.normalize_by == "weights" and (weight is not None or weights["term_weight"] is not None)
+        count = kwargs if by_weights else {**kwargs, "sample_weight": None, "term_weight": None}
+        den = reduce_loss(xp.ones_like(values), xp=xp, **{**count, "reduction": "sum"})
+        some = den > 0
+        return xp.where(some, total / xp.where(some, den, xp.ones_like(den)), xp.zeros_like(total))
 
     def __call__(self, xp: Any, *inputs: Any, sample_weight: Any | None = None, check_values: bool = True) -> Any:
         """The reduced loss of ``inputs`` (in spec order), computed directly."""
@@ -218,7 +299,7 @@ class BoundLoss:
         grads = list(bound.spec.vjp(*prepared, cot, xp=xp, **bound.spec_params()))
         positions = [k for k, i in enumerate(bound.spec.inputs) if i.differentiable]
         for n, k in enumerate(positions):
-            g = xp.moveaxis(grads[n], -1, 1) if k in layout.moved else grads[n]
+            g = layout.restore(xp, k, grads[n])  # class axis back at 1, time-major back to (T, N, ...)
             like = inputs[k]
             grads[n] = xp.astype(g, like.dtype) if xp.isdtype(like.dtype, "real floating") else g
         if layout.result_dtype != dtype_name(reduced):

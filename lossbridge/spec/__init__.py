@@ -10,7 +10,7 @@ import types
 from typing import Any
 
 from lossbridge.spec._domain import DOMAINS, Domain, domain, register_domain
-from lossbridge.spec._model import TASKS, Input, LossSpec, OptimizerSpec, ScheduleSpec
+from lossbridge.spec._model import TASKS, Input, LossSpec, Masking, OptimizerSpec, ScheduleSpec
 from lossbridge.spec._params import DTYPE_PARAM, REDUCTION_PARAM, Param, validate_params
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "Domain",
     "Input",
     "LossSpec",
+    "Masking",
     "OptimizerSpec",
     "Param",
     "ScheduleSpec",

@@ -18,7 +18,7 @@ import numpy as np
 from lossbridge.conventions import Convention, Reduction
 from lossbridge.errors import InputError
 from lossbridge.spec._domain import DOMAINS, Domain, register_domain
-from lossbridge.spec._model import Input, LossSpec
+from lossbridge.spec._model import Input, LossSpec, Masking
 from lossbridge.spec._ops import (
     DEFAULT_LOG_FLOOR,
     floored_log,
@@ -365,9 +365,15 @@ def _class_log_probs_vjp(
 
 
 def _target_ce(t: Any, y_pred: Any, *, xp: Any, **kw: Any) -> Any:
-    """``-sum_c t_c log p_c`` with ``0 log 0 = 0`` (a ``-inf`` logit with a zero target adds nothing)."""
+    """``-sum_c t_c log p_c`` with ``0 log 0 = 0`` (a ``-inf`` logit with a zero target adds nothing).
+
+    Only a non-finite ``log p`` with a zero target is replaced by 0, so the derivative along the
+    targets is ``-log p`` wherever it is finite, zero targets included (autodiff of this function
+    gives the targets' gradient on every backend; Optax's and torch's soft-target cross-entropies
+    are differentiable in the labels too).
+    """
     logp = _class_log_probs(y_pred, xp=xp, **kw)
-    return -xp.sum(t * xp.where(t != 0, logp, xp.zeros_like(logp)), axis=-1)
+    return -xp.sum(t * xp.where((t != 0) | xp.isfinite(logp), logp, xp.zeros_like(logp)), axis=-1)
 
 
 def _target_ce_vjp(t: Any, y_pred: Any, cot: Any, *, xp: Any, **kw: Any) -> Any:
@@ -448,6 +454,7 @@ CATEGORICAL_CROSSENTROPY = LossSpec(
         "counts 0." + _USAGE_PROBS
     ),
     elementwise=False,
+    masking=Masking({"y_pred": "lowest", "y_true": "zero"}, rows=True),  # Optax's where=: a mask of rows
     conventions={
         "torch": Convention(
             "torch", "torch.nn.CrossEntropyLoss (probability targets)", {"from_logits": True},
@@ -563,6 +570,7 @@ SPARSE_CATEGORICAL_CROSSENTROPY = LossSpec(
         "with log_min = log(1e-20)." + _USAGE_PROBS
     ),
     elementwise=False,
+    masking=Masking({"y_pred": "lowest"}, rows=True),  # Optax's where=: a mask of rows
     weighting=frozenset({"class_weight", "ignore_index"}),
     conventions={
         "torch": Convention(

@@ -21,7 +21,7 @@ from lossbridge.spec._classification import (
     _binary_logs_grad,
     probability_kinks,
 )
-from lossbridge.spec._model import Input, LossSpec
+from lossbridge.spec._model import Input, LossSpec, Masking
 from lossbridge.spec._ops import (
     DEFAULT_LOG_FLOOR,
     floored_log,
@@ -337,6 +337,7 @@ POLY_CROSS_ENTROPY = LossSpec(
     usage="Drop-in for softmax cross-entropy; epsilon > 0 emphasizes the leading gradient term (the "
     "paper's best image-classification setting is epsilon = 2, Optax's default). Smooth everywhere.",
     elementwise=False,
+    masking=Masking({"y_pred": "lowest", "y_true": "zero"}),
     conventions={
         "optax": Convention(
             "optax", "optax.losses.poly_loss_cross_entropy", notes="logits; epsilon 2.0; unreduced values.",

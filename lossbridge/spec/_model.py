@@ -45,7 +45,7 @@ from lossbridge.spec._params import (
     Param,
 )
 
-__all__ = ["TASKS", "Input", "LossSpec", "OptimizerSpec", "ScheduleSpec"]
+__all__ = ["TASKS", "Input", "LossSpec", "Masking", "OptimizerSpec", "ScheduleSpec"]
 
 #: Task tags a loss spec may carry.
 TASKS = frozenset(
@@ -151,6 +151,35 @@ class _SpecBase:
             )
 
 
+#: How a masked element of an input counts for nothing (see :class:`Masking`).
+MASK_FILLS = frozenset({"zero", "lowest"})
+
+
+@dataclass(frozen=True)
+class Masking:
+    """How a mask of valid elements (Optax's ``where=``) applies to a spec's inputs.
+
+    ``fill`` maps an input name to the value a masked element of that input takes so that it
+    counts for nothing in the formula: ``"zero"`` (a zero label or coordinate adds nothing to a sum,
+    a dot product or a norm), ``"lowest"`` (a logit or log-probability far below every other one,
+    finite so that ``0 * it`` stays 0: probability 0), or ``"log:<param>"`` (``"lowest"`` when the
+    boolean parameter ``<param>`` is true, else ``"zero"``). Inputs not named are left as they are.
+    A value (one per row) whose row has no valid element is 0 and does not count in a mean.
+    ``rows``: a mask one rank lower than the prediction masks whole rows (Optax's softmax
+    cross-entropies read it as ``expand_dims(where, -1)``); otherwise it broadcasts against the
+    trailing axes. ``item_weights``: the input that per-item weights (Optax's ranking ``weights=``,
+    the prediction's shape) multiply; ``None``: weights are per value (``sample_weight``).
+    Specs returning one value per element need no ``Masking``: their masked values are zeroed.
+    """
+
+    fill: Mapping[str, str] = field(default_factory=dict)
+    rows: bool = False
+    item_weights: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fill", _frozen(self.fill))
+
+
 @dataclass(frozen=True)
 class LossSpec(_SpecBase):
     """A loss function, defined once.
@@ -178,6 +207,7 @@ class LossSpec(_SpecBase):
     weighting: frozenset[str] = frozenset()
     kinks: Callable[..., dict[str, Any]] | None = None
     coupled: bool = False
+    masking: Masking | None = None
     kind: Literal["loss"] = "loss"
 
     def __post_init__(self) -> None:
@@ -223,6 +253,17 @@ class LossSpec(_SpecBase):
         unknown = self.weighting - {"class_weight", "ignore_index"}
         if unknown:
             problems.append(f"unknown weighting feature(s) {sorted(unknown)}")
+        if self.masking is not None:
+            names = {i.name for i in self.inputs}
+            for name, rule in self.masking.fill.items():
+                if name not in names:
+                    problems.append(f"masking fills unknown input {name!r}")
+                if rule not in MASK_FILLS and not rule.startswith("log:"):
+                    problems.append(
+                        f"masking rule {rule!r} of {name!r} is not one of {sorted(MASK_FILLS)} or 'log:<param>'"
+                    )
+            if self.masking.item_weights is not None and self.masking.item_weights not in names:
+                problems.append(f"masking item_weights names unknown input {self.masking.item_weights!r}")
         return problems
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from lossbridge.conventions import Convention, Reduction
 from lossbridge.errors import InputError
 from lossbridge.spec._domain import DOMAINS, Domain, register_domain
-from lossbridge.spec._model import Input, LossSpec
+from lossbridge.spec._model import Input, LossSpec, Masking
 from lossbridge.spec._params import Param
 
 __all__ = [
@@ -381,6 +381,9 @@ _OPTAX_NAMES = {
 
 KL_DIVERGENCE = LossSpec(
     name="kl_divergence",
+    # a masked log-probability is far below every other one (probability 0): the term t (log t - log p)
+    # with t = 0 (and the generalized exp(log p) - t) is 0, its gradient too
+    masking=Masking({"y_pred": "log:log_input", "y_true": "log:log_target"}),
     aliases=("kl_div", "kld", "relative_entropy"),
     summary="Kullback-Leibler divergence of predicted from target distributions, on probabilities or logs.",
     fn=kl_divergence,

@@ -9,7 +9,7 @@ import numpy as np
 from lossbridge.conventions import Convention, Reduction
 from lossbridge.errors import InputError
 from lossbridge.spec._domain import DOMAINS, Domain, register_domain
-from lossbridge.spec._model import Input, LossSpec
+from lossbridge.spec._model import Input, LossSpec, Masking
 from lossbridge.spec._ops import hinge_part, hinge_part_grad, log_softmax, softmax
 from lossbridge.spec._params import Param
 from lossbridge.spec._similarity import KINK_GRADIENT
@@ -140,11 +140,14 @@ RANKING_SOFTMAX = LossSpec(
     usage=(
         "Listwise learning to rank: each list's scores against its items' relevance grades; the "
         "grades are not normalized, so a list with more relevant items weighs more (for probability "
-        "targets it is categorical cross-entropy). Optax's where= (item mask) and weights= (per-item "
-        "weights) are not parameters: multiply the labels by the weights, and drop masked items or "
-        "give them label 0 and a very low score. The default 'mean' is Optax's reduce_fn=jnp.mean."
+        "targets it is categorical cross-entropy). A mask of valid items (Optax's where=) gives masked "
+        "items label 0 and a score far below the others (finite, so gradients stay finite); a list with "
+        "no valid item is 0 and does not count in the mean. Per-item weights (Optax's weights=) multiply "
+        "the labels. The default 'mean' is Optax's reduce_fn=jnp.mean (over the lists)."
     ),
     elementwise=False,
+    # Optax's where= (valid items) and weights= (per-item weights, multiplying the relevances)
+    masking=Masking({"logits": "lowest", "labels": "zero"}, item_weights="labels"),
     conventions={
         "optax": Convention(
             "optax", "optax.losses.ranking_softmax_loss",

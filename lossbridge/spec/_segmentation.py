@@ -13,7 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lossbridge.conventions import Convention
+import numpy as np
+
+from lossbridge.conventions import Convention, InputRules
+from lossbridge.errors import InputError
+from lossbridge.spec._domain import DOMAINS, Domain, register_domain
 from lossbridge.spec._model import Input, LossSpec
 from lossbridge.spec._ops import log_sigmoid, softmax
 from lossbridge.spec._params import Param
@@ -22,6 +26,28 @@ __all__ = ["DICE", "SPECS", "dice"]
 
 #: Optax's ``multiclass_generalized_dice_loss`` constant in ``1 / (f_c^2 + eps)``.
 FREQUENCY_EPS = 1e-7
+
+
+def _class_distribution(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any, edge: bool) -> np.ndarray:
+    p = np.exp(rng.normal(size=shape))
+    return (p / p.sum(axis=-1, keepdims=True)).astype(dtype)
+
+
+def _check_class_distribution(xp: Any, x: Any, name: str, pred_shape: tuple[int, ...]) -> None:
+    """Rows summing to 1 over the class axis, within Optax's ``jnp.allclose(sum, 1, rtol=1e-5)``."""
+    sums = xp.sum(x, axis=-1)
+    if not bool(xp.all(xp.abs(sums - 1.0) <= 1e-8 + 1e-5)):
+        raise InputError(
+            f"{name}: predictions must be valid probability distributions that sum to 1 along the class "
+            f"axis; found sums in [{float(xp.min(sums)):.6f}, {float(xp.max(sums)):.6f}]"
+        )
+
+
+if "class_distribution" not in DOMAINS:
+    register_domain(Domain(
+        "class_distribution", "probability rows over the last (class) axis, checked to sum to 1",
+        _class_distribution, _check_class_distribution,
+    ))
 
 PARAMS = (
     Param("alpha", 0.5, "weight of the false positives sum p(1 - y) (Tversky alpha; Optax alpha)", low=0.0),
@@ -61,6 +87,10 @@ PARAMS = (
         kind="bool", static=True,
     ),
     Param(
+        "rows_sum_to_one", False, "without from_logits, y_pred rows must sum to 1 over the class axis, "
+        "checked on concrete inputs (Optax's apply_softmax=False check)", kind="bool", static=True,
+    ),
+    Param(
         "ignore_background", False, "drop class 0 (the first entry of the last axis) before the class "
         "reduction", kind="bool", static=True,
     ),
@@ -68,7 +98,9 @@ PARAMS = (
 
 
 def _pred_domain(params: Mapping[str, Any]) -> str:
-    return "logit" if params.get("from_logits", False) else "probability"
+    if params.get("from_logits", False):
+        return "logit"
+    return "class_distribution" if params.get("rows_sum_to_one", False) else "probability"
 
 
 def _sigmoid_link(params: Mapping[str, Any], size: int) -> bool:
@@ -258,7 +290,8 @@ DICE = LossSpec(
         ),
         "optax": Convention(
             "optax", "optax.losses.dice_loss",
-            {"smooth": 1.0, "default_axis": "spatial", "from_logits": True, "activation": "auto"},
+            {"smooth": 1.0, "default_axis": "spatial", "from_logits": True, "activation": "auto",
+             "rows_sum_to_one": True},
             notes="softmax of logits (sigmoid for one channel), per-class Tversky over the spatial axes "
             "with smooth=1 on both sides, then mean over classes (its reduction=). binary_dice_loss "
             "sums every axis but the batch with a sigmoid; multiclass_generalized_dice_loss weights "
@@ -269,6 +302,8 @@ DICE = LossSpec(
                 "multiclass_generalized_dice_loss": _OPTAX_GENERALIZED,
             },
             kwargs={"apply_softmax": "from_logits", "reduction": "class_reduction"},
+            # Optax checks that probabilities (apply_softmax=False) sum to 1 over the classes
+            inputs=InputRules(check_ranges=True),
         ),
     },
 )

@@ -238,3 +238,24 @@ def test_optax_classification_values_and_gradients(optax: Any, case: str) -> Non
     finite = np.isfinite(y_pred)
     _close(np.asarray(mine_grad)[finite], grad[finite])
     _close(lossbridge.get(name, convention="optax", reduction="mean", **kwargs)(y_true, y_pred), expected.mean())
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_torch_cross_entropy_gradient_along_probability_targets(torch: Any, reduction: str) -> None:
+    """torch's CrossEntropyLoss with probability targets is differentiable in the targets; lossbridge's
+    torch module gives the same target gradient (zero targets included), float64."""
+    x = _logits((5, 4))
+    t = _rows((5, 4))
+    t[0] = [0.0, 1.0, 0.0, 0.0]
+    t[1] = [0.5, 0.0, 0.5, 0.0]
+    ours = lossbridge.get("CrossEntropyLoss", backend="torch", convention="torch", reduction=reduction)
+    native = torch.nn.CrossEntropyLoss(reduction=reduction)
+    grads = []
+    for module in (ours, native):
+        xt = torch.from_numpy(x.copy()).requires_grad_()
+        tt = torch.from_numpy(t.copy()).requires_grad_()
+        out = module(xt, tt)
+        out.backward(torch.ones_like(out))
+        grads.append((out.detach().numpy(), xt.grad.numpy(), tt.grad.numpy()))
+    for a, e in zip(grads[0], grads[1], strict=True):
+        _close(a, e)

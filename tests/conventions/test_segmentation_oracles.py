@@ -139,3 +139,18 @@ def test_optax_dice_values_and_gradients(optax: Any, case: str) -> None:
     summed = lossbridge.get(name, convention="optax", **({**ours} if scalar else {**ours, "reduction": "sum"}))
     grad = summed.grad(y_in, x_in)
     _close(grad, np.asarray(auto)[..., 0] if name == "binary_dice_loss" else np.asarray(auto))
+
+
+def test_optax_dice_probabilities_must_sum_to_one_over_classes(optax: Any) -> None:
+    """Optax's dice_loss with apply_softmax=False raises ValueError unless rows sum to 1; so does ours."""
+    import jax.numpy as jnp
+
+    y, p, _ = _data()
+    rows = p / p.sum(axis=-1, keepdims=True)
+    loss = lossbridge.get("dice_loss", convention="optax", apply_softmax=False)
+    _close(loss(y, rows), np.asarray(optax.losses.dice_loss(jnp.asarray(rows), jnp.asarray(y), apply_softmax=False)))
+    bad = rows * 1.5
+    with pytest.raises(ValueError, match="valid probability distributions"):
+        optax.losses.dice_loss(jnp.asarray(bad), jnp.asarray(y), apply_softmax=False)
+    with pytest.raises(ValueError, match="valid probability distributions"):
+        loss(y, bad)

@@ -227,3 +227,27 @@ def test_caffe_floors_the_softmax_probability_at_flt_min() -> None:
     loss = lossbridge.get("sparse_categorical_crossentropy", convention="caffe", reduction="none")
     np.testing.assert_allclose(loss(np.array([1, 0]), logits), expected, rtol=1e-12)
     assert expected[0] < 100.0  # the floor is active on the first sample
+
+
+def test_cross_entropy_derivative_along_the_targets_is_minus_log_softmax_at_zero_targets() -> None:
+    """The function's derivative in the (soft) targets is -log p wherever log p is finite, zero targets
+    included (central finite differences of the function against the textbook -log_softmax); a -inf
+    logit with a zero target still adds nothing (0 log 0 = 0)."""
+    from lossbridge.spec._classification import categorical_crossentropy
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 4)) * 2.0
+    y = np.array([[0.0, 1.0, 0.0, 0.0], [0.3, 0.0, 0.7, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    h = 1e-6
+    fd = np.zeros_like(y)
+    for i in np.ndindex(*y.shape):
+        up, down = y.copy(), y.copy()
+        up[i] += h
+        down[i] -= h
+        f_up = categorical_crossentropy(up, x, xp=np, from_logits=True)[i[0]]
+        f_down = categorical_crossentropy(down, x, xp=np, from_logits=True)[i[0]]
+        fd[i] = (f_up - f_down) / (2 * h)
+    np.testing.assert_allclose(fd, -_log_softmax(x), rtol=1e-6, atol=1e-8)
+    x_inf = np.array([[-np.inf, 0.0, 1.0]])
+    out = categorical_crossentropy(np.array([[0.0, 1.0, 0.0]]), x_inf, xp=np, from_logits=True)
+    np.testing.assert_allclose(out, -_log_softmax(np.array([[0.0, 1.0]]))[:, 0])

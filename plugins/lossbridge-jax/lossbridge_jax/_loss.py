@@ -29,7 +29,7 @@ from jax.custom_derivatives import SymbolicZero
 
 from lossbridge.bound import BoundLoss
 from lossbridge.errors import ParameterError
-from lossbridge.spec import REDUCTION_PARAM, domain
+from lossbridge.spec import REDUCTION_PARAM, domain, validate_params
 
 __all__ = ["make_loss", "spec_gradient_values", "to_jax"]
 
@@ -47,7 +47,17 @@ def _is_concrete(arrays: list[Any]) -> bool:
 
 
 def _rebound(bound: BoundLoss, reduction: str | None) -> BoundLoss:
-    if reduction is None or reduction == bound.reduction:
+    """``bound`` with a per-call ``reduction=``: the shared reduction, or the spec parameter the
+    convention's keywords map Optax's per-call ``reduction`` to (``dice_loss``: over classes; the
+    keyword given to ``lossbridge.get`` stays the shared reduction)."""
+    if reduction is None:
+        return bound
+    conv = bound.convention
+    target = conv.kwargs.get("reduction") if conv is not None and conv.framework == "optax" else None
+    if isinstance(target, str) and target != "reduction" and any(p.name == target for p in bound.spec.params):
+        params = validate_params(bound.spec.params, {**bound.params, target: reduction}, owner=bound.spec.name)
+        return dataclasses.replace(bound, params=params)
+    if reduction == bound.reduction:
         return bound
     value = REDUCTION_PARAM.validate(reduction, owner=bound.spec.name)
     return dataclasses.replace(bound, reduction=value)
@@ -66,32 +76,48 @@ def spec_gradient_values(bound: BoundLoss) -> Callable[..., Any]:
     the spec's per-row gradient contracted with the input tangents, so forward mode, reverse mode
     (by transposition) and ``jax.hessian`` all work. Losses that couple rows use ``jax.custom_vjp``
     (reverse mode only). Non-differentiable floating inputs (targets) are differentiated by JAX.
+    Parameters given as JAX arrays (a traced ``gamma`` under ``jax.jit``) are arguments of the rule,
+    not constants closed over, and are differentiated by JAX like the targets.
     """
     spec = bound.spec
     fn, vjp, params = spec.fn, spec.vjp, bound.spec_params()
     assert fn is not None  # validated at registration
+    n = len(spec.inputs)
+    dynamic = [k for k, v in params.items() if isinstance(v, jax.Array)]
+    fixed = {k: v for k, v in params.items() if k not in dynamic}
+    dyn_values = [params[k] for k in dynamic]
 
-    def values(*inputs: Any) -> Any:
-        return fn(*inputs, xp=jnp, **params)
+    def params_of(args: tuple[Any, ...]) -> dict[str, Any]:
+        return {**fixed, **dict(zip(dynamic, args[n:], strict=True))} if dynamic else fixed
+
+    def values(*args: Any) -> Any:
+        return fn(*args[:n], xp=jnp, **params_of(args))
 
     if vjp is None:
-        return values
+        return _with_dynamic(values, dyn_values)
+
+    def grads_of(args: tuple[Any, ...], cot: Any) -> tuple[Any, ...]:
+        return vjp(*args[:n], cot, xp=jnp, **params_of(args))
+
     positions = [k for k, i in enumerate(spec.inputs) if i.differentiable]
     if spec.coupled:
-        return _coupled(values, vjp, params, positions)
+        return _with_dynamic(_coupled(values, grads_of, positions), dyn_values)
 
     @jax.custom_jvp
-    def rule(*inputs: Any) -> Any:
-        return values(*inputs)
+    def rule(*args: Any) -> Any:
+        return values(*args)
 
     def jvp(primals: tuple[Any, ...], tangents: tuple[Any, ...]) -> tuple[Any, Any]:
         out = values(*primals)
-        grads = vjp(*primals, jnp.ones_like(out), xp=jnp, **params)
+        grads = grads_of(primals, jnp.ones_like(out))
         t_out = jnp.zeros_like(out)
         for k, g in zip(positions, grads, strict=True):
             if not isinstance(tangents[k], SymbolicZero):
                 t_out = t_out + _tangent_sum(g * tangents[k], out.ndim)
-        others = [k for k, t in enumerate(tangents) if k not in positions and not isinstance(t, SymbolicZero)]
+        others = [
+            k for k, t in enumerate(tangents)
+            if k not in positions and not isinstance(t, SymbolicZero) and jnp.issubdtype(primals[k].dtype, jnp.floating)
+        ]
         if others:
             def of_others(*xs: Any) -> Any:
                 args = list(primals)
@@ -104,11 +130,17 @@ def spec_gradient_values(bound: BoundLoss) -> Callable[..., Any]:
         return out, t_out
 
     rule.defjvp(jvp, symbolic_zeros=True)
-    return rule
+    return _with_dynamic(rule, dyn_values)
 
 
-def _coupled(values: Callable[..., Any], vjp: Callable[..., Any], params: dict[str, Any],
-             positions: list[int]) -> Callable[..., Any]:
+def _with_dynamic(rule: Callable[..., Any], dyn_values: list[Any]) -> Callable[..., Any]:
+    """``rule`` called on the inputs with the array-valued parameters appended."""
+    if not dyn_values:
+        return rule
+    return lambda *inputs: rule(*inputs, *dyn_values)
+
+
+def _coupled(values: Callable[..., Any], grads_of: Callable[..., Any], positions: list[int]) -> Callable[..., Any]:
     """``values`` with the spec's vjp as a ``jax.custom_vjp`` rule (losses that couple rows)."""
 
     @jax.custom_vjp
@@ -120,7 +152,7 @@ def _coupled(values: Callable[..., Any], vjp: Callable[..., Any], params: dict[s
 
     def backward(inputs: tuple[Any, ...], cot: Any) -> tuple[Any, ...]:
         grads: list[Any] = [None] * len(inputs)
-        for k, g in zip(positions, vjp(*inputs, cot, xp=jnp, **params), strict=True):
+        for k, g in zip(positions, grads_of(inputs, cot), strict=True):
             grads[k] = g
         others = [k for k, x in enumerate(inputs) if k not in positions and jnp.issubdtype(x.dtype, jnp.floating)]
         if others:
@@ -143,34 +175,8 @@ def _coupled(values: Callable[..., Any], vjp: Callable[..., Any], params: dict[s
     return rule
 
 
-#: Optax's ``where=`` inside a row, per spec: the value a masked element of each input takes so that
-#: it counts for nothing in the spec's formula (a logit far below every other one has probability 0
-#: and a zero label; a zero coordinate adds nothing to a dot product or a norm). Specs computing one
-#: value per element have their masked values zeroed instead; other specs refuse ``where=``.
-_MASKED_INPUT: dict[str, dict[str, str]] = {
-    "categorical_crossentropy": {"prediction": "lowest", "target": "zero"},
-    "sparse_categorical_crossentropy": {"prediction": "lowest"},
-    "poly_cross_entropy": {"prediction": "lowest", "target": "zero"},
-    "cosine_similarity": {"prediction": "zero", "target": "zero"},
-    # log-probabilities far below every other one are probability 0: the term t (log t - log p)
-    # with t = 0 (and the generalized exp(log p) - t) is 0, its gradient too
-    "kl_divergence": {"prediction": "log:log_input", "target": "log:log_target"},
-}
-
-
-#: Specs whose Optax functions read a mask one rank lower as a mask of rows (``expand_dims(where,
-#: axis)``); the others broadcast it NumPy-style, against the trailing axes.
-_ROW_MASKS = frozenset({"categorical_crossentropy", "sparse_categorical_crossentropy"})
-
-
 def _input_domain(bound: BoundLoss, k: int) -> Any:
     return domain(bound.spec.inputs[k].domain_for(bound.params))
-
-
-def _consumes_last_axis(bound: BoundLoss) -> bool:
-    """The spec reads a whole last axis per value (classes, vector coordinates), or the convention
-    sums an elementwise spec over it (Optax's KL divergence)."""
-    return not bound.spec.elementwise or bound.rule.feature_mean or any(p.name == "axis" for p in bound.spec.params)
 
 
 def _has_axis(bound: BoundLoss, k: int, pred_ndim: int, x: Any) -> bool:
@@ -203,33 +209,6 @@ def _axis_last(bound: BoundLoss, inputs: list[Any], where: Any, axis: Any, pk: i
     return moved, where
 
 
-def _masked_inputs(bound: BoundLoss, inputs: list[Any], where: Any, pk: int) -> tuple[list[Any], Any]:
-    """Optax's ``where=`` on the spec's inputs: masked elements take the value that makes them count
-    for nothing (:data:`_MASKED_INPUT`); returns the inputs and the per-value mask of rows to keep."""
-    pred = inputs[pk]
-    if where.ndim < pred.ndim and bound.spec.name in _ROW_MASKS:
-        where = jnp.expand_dims(where, -1)  # Optax's softmax cross-entropies: a mask of rows
-    where = jnp.broadcast_to(jnp.asarray(where, bool), pred.shape)
-    roles = _MASKED_INPUT.get(bound.spec.name)
-    if roles is None and bound.spec.elementwise and not _consumes_last_axis(bound):
-        return inputs, where
-    if roles is None:
-        raise ParameterError(f"{bound.spec.name}: where= (a mask inside a row) is not expressible by this spec")
-    out = list(inputs)
-    for k, x in enumerate(inputs):
-        rule = roles.get(bound.spec.inputs[k].role)
-        if rule is None or x is None or x.shape != pred.shape:
-            continue
-        if rule.startswith("log:"):
-            rule = "lowest" if bound.params.get(rule[4:]) else "zero"
-        if rule == "zero":
-            out[k] = jnp.where(where, x, jnp.zeros_like(x))
-        else:  # "lowest": far below every kept value, finite so that 0 * it stays 0
-            low = jnp.asarray(jnp.finfo(x.dtype).min / 4, x.dtype)
-            out[k] = jnp.where(where, x, low)
-    return out, jnp.any(where, axis=-1)
-
-
 def _arrays_for_spec(bound: BoundLoss, arrays: list[Any], pk: int) -> list[Any]:
     """Optax's input forms: a missing regression target means zeros, boolean and integer targets of
     a floating domain are cast to the prediction's dtype, boolean class indices to integers."""
@@ -250,19 +229,53 @@ def _arrays_for_spec(bound: BoundLoss, arrays: list[Any], pk: int) -> list[Any]:
     return out
 
 
+_UNSET: Any = object()
+
+
+def _reduction_of(reduce_fn: Any) -> tuple[str, Callable[..., Any] | None]:
+    """Optax's ``reduce_fn`` as a reduction name, and the function to apply to unreduced values
+    when it is not one of ``jnp.mean``, ``jnp.sum``, ``None``."""
+    if reduce_fn is None:
+        return "none", None
+    if reduce_fn is jnp.mean or reduce_fn is np.mean:
+        return "mean", None
+    if reduce_fn is jnp.sum or reduce_fn is np.sum:
+        return "sum", None
+    if callable(reduce_fn):
+        return "none", reduce_fn
+    raise ParameterError(f"reduce_fn: expected a function (jnp.mean, jnp.sum) or None, got {reduce_fn!r}")
+
+
 def make_loss(bound: BoundLoss, backend: Any, *, validate: bool = True) -> Callable[..., Any]:
     """The pure function computing ``bound`` on JAX arrays (Optax's argument order).
 
     Besides ``sample_weight`` and ``reduction`` it takes Optax's per-call keywords: ``axis=`` (the
     axis, or axes, the spec's last axis is read from: moved last, as the core moves torch's class
-    axis), ``where=`` (a mask: masked elements count for nothing, see :data:`_MASKED_INPUT`) and
-    ``weights=`` (per-value weights, Optax's name for ``sample_weight``). Scalar (0-d) inputs of
+    axis), ``where=`` (a mask of valid elements: masked ones count for nothing, as the spec's
+    ``masking`` says, applied by the core's :meth:`~lossbridge.bound.BoundLoss.mask_inputs`),
+    ``weights=`` (per-item weights where the spec declares them, Optax's ranking losses; otherwise
+    per-value weights, Optax's name for ``sample_weight``) and ``reduce_fn=`` (Optax's ranking
+    reduction: ``jnp.mean``, ``jnp.sum``, ``None`` are the reductions ``"mean"``, ``"sum"``,
+    ``"none"``; another function is applied to the unreduced values). Scalar (0-d) inputs of
     elementwise specs are computed as one element and give a scalar.
     """
     spec = bound.spec
     order = backend.argument_order(spec)
     call_names = [spec.inputs[k].name for k in order]
-    wrapped = {b.spec.name: spec_gradient_values(b) for b in (bound, *bound.alternatives)}
+    wrapped: dict[tuple[str, Any], Callable[..., Any]] = {
+        (b.spec.name, None): spec_gradient_values(b) for b in (bound, *bound.alternatives)
+    }
+
+    def wrap_for(reduction: str | None) -> Callable[[BoundLoss], Callable[..., Any]]:
+        """The values functions; a per-call reduction that sets a spec parameter needs its own."""
+        def wrap(b: BoundLoss) -> Callable[..., Any]:
+            same = any(b.params is a.params for a in (bound, *bound.alternatives))
+            key = (b.spec.name, None if same else reduction)
+            if key not in wrapped:
+                wrapped[key] = spec_gradient_values(b)
+            return wrapped[key]
+
+        return wrap
     pk = next(k for k, i in enumerate(spec.inputs) if i.differentiable)
 
     def loss(
@@ -273,7 +286,14 @@ def make_loss(bound: BoundLoss, backend: Any, *, validate: bool = True) -> Calla
         axis: Any = -1,
         where: Any | None = None,
         weights: Any | None = None,
+        reduce_fn: Any = _UNSET,
     ) -> Any:
+        if reduce_fn is not _UNSET:
+            if reduction is not None:
+                raise ParameterError(f"{spec.name}: give reduce_fn= or reduction=, not both")
+            reduction, reducer = _reduction_of(reduce_fn)
+        else:
+            reducer = None
         if len(arrays) < len(call_names):  # trailing optional targets left out
             arrays = (*arrays, *[None] * (len(call_names) - len(arrays)))
         converted = [
@@ -281,10 +301,14 @@ def make_loss(bound: BoundLoss, backend: Any, *, validate: bool = True) -> Calla
             for k, x in enumerate(arrays)
         ]
         inputs = _arrays_for_spec(bound, list(backend.to_spec_order(spec, converted)), pk)
+        item_weights = None
         if weights is not None:
             if sample_weight is not None:
                 raise ParameterError(f"{spec.name}: give weights= or sample_weight=, not both")
-            sample_weight = weights
+            if bound.masking is not None and bound.masking.item_weights is not None:
+                item_weights = to_jax(backend, weights, "weights")
+            else:
+                sample_weight = weights
         weight = None if sample_weight is None else to_jax(backend, sample_weight, "sample_weight")
         mask = None if where is None else to_jax(backend, where, "where")
         scalar = inputs[pk].ndim == 0
@@ -292,28 +316,20 @@ def make_loss(bound: BoundLoss, backend: Any, *, validate: bool = True) -> Calla
             if not spec.elementwise:
                 raise ParameterError(f"{spec.name}: scalar inputs need a last axis for this spec")
             inputs = [None if x is None else jnp.reshape(x, (1,)) if x.ndim == 0 else x for x in inputs]
-        if axis != -1 and _consumes_last_axis(bound):
+        if axis != -1 and bound.consumes_last_axis:
             inputs, mask = _axis_last(bound, inputs, mask, axis, pk)
+        chosen = bound.select(jnp, tuple(inputs))
         keep = None
         if mask is not None:
-            inputs, keep = _masked_inputs(bound, inputs, mask, pk)
+            inputs, keep = chosen.mask_inputs(jnp, tuple(inputs), mask)
+        if item_weights is not None:
+            inputs, _ = chosen.weigh_items(jnp, tuple(inputs), item_weights)
         check = validate and _is_concrete(list(inputs) + ([] if weight is None else [weight]))
-
-        def values_of(b: BoundLoss) -> Callable[..., Any]:
-            fn = wrapped[b.spec.name]
-            if keep is None:
-                return fn
-
-            def kept(*prepared: Any) -> Any:
-                out = fn(*prepared)
-                return jnp.where(keep if keep.shape == out.shape else jnp.broadcast_to(keep, out.shape), out,
-                                 jnp.zeros_like(out))
-
-            return kept
-
         out = _rebound(bound, reduction).evaluate(
-            jnp, *inputs, sample_weight=weight, check_values=check, wrap=values_of
+            jnp, *inputs, sample_weight=weight, check_values=check, wrap=wrap_for(reduction), keep=keep
         )
+        if reducer is not None:
+            out = reducer(out) if keep is None else reducer(out, where=jnp.broadcast_to(keep, out.shape))
         return jnp.reshape(out, ()) if scalar and out.ndim == 1 and out.shape[0] == 1 else out
 
     loss.__name__ = loss.__qualname__ = spec.name
