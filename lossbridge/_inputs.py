@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lossbridge.conventions import InputRules
+from lossbridge.conventions import InputRules, NativeInputs
 from lossbridge.errors import InputError, ParameterError
 from lossbridge.spec._domain import domain
 from lossbridge.spec._model import LossSpec
@@ -43,6 +43,16 @@ class Layout:
     moved: tuple[int, ...]
     compute_dtype: str
     result_dtype: str
+    time_major: tuple[int, ...] = ()
+
+    def restore(self, xp: Any, k: int, grad: Any) -> Any:
+        """The gradient of spec input ``k`` in the caller's layout (class axis back at 1, time-major
+        native arguments back to ``(T, N, ...)``)."""
+        if k in self.moved:
+            grad = xp.moveaxis(grad, -1, 1)
+        if k in self.time_major:
+            grad = _swap_leading(xp, grad)
+        return grad
 
 
 def _prediction_index(spec: LossSpec) -> int:
@@ -134,14 +144,22 @@ def prepare_inputs(
     dtype: str | None,
     ignore_index: int | None,
     check_values: bool,
+    reduction: str = "mean",
 ) -> tuple[tuple[Any, ...], Layout]:
-    """Check ``inputs`` (spec order), apply the input rules, cast to the compute dtype."""
+    """Check ``inputs`` (spec order), apply the input rules, cast to the compute dtype.
+
+    An empty batch is refused when it is to be reduced (a mean of nothing); unreduced
+    (``reduction="none"``), it gives an empty result, as every framework does.
+    """
     if len(inputs) != len(spec.inputs):
         names = ", ".join(i.name for i in spec.inputs)
         raise ParameterError(f"{spec.name}: expected {len(spec.inputs)} inputs ({names}), got {len(inputs)}")
     arrays = list(inputs)
     pk = _prediction_index(spec)
     pname = spec.inputs[pk].name
+    time_major: tuple[int, ...] = ()
+    if rules.native is not None:
+        arrays, time_major = _from_native(xp, spec, rules.native, arrays, params)
     if rules.cast_inputs and not xp.isdtype(arrays[pk].dtype, "real floating"):
         arrays[pk] = xp.astype(arrays[pk], getattr(xp, dtype or rules.compute_dtype or "float32"))
     check_floating(xp, arrays[pk], pname)
@@ -150,7 +168,8 @@ def prepare_inputs(
         _match_rank(xp, spec, arrays, params)
     pred = arrays[pk]
     check_min_ndim(pred, spec.min_ndim, pname, "the last axis holds the classes" if spec.min_ndim > 1 else "")
-    check_nonempty(pred, pname)
+    if reduction != "none":
+        check_nonempty(pred, pname)
     compute, result = _dtypes(xp, pred, rules, dtype)
     out = []
     for decl, x in zip(spec.inputs, arrays, strict=True):
@@ -168,7 +187,137 @@ def prepare_inputs(
             checked = x if ignore_index is None or not dom.integer else xp.where(x == ignore_index, xp.zeros_like(x), x)
             dom.check(xp, checked, decl.name, tuple(pred.shape))
         out.append(x)
-    return tuple(out), Layout(moved, compute, result)
+    return tuple(out), Layout(moved, compute, result, time_major)
+
+
+# -- a framework's own argument list (NativeInputs), mapped onto the spec's inputs ------------------------
+def _swap_leading(xp: Any, x: Any) -> Any:
+    """``x`` with its first two axes exchanged: time-major ``(T, N, ...)`` <-> batch-major ``(N, T, ...)``."""
+    return xp.permute_dims(x, (1, 0, *range(2, x.ndim)))
+
+
+def _suffix_paddings(xp: Any, lengths: Any, frames: int, dtype: Any) -> Any:
+    """Right-padding indicators ``(N, T)``: 1 from each sequence's length on."""
+    steps = xp.arange(frames, dtype=xp.int64)
+    return xp.astype(xp.expand_dims(steps, axis=0) >= xp.expand_dims(lengths, axis=-1), dtype)
+
+
+def _lengths(xp: Any, form: str, x: Any, native: NativeInputs, name: str) -> Any:
+    """A length per sequence ``(N,)`` (int64) from a native lengths, paddings or labels argument."""
+    if form == "lengths":
+        if x.ndim != 1:
+            raise InputError(f"{name}: expected one length per sequence (1-D), got shape {tuple(x.shape)}")
+        if xp.isdtype(x.dtype, "real floating"):
+            x = xp.round(x)
+        return xp.astype(x, xp.int64)
+    kept = (x == 0) if form == "paddings" else (x != native.pad_value)
+    if x.ndim != 2:
+        raise InputError(f"{name}: expected a (batch, steps) array, got shape {tuple(x.shape)}")
+    return xp.sum(xp.astype(kept, xp.int64), axis=-1)
+
+
+def _fit_labels(xp: Any, x: Any, frames: int, lengths: Any | None, name: str) -> Any:
+    """Label sequences right-padded (with 0) or cut to ``frames`` columns; a 1-D ``x`` is the
+    concatenation of every sequence (PyTorch), split by ``lengths``."""
+    if x.ndim == 1:
+        if lengths is None:
+            raise InputError(f"{name}: 1-D (concatenated) labels need their lengths")
+        offsets = xp.cumulative_sum(lengths) - lengths
+        steps = xp.arange(frames, dtype=xp.int64)
+        at = xp.expand_dims(offsets, axis=-1) + xp.expand_dims(steps, axis=0)  # (N, T)
+        inside = xp.expand_dims(steps, axis=0) < xp.expand_dims(lengths, axis=-1)
+        last = max(int(x.shape[0]) - 1, 0)
+        if int(x.shape[0]) == 0:
+            return xp.zeros(tuple(at.shape), dtype=x.dtype)
+        picked = xp.reshape(xp.take(x, xp.reshape(xp.clip(at, 0, last), (-1,)), axis=0), tuple(at.shape))
+        return xp.where(inside, picked, xp.zeros_like(picked))
+    if x.ndim != 2:
+        raise InputError(f"{name}: expected labels (batch, steps) or 1-D concatenated, got shape {tuple(x.shape)}")
+    steps = int(x.shape[1])
+    if steps >= frames:
+        return x[:, :frames]
+    return xp.concat([x, xp.zeros((x.shape[0], frames - steps), dtype=x.dtype)], axis=-1)
+
+
+def _spec_form(xp: Any, spec: LossSpec, arrays: list[Any], params: Mapping[str, Any]) -> bool:
+    """The spec's own inputs, unambiguously: every slot filled, integer class indices in the
+    target's slot and floating arrays elsewhere, each of the shape its domain gives (CTC: labels and
+    both paddings ``(N, T)`` against logits ``(N, T, C)``). No framework's native call has that form
+    (PyTorch passes 1-D lengths, Keras two arrays, Optax floating paddings before integer labels)."""
+    if any(x is None for x in arrays):
+        return False
+    pred = arrays[_prediction_index(spec)]
+    for decl, x in zip(spec.inputs, arrays, strict=True):
+        dom = domain(decl.domain_for(params))
+        floating = bool(xp.isdtype(x.dtype, "real floating"))
+        if dom.integer == floating:
+            return False
+        want = tuple(pred.shape) if dom.shape == "same" else tuple(pred.shape[:-1])
+        if dom.shape in ("same", "batch") and tuple(x.shape) != want:
+            return False
+    return True
+
+
+def _from_native(
+    xp: Any, spec: LossSpec, native: NativeInputs, arrays: list[Any], params: Mapping[str, Any]
+) -> tuple[list[Any], tuple[int, ...]]:
+    """The spec's inputs from a framework's own arguments (``native.slots``/``native.sources``).
+
+    Every step is an Array API operation on the caller's arrays, so a backend's autodiff (or the
+    spec's gradient behind it) reaches the native prediction through them. The spec's own form is
+    taken as it is when it is unambiguous (:func:`_spec_form`).
+    """
+    if _spec_form(xp, spec, arrays, params):
+        return arrays, ()
+    given = {}
+    for slot, (arg, x) in enumerate(zip(native.slots, arrays, strict=True)):
+        if arg:
+            if x is None:
+                raise ParameterError(f"{spec.name}: the native argument {arg!r} is required")
+            given[arg] = x
+        elif x is not None:
+            raise ParameterError(
+                f"{spec.name}: this convention's call takes {native.arity} arrays "
+                f"({', '.join(a for a in native.slots if a)}); got an array in place of {spec.inputs[slot].name!r}"
+            )
+    names = [i.name for i in spec.inputs]
+    pk = _prediction_index(spec)
+    form, arg = native.sources[names[pk]][:2]
+    pred = given[arg]
+    if form == "time_major":
+        if pred.ndim < 3:
+            raise InputError(f"{arg}: expected (frames, batch, classes), got shape {tuple(pred.shape)}")
+        pred = _swap_leading(xp, pred)
+    frames = int(pred.shape[1]) if pred.ndim >= 2 else 0
+    out: dict[str, Any] = {names[pk]: pred}
+    too_long = None
+    for name in names:
+        if name == names[pk]:
+            continue
+        form, arg, *more = native.sources[name]
+        x = given[arg]
+        if form == "same":
+            out[name] = x
+        elif form == "labels":
+            lengths = None
+            if more and x.ndim == 1:
+                lengths = _lengths(xp, "lengths", given[more[0]], native, more[0])
+            out[name] = _fit_labels(xp, x, frames, lengths, arg)
+        elif form == "none":
+            out[name] = xp.zeros(tuple(pred.shape[:2]), dtype=pred.dtype)
+        elif form in ("lengths", "paddings", "count"):
+            lengths = _lengths(xp, form, x, native, arg)
+            out[name] = _suffix_paddings(xp, lengths, frames, pred.dtype)
+            if name != native.frames:
+                over = lengths > frames
+                too_long = over if too_long is None else too_long | over
+        else:
+            raise ParameterError(f"{spec.name}: unknown native input form {form!r}")
+    if too_long is not None and native.frames:  # more labels than frames: no alignment at all
+        pads = out[native.frames]
+        out[native.frames] = xp.where(xp.expand_dims(too_long, axis=-1), xp.ones_like(pads), pads)
+    time_major = tuple(k for k, n in enumerate(names) if native.sources[n][0] == "time_major")
+    return [out[n] for n in names], time_major
 
 
 def prepare_weight(xp: Any, spec: LossSpec, weight: Any | None, pred_ndim: int, *, rules: InputRules,

@@ -13,6 +13,7 @@ shape is an :class:`~lossbridge.InputError`, never a silent broadcast.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from lossbridge.conventions import Reduction
@@ -75,6 +76,9 @@ def _weights(
 
 
 def _denominator(xp: Any, terms: Any, weight: Any | None, rule: Reduction, mask: Any | None = None) -> Any:
+    if rule.mask_zero:  # Keras divides with divide_no_nan: nothing left gives 0
+        den = _denominator(xp, terms, weight, replace(rule, mask_zero=False), mask)
+        return xp.where(den == 0, xp.ones_like(den), den)
     if weight is not None and rule.normalize_by == "weights":
         return xp.sum(weight)
     if mask is not None:  # "count" of the terms that are not ignored (Keras's ignore_class)
@@ -100,6 +104,7 @@ def reduce_loss(
 ) -> Any:
     """Weight and reduce unreduced loss ``values`` as ``reduction`` and ``rule`` say."""
     terms = term_values(values, xp=xp, rule=rule, elementwise=elementwise)
+    mask = _zero_mask(xp, terms, rule, mask)
     weight = _weights(xp, terms, sample_weight, term_weight, mask)
     weighted = terms if weight is None else terms * weight
     if reduction == "none":
@@ -110,6 +115,14 @@ def reduce_loss(
     if reduction == "batchmean":
         return total / _batch(xp, terms)
     return total / _denominator(xp, terms, weight, rule, mask)
+
+
+def _zero_mask(xp: Any, terms: Any, rule: Reduction, mask: Any | None) -> Any | None:
+    """Keras's ``set_keras_mask(loss, loss > 0)`` (``rule.mask_zero``): terms equal to 0 are left out."""
+    if not rule.mask_zero:
+        return mask
+    nonzero = terms != 0
+    return nonzero if mask is None else (mask != 0) & nonzero
 
 
 def _batch(xp: Any, terms: Any) -> Any:
@@ -136,6 +149,7 @@ def cotangent(
     For ``reduction="none"`` it is the gradient of the sum of the weighted terms.
     """
     terms = term_values(values, xp=xp, rule=rule, elementwise=elementwise)
+    mask = _zero_mask(xp, terms, rule, mask)
     weight = _weights(xp, terms, sample_weight, term_weight, mask)
     coeff = xp.ones_like(terms) if weight is None else weight
     if reduction == "mean":

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from lossbridge.conventions import Convention
+from lossbridge.conventions import KERAS_REDUCTION, Convention
+from lossbridge.errors import ParameterError
 from lossbridge.spec._domain import DOMAINS, Domain, register_domain
 from lossbridge.spec._model import Input, LossSpec
 from lossbridge.spec._ops import hinge_part, hinge_part_grad, same_position
@@ -25,6 +27,26 @@ EPS_PLACEMENT = Param(
 SWAP = Param(
     "swap", False, "use min(d(a, n), d(p, n)) as the negative distance (distance swap, Balntas et al.)",
     kind="bool", static=True,
+)
+
+
+class _CallableParam(Param):
+    """A parameter holding a user function (PyTorch's ``distance_function``), or None."""
+
+    def validate(self, value: Any, *, owner: str) -> Any:
+        if value is None or callable(value):
+            return value
+        raise ParameterError(f"{owner}: parameter {self.name!r} expects {self.describe()}, got {value!r}")
+
+    def describe(self) -> str:
+        return "a callable (x1, x2) -> one distance per row, or None"
+
+
+DISTANCE_FUNCTION = _CallableParam(
+    "distance_function", None, "a user distance d(x1, x2) -> one value per row, called on the backend's own "
+    "arrays (PyTorch's TripletMarginWithDistanceLoss); None: the p-norm distance. Its gradient comes from "
+    "the framework's autodiff through the callable, not from the spec's closed form",
+    kind="array", nullable=True, static=True,
 )
 
 
@@ -68,6 +90,7 @@ def triplet_margin(
     swap: bool = False,
     kink_gradient: Any = 0.0,
     axis: int = -1,
+    distance_function: Any = None,
 ) -> Any:
     r"""Triplet margin loss per sample (embeddings on the last axis).
 
@@ -83,6 +106,12 @@ def triplet_margin(
     >>> np.round(triplet_margin(a, pos, neg, xp=np, eps=0.0), 6).tolist()
     [0.5]
     """
+    if distance_function is not None:  # a user callable on the backend's arrays (torch's distance_function)
+        d_ap, d_an = distance_function(anchor, positive), distance_function(anchor, negative)
+        if swap:
+            d_an = xp.minimum(d_an, distance_function(positive, negative))
+        gap = margin + d_ap - d_an
+        return xp.where(gap >= 0, gap, xp.zeros_like(gap))  # autodiff passes the corner, as torch's clamp_min
     kw = {"p": p, "eps": eps, "eps_placement": eps_placement}
     dist = _distances(anchor, positive, negative, xp=xp, swap=swap, **kw)
     d_neg = xp.minimum(dist["an"][0], dist["pn"][0]) if swap else dist["an"][0]
@@ -91,8 +120,13 @@ def triplet_margin(
 
 def _triplet_vjp(
     anchor: Any, positive: Any, negative: Any, cot: Any, /, *, xp: Any, margin: Any, swap: bool,
-    kink_gradient: Any, axis: int, **kw: Any,
+    kink_gradient: Any, axis: int, distance_function: Any = None, **kw: Any,
 ) -> tuple[Any, Any, Any]:
+    if distance_function is not None:
+        raise NotImplementedError(
+            "triplet_margin: a distance_function callable has no closed-form gradient; the torch backend "
+            "differentiates it with torch autograd through the callable"
+        )
     dist = _distances(anchor, positive, negative, xp=xp, swap=swap, **kw)
     d_ap, d_an = dist["ap"][0], dist["an"][0]
     use_an = xp.ones_like(d_an) if not swap else xp.astype(d_an <= dist["pn"][0], d_an.dtype)
@@ -130,7 +164,7 @@ TRIPLET_MARGIN = LossSpec(
         Input("positive", "input", "real", differentiable=True, doc="same-class " + _EMBEDDING),
         Input("negative", "input", "real", differentiable=True, doc="other-class " + _EMBEDDING),
     ),
-    params=(MARGIN, NORM, EPS, EPS_PLACEMENT, SWAP, KINK_GRADIENT, AXIS),
+    params=(MARGIN, NORM, EPS, EPS_PLACEMENT, SWAP, KINK_GRADIENT, AXIS, DISTANCE_FUNCTION),
     kinks=_triplet_kinks,
     tasks=frozenset({"metric_learning"}),
     formula=r"\ell = \max(0,\ m + d(a, p) - d(a, n)),\ d(x, z) = (\sum_k |x_k - z_k|^q + \epsilon)^{1/q}",
@@ -148,7 +182,10 @@ TRIPLET_MARGIN = LossSpec(
         "Optax raises the raw difference to the power (no absolute value), so it equals this for "
         "even p only. PyTorch's TripletMarginWithDistanceLoss with its default distance "
         "(pairwise_distance: p=2, eps=1e-6 added to the difference) is this loss under convention "
-        "'torch'; a custom distance_function callable is not supported (no closed-form gradient). "
+        "'torch'. A custom distance_function callable (torch's TripletMarginWithDistanceLoss) is called "
+        "on the backend's own arrays, so it is no Array API math and has no closed-form gradient: on the "
+        "torch backend the values are differentiated by torch autograd through the callable (the corner "
+        "passes the gradient, as torch's clamp_min); NumPy computes values only. "
         "At the hinge's corner the gradient share is kink_gradient: 0 here, 1 in PyTorch, 0.5 in Optax."
     ),
     elementwise=False,
@@ -386,9 +423,10 @@ CIRCLE = LossSpec(
     usage=(
         "Deep metric learning with class labels; feed unit-norm embeddings (no normalization is done "
         "here, as in Keras). Couples samples: pass the whole batch. A row without positives or "
-        "negatives gives 0; Keras also masks such zero rows out of its mean's denominator, which "
-        "lossbridge's shared mean does not (they count as 0 terms), so batches where every class "
-        "occurs at least twice match Keras exactly. Corners (distance exactly 0, zero weights) take "
+        "negatives gives 0. Keras masks rows whose loss is exactly 0 out of its mean's denominator "
+        "(set_keras_mask): the keras convention declares it as reduction data (Reduction.mask_zero), "
+        "so its mean divides by the number (or summed weights) of non-zero rows, and 0 when none is "
+        "left; lossbridge's own mean counts them as 0 terms. Corners (distance exactly 0, zero weights) take "
         "kink_gradient of the active side: 1 under Keras (TensorFlow's maximum)."
     ),
     elementwise=False,
@@ -397,6 +435,7 @@ CIRCLE = LossSpec(
     conventions={
         "keras": Convention(
             "keras", "keras.losses.Circle", {"kink_gradient": 1.0},
+            reduction=replace(KERAS_REDUCTION, mask_zero=True),
             notes="per-sample softplus values; mean over the batch (rows of exactly 0 are masked out).",
             names={"Circle": {}, "circle": {}},
         ),

@@ -2,29 +2,31 @@
 
 The spec takes one input form, batch-major with padding masks (Optax's form, the labels padded to the
 number of frames): ``labels (N, T)`` integers, ``logits (N, T, C)``, ``label_paddings (N, T)`` and
-``logit_paddings (N, T)`` (1 marks a padded entry). Every framework's form maps onto it without loss:
-a label sequence is never longer than its input (else no alignment exists), lengths are suffix
-paddings, and PyTorch's time-major ``(T, N, C)`` is a transpose. The negative log-likelihood comes
-from the log-space forward (alpha) recursion of Graves et al. over the static time axis; the closed-form
-gradient from the backward (beta) recursion over the same axis and the posterior state occupancy.
+``logit_paddings (N, T)`` (1 marks a padded entry). Every framework's own call maps onto it without
+loss, as convention data (:class:`~lossbridge.conventions.NativeInputs`, applied by the shared input
+path on every backend): a label sequence is never longer than its input (else no alignment exists),
+lengths are suffix paddings, and PyTorch's time-major ``(T, N, C)`` is a transpose. The negative
+log-likelihood comes from the log-space forward (alpha) recursion of Graves et al. over the static time
+axis; the closed-form gradient from the backward (beta) recursion over the same axis and the posterior
+state occupancy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from lossbridge.conventions import Convention, InputRules
+from lossbridge.conventions import INPUT_RULES, TORCH_REDUCTION, Convention, InputRules, NativeInputs
 from lossbridge.errors import InputError
 from lossbridge.spec._domain import DOMAINS, Domain, register_domain
 from lossbridge.spec._model import Input, LossSpec
 from lossbridge.spec._ops import log_softmax, one_hot
 from lossbridge.spec._params import Param
 
-__all__ = ["CTC", "SPECS", "ctc", "ctc_vjp"]
+__all__ = ["CTC", "KERAS_CTC", "OPTAX_CTC", "SPECS", "TORCH_CTC", "ctc", "ctc_vjp"]
 
 #: A finite log(0): impossible states stay finite, so no gradient meets ``-inf - (-inf)``.
 LOG_ZERO = -1e30
@@ -262,16 +264,20 @@ def ctc_vjp(
     lat = _lattice(labels, logits, label_paddings, logit_paddings, blank, from_logits, xp=xp)
     alphas = _alphas(lat.emit, lat.skip, logit_paddings, xp=xp)
     betas = _betas(lat.emit, lat.skip, logit_paddings, lat.final, xp=xp)
-    log_total = _log_likelihood(lat, alphas[-1], xp=xp)
     used = xp.expand_dims((logit_paddings == 0) & xp.expand_dims(lat.feasible, axis=-1), axis=-1)
-    log_occupancy = xp.stack(alphas, axis=1) + xp.stack(betas, axis=1) - xp.reshape(log_total, (-1, 1, 1))
+    joint = xp.stack(alphas, axis=1) + xp.stack(betas, axis=1)  # log alpha_t(s) beta_t(s), (N, T, 2S + 1)
+    # each used frame's states share p(y | x): normalizing by the frame's own sum (not by the total
+    # from the last alpha) cancels the rounding the two recursions share, so float32 posteriors of a
+    # sure alignment are 1 to the last bit
+    log_occupancy = joint - xp.expand_dims(_log_sum_exp(joint, xp=xp), axis=-1)
     occupancy = xp.exp(xp.where(used, log_occupancy, xp.full_like(log_occupancy, LOG_ZERO)))
     weight = xp.where(lat.feasible, cotangent * _scale(lat, normalize_by_length, xp=xp), xp.zeros_like(cotangent))
     g_logp = _emissions_grad(-xp.reshape(weight, (-1, 1, 1)) * occupancy, lat.chosen, blank, xp=xp)
     if not from_logits:
         return (g_logp,)
-    softmax = xp.exp(lat.logp)
-    return (g_logp - softmax * xp.sum(g_logp, axis=-1, keepdims=True),)
+    # the posteriors of a used frame sum to 1 exactly: the softmax term takes that 1, not a rounded sum
+    frame_weight = xp.reshape(weight, (-1, 1, 1)) * xp.astype(used, g_logp.dtype)
+    return (g_logp + xp.exp(lat.logp) * frame_weight,)
 
 
 def _pred_domain(params: Mapping[str, Any]) -> str:
@@ -279,8 +285,54 @@ def _pred_domain(params: Mapping[str, Any]) -> str:
 
 
 _TIME_MAJOR = (
-    "PyTorch's inputs map onto the spec's as (log_probs (T, N, C) -> logits (N, T, C) by a transpose; "
-    "targets padded to T; target_lengths -> label_paddings; input_lengths -> logit_paddings)."
+    "Each framework's own call maps onto the spec's inputs (InputRules.native, applied by the shared "
+    "input path on every backend): PyTorch's log_probs (T, N, C) are transposed, its targets (N, S) "
+    "padded or 1-D concatenated are fitted to T columns, input_lengths and target_lengths become "
+    "paddings; Keras's (y_true, y_pred) gives label lengths as the count of non-zero labels and uses "
+    "every frame; Optax's (logits, logit_paddings, labels, label_paddings) takes labels of any length "
+    "S and whole-number float labels. Labels longer than the frames have no alignment. The spec's own "
+    "four arrays are still taken under every convention when unambiguous (integer labels, (N, T) "
+    "floating paddings)."
+)
+
+#: PyTorch ``CTCLoss()(log_probs, targets, input_lengths, target_lengths)``: on every backend the
+#: prediction and the target come first (in the backend's order), then the lengths in torch's order.
+TORCH_CTC = NativeInputs(
+    slots=("targets", "log_probs", "input_lengths", "target_lengths"),
+    sources={
+        "labels": ("labels", "targets", "target_lengths"),
+        "logits": ("time_major", "log_probs"),
+        "label_paddings": ("lengths", "target_lengths"),
+        "logit_paddings": ("lengths", "input_lengths"),
+    },
+    frames="logit_paddings",
+)
+
+#: Keras ``CTC()(y_true, y_pred)``: label lengths are the count of labels that are not 0 (Keras's
+#: mask_index), every frame is used.
+KERAS_CTC = NativeInputs(
+    slots=("y_true", "y_pred", "", ""),
+    sources={
+        "labels": ("labels", "y_true"),
+        "logits": ("same", "y_pred"),
+        "label_paddings": ("count", "y_true"),
+        "logit_paddings": ("none", "y_pred"),
+    },
+    pad_value=0,
+    frames="logit_paddings",
+)
+
+#: Optax ``ctc_loss(logits, logit_paddings, labels, label_paddings)`` (prediction first, as the JAX
+#: backend orders it): labels and their paddings may have any length S.
+OPTAX_CTC = NativeInputs(
+    slots=("logit_paddings", "logits", "labels", "label_paddings"),
+    sources={
+        "labels": ("labels", "labels"),
+        "logits": ("same", "logits"),
+        "label_paddings": ("paddings", "label_paddings"),
+        "logit_paddings": ("same", "logit_paddings"),
+    },
+    frames="logit_paddings",
 )
 
 CTC = LossSpec(
@@ -304,7 +356,8 @@ CTC = LossSpec(
         Param("zero_infinity", False, "give sequences without any alignment a loss of 0 instead of inf "
               "(PyTorch zero_infinity)", kind="bool", static=True),
         Param("normalize_by_length", False, "divide each sequence's loss by its label count (at least 1), "
-              "as PyTorch's reduction='mean' does before averaging", kind="bool", static=True),
+              "as PyTorch's reduction='mean' does before averaging (its convention sets it with the mean "
+              "reduction)", kind="bool", static=True),
     ),
     tasks=frozenset({"sequence"}),
     formula=r"\ell = -\log \sum_{\pi \in \mathcal{B}^{-1}(y)} \prod_{t=1}^{T} p_t(\pi_t)",
@@ -329,28 +382,32 @@ CTC = LossSpec(
     min_ndim=3,
     conventions={
         "torch": Convention(
-            "torch", "torch.nn.CTCLoss", {"from_logits": False, "normalize_by_length": True},
-            inputs=InputRules(class_axis=-1),  # (T, N, C) is time-major, not torch's (N, C, d1, ...)
-            notes="log_probs (T, N, C) used as given, blank=0; reduction='mean' divides each loss by its "
-            "target length (at least 1) before the batch mean: normalize_by_length=True, the preset, so "
-            "reduction='mean' is then the plain mean; with reduction='sum' or 'none' pass "
-            "normalize_by_length=False to get torch's unnormalized values. zero_infinity zeroes inf losses "
-            "and their gradients.",
+            "torch", "torch.nn.CTCLoss", {"from_logits": False, "normalize_by_length": False},
+            reduction=replace(TORCH_REDUCTION, mean_params={"normalize_by_length": True}),
+            # (T, N, C) is time-major, not torch's (N, C, d1, ...): no class-axis move
+            inputs=InputRules(native=TORCH_CTC),
+            notes="called as torch's CTCLoss: (log_probs (T, N, C), targets (N, S) padded or 1-D "
+            "concatenated, input_lengths, target_lengths); log_probs used as given, blank=0. "
+            "reduction='mean' divides each loss by its target length (at least 1) before the batch mean "
+            "(the mean reduction sets normalize_by_length=True); 'sum' and 'none' do not divide. "
+            "zero_infinity zeroes inf losses and their gradients.",
             names={"CTCLoss": {}, "ctc_loss": {}},
         ),
         "keras": Convention(
             "keras", "keras.losses.CTC",
-            notes="logits (N, T, C) with log-softmax, blank = mask_index = 0, label lengths = count of "
-            "non-zero labels (0 pads), every frame used; TensorFlow computes it in float32 even for "
-            "float64 inputs.",
+            inputs=replace(INPUT_RULES["keras"], native=KERAS_CTC),
+            notes="called as Keras's CTC: (y_true (N, S) labels with 0 as padding, y_pred (N, T, C) logits); "
+            "log-softmax, blank = mask_index = 0, label lengths = count of non-zero labels, every frame "
+            "used; TensorFlow computes it in float32 even for float64 inputs.",
             names={"CTC": {}, "ctc": {}},
             kwargs={"mask_index": "blank"},
         ),
         "optax": Convention(
             "optax", "optax.losses.ctc_loss",
-            notes="the spec's own form: logits, logit_paddings, labels, label_paddings, blank_id=0. "
-            "Optax uses log(0) = -1e5, so sequences without an alignment get large finite values "
-            "instead of inf; every alignable sequence agrees.",
+            inputs=replace(INPUT_RULES["optax"], native=OPTAX_CTC, cast_labels=True),
+            notes="called as Optax's ctc_loss: (logits, logit_paddings, labels, label_paddings), blank_id=0; "
+            "labels may be whole-number floats and any length. Optax uses log(0) = -1e5, so sequences "
+            "without an alignment get large finite values instead of inf; every alignable sequence agrees.",
             names={"ctc_loss": {}},
             kwargs={"blank_id": "blank"},
         ),

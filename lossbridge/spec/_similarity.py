@@ -16,7 +16,7 @@ import numpy as np
 
 from lossbridge.conventions import Convention, Reduction
 from lossbridge.spec._domain import DOMAINS, Domain, register_domain
-from lossbridge.spec._model import Input, LossSpec
+from lossbridge.spec._model import Input, LossSpec, Masking
 from lossbridge.spec._ops import hinge_part_grad, same_position
 from lossbridge.spec._params import Param
 
@@ -69,6 +69,8 @@ EPS_FORM = Param(
     kind="choice", choices=("clamp_norm", "clamp_squared", "add_squared"), static=True,
 )
 AXIS = Param("axis", -1, "the feature axis (only the last one)", kind="choice", choices=(-1,), static=True)
+VECTOR_AXIS = Param("axis", -1, "the axis the vectors lie along (Keras CosineSimilarity axis); the values "
+                    "keep the other axes in order", kind="int", static=True)
 
 
 def _norm(x: Any, *, xp: Any, eps: Any, eps_form: str) -> tuple[Any, Any]:
@@ -116,7 +118,7 @@ def cosine_similarity(
     y_true: Any, y_pred: Any, /, *, xp: Any, form: str = "negative", eps: Any = 1e-7,
     eps_form: str = "clamp_norm", axis: int = -1,
 ) -> Any:
-    r"""Cosine similarity as a loss, per sample over the last axis.
+    r"""Cosine similarity as a loss, per sample over the vectors' axis (``axis``, the last by default).
 
     .. math:: \ell(y, \hat y) = -\cos(y, \hat y) \quad (\text{or } +\cos,\ 1 - \cos)
 
@@ -124,18 +126,28 @@ def cosine_similarity(
     >>> cosine_similarity(np.array([[0.0, 1.0], [1.0, 1.0]]), np.array([[1.0, 0.0], [2.0, 2.0]]), xp=np).round(6)
     array([-0., -1.])
     """
+    y_true, y_pred = _vectors_last(y_true, axis, xp=xp), _vectors_last(y_pred, axis, xp=xp)
     cos = cosine(y_pred, y_true, xp=xp, eps=eps, eps_form=eps_form)
     return 1.0 - cos if form == "distance" else _SIGN[form] * cos
 
 
-def _cosine_similarity_vjp(y_true: Any, y_pred: Any, cot: Any, /, *, xp: Any, form: str, **kw: Any) -> tuple[Any]:
-    kw.pop("axis", None)
-    _, g_pred, _ = _cosine_grads(y_pred, y_true, xp=xp, **kw)
-    return (_SIGN[form] * xp.expand_dims(cot, axis=-1) * g_pred,)
+def _vectors_last(x: Any, axis: int, *, xp: Any) -> Any:
+    """``x`` with its vector axis ``axis`` moved last (a static shape decision)."""
+    return x if axis in (-1, x.ndim - 1) else xp.moveaxis(x, axis, -1)
+
+
+def _cosine_similarity_vjp(y_true: Any, y_pred: Any, cot: Any, /, *, xp: Any, form: str, axis: int = -1,
+                           **kw: Any) -> tuple[Any]:
+    ndim = y_pred.ndim
+    _, g_pred, _ = _cosine_grads(_vectors_last(y_pred, axis, xp=xp), _vectors_last(y_true, axis, xp=xp), xp=xp, **kw)
+    g = _SIGN[form] * xp.expand_dims(cot, axis=-1) * g_pred
+    return (g if axis in (-1, ndim - 1) else xp.moveaxis(g, -1, axis),)
 
 
 COSINE_SIMILARITY = LossSpec(
     name="cosine_similarity",
+    # a masked coordinate (Optax's where=) is 0 in both vectors: it adds nothing to the dot product or the norms
+    masking=Masking({"y_pred": "zero", "y_true": "zero"}),
     aliases=("cosine_loss", "negative_cosine_similarity"),
     summary="Cosine similarity between prediction and target vectors as a loss: -cos, +cos or 1 - cos.",
     fn=cosine_similarity,
@@ -144,7 +156,7 @@ COSINE_SIMILARITY = LossSpec(
         Input("y_true", "target", "real", doc="target vectors, features on the last axis"),
         Input("y_pred", "prediction", "real", differentiable=True, doc="predicted vectors"),
     ),
-    params=(FORM, COS_EPS, EPS_FORM, AXIS),
+    params=(FORM, COS_EPS, EPS_FORM, VECTOR_AXIS),
     tasks=frozenset({"regression", "metric_learning"}),
     formula=r"\ell = -\frac{\langle y, \hat y\rangle}{\max(\lVert y\rVert, \epsilon)"
     r"\max(\lVert \hat y\rVert, \epsilon)}",
@@ -157,7 +169,9 @@ COSINE_SIMILARITY = LossSpec(
         "regression targets). Keras's CosineSimilarity returns -cos (minimized at -1); Optax's "
         "cosine_similarity returns +cos (a similarity, not a loss) and cosine_distance 1 - cos: the "
         "name 'cosine_similarity' means each framework's own sign under its convention. A zero "
-        "vector gives 0 (its norm is floored at eps); the gradient through a floored norm is 0."
+        "vector gives 0 (its norm is floored at eps); the gradient through a floored norm is 0. "
+        "axis (Keras's CosineSimilarity(axis=...), Optax's axis) names the vectors' axis; the values "
+        "keep the other axes, in order."
     ),
     elementwise=False,
     conventions={
@@ -240,8 +254,8 @@ COSINE_EMBEDDING = LossSpec(
     vjp=_cosine_embedding_vjp,
     kinks=_embedding_kinks,
     inputs=(
-        Input("x1", "input", "real", differentiable=True, doc="first embedding of each pair"),
-        Input("x2", "input", "real", differentiable=True, doc="second embedding of each pair"),
+        Input("x1", "prediction", "real", differentiable=True, doc="first embedding of each pair"),
+        Input("x2", "prediction", "real", differentiable=True, doc="second embedding of each pair"),
         Input("y", "target", "sign_per_sample", doc="1 for a similar pair, -1 for a dissimilar one"),
     ),
     params=(

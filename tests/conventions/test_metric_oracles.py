@@ -93,6 +93,40 @@ def test_torch_triplet_with_distance_default_is_pairwise_distance(torch: Any) ->
     _close(lossbridge.get("TripletMarginWithDistanceLoss", convention="torch")(anc, pos, neg), expected)
 
 
+@pytest.mark.parametrize("swap", [False, True])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_torch_triplet_with_distance_function_on_torch(torch: Any, reduction: str, swap: bool) -> None:
+    """A user distance_function (a torch callable) on the torch backend: values and autograd gradients."""
+    rng = _rng()
+    arrays = rng.normal(size=(3, 7, 5))
+
+    def distance(x1: Any, x2: Any) -> Any:
+        return 1.0 - torch.nn.functional.cosine_similarity(x1, x2)
+
+    native = torch.nn.TripletMarginWithDistanceLoss(distance_function=distance, margin=0.5, swap=swap,
+                                                    reduction=reduction)
+    expected, expected_grads = _torch_run(torch, native, tuple(arrays), (True, True, True))
+    ours = lossbridge.get("TripletMarginWithDistanceLoss", backend="torch", convention="torch",
+                          distance_function=distance, margin=0.5, swap=swap, reduction=reduction)
+    value, grads = _torch_run(torch, ours, tuple(arrays), (True, True, True))
+    _close(value, expected)
+    for g, e in zip(grads, expected_grads):
+        _close(g, e)
+
+
+def test_torch_triplet_distance_function_has_no_closed_form_gradient_on_numpy(torch: Any) -> None:
+    anchor, positive, negative = _rng().normal(size=(3, 4, 3))
+
+    def distance(x1: Any, x2: Any) -> Any:
+        return np.abs(x1 - x2).sum(axis=-1)
+
+    loss = lossbridge.get("TripletMarginWithDistanceLoss", convention="torch", distance_function=distance)
+    gap = 1.0 + distance(anchor, positive) - distance(anchor, negative)
+    _close(loss(anchor, positive, negative), np.maximum(gap, 0.0).mean())
+    with pytest.raises(NotImplementedError, match="autograd"):
+        loss.grad(anchor, positive, negative)
+
+
 # -- keras ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def keras() -> Iterator[Any]:
@@ -149,6 +183,52 @@ def test_keras_circle_singleton_rows_are_zero(keras: Any) -> None:
     expected = keras.ops.convert_to_numpy(native(labels, emb))
     _close(lossbridge.get("Circle", convention="keras", reduction="none", dtype="float64")(labels, emb), expected)
     assert expected[4] == 0.0
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "mean_with_sample_weight", "sum", "none"])
+def test_keras_circle_zero_rows_leave_the_mean(keras: Any, reduction: str, weighted: bool) -> None:
+    """Keras masks rows whose loss is exactly 0 out of the mean (set_keras_mask): values and gradients."""
+    emb = _unit(_rng().normal(size=(6, 3)))
+    labels = np.array([0, 0, 1, 1, 2, 3])  # rows 4 and 5 have no positive: loss 0, masked
+    weight = np.array([2.0, 2.0, 1.0, 1.0, 0.5, 3.0]) if weighted else None
+    native = keras.losses.Circle(reduction=reduction, dtype="float64")
+    expected, expected_grad = _keras_run(keras, native, labels, emb, weight)
+    loss = lossbridge.get("Circle", convention="keras", reduction=reduction, dtype="float64")
+    value, grad = loss.value_and_grad(labels, emb, sample_weight=weight)
+    _close(value, expected)
+    _close(grad, expected_grad)
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "mean_with_sample_weight"])
+def test_keras_circle_all_rows_zero_gives_zero(keras: Any, reduction: str) -> None:
+    """A batch without any positive pair: Keras's divide_no_nan gives 0, not 0/0."""
+    emb = _unit(_rng().normal(size=(3, 3)))
+    labels = np.array([0, 1, 2])
+    native = keras.losses.Circle(reduction=reduction, dtype="float64")
+    expected, expected_grad = _keras_run(keras, native, labels, emb, None)
+    value, grad = lossbridge.get("Circle", convention="keras", reduction=reduction, dtype="float64").value_and_grad(
+        labels, emb
+    )
+    assert float(expected) == 0.0
+    _close(value, expected)
+    _close(grad, expected_grad)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("axis", [0, 1, -2])
+def test_keras_cosine_similarity_axis(keras: Any, axis: int, reduction: str) -> None:
+    """CosineSimilarity(axis=...): vectors along any axis; the values keep the other axes."""
+    rng = _rng()
+    y_true, y_pred = rng.normal(size=(2, 4, 5, 3))
+    kept = tuple(n for k, n in enumerate(y_pred.shape) if k != axis % y_pred.ndim)
+    weight = np.linspace(0.5, 2.0, int(np.prod(kept))).reshape(kept)  # one weight per value
+    native = keras.losses.CosineSimilarity(axis=axis, reduction=KERAS_REDUCTION[reduction], dtype="float64")
+    expected, expected_grad = _keras_run(keras, native, y_true, y_pred, weight)
+    loss = lossbridge.get("CosineSimilarity", convention="keras", axis=axis, reduction=reduction, dtype="float64")
+    value, grad = loss.value_and_grad(y_true, y_pred, sample_weight=weight)
+    _close(value, expected)
+    _close(grad, expected_grad)
 
 
 # -- optax ------------------------------------------------------------------------------------------

@@ -76,3 +76,18 @@ def test_integer_embeddings_and_empty_batches_are_refused() -> None:
 def test_norm_degree_below_one_is_refused() -> None:
     with pytest.raises(ParameterError, match=r"parameter 'p' expects float in \[1, inf\), got 0.5"):
         lossbridge.get("triplet_margin", p=0.5)
+
+
+def test_triplet_distance_function_is_a_callable_or_none() -> None:
+    """A user distance (any callable on the backend's arrays) replaces the p-norm; values only on NumPy."""
+    rng = np.random.default_rng(4)
+    a, p, n = rng.normal(size=(3, 5, 3))
+
+    def manhattan(x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+        return np.abs(x1 - x2).sum(axis=-1)
+
+    loss = lossbridge.get("triplet_margin", distance_function=manhattan, swap=True, reduction="none")
+    d_neg = np.minimum(manhattan(a, n), manhattan(p, n))
+    np.testing.assert_allclose(loss(a, p, n), np.maximum(1.0 + manhattan(a, p) - d_neg, 0.0), rtol=1e-13)
+    with pytest.raises(ParameterError, match="distance_function"):
+        lossbridge.get("triplet_margin", distance_function="euclidean")

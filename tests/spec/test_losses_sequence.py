@@ -186,3 +186,23 @@ def test_padded_frames_and_infeasible_sequences_get_zero_gradient() -> None:
 def test_invalid_parameters_are_named(bad: dict) -> None:
     with pytest.raises(ParameterError, match=next(iter(bad))):
         lossbridge.get("ctc", **bad)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_float32_posteriors_of_a_sure_alignment_are_exact(seed: int) -> None:
+    """As many distinct labels as frames: one alignment, so d loss / d logits = softmax - one_hot. In
+    float32 the posteriors are normalized per frame (not by the last alpha), so the gradient keeps
+    float32's own precision (Optax's test asserts rtol 1e-6)."""
+    rng = np.random.default_rng(seed)
+    n, frames, classes = 4, 7, 13
+    logits = rng.normal(size=(n, frames, classes)).astype(np.float32)
+    labels = np.stack([rng.permutation(np.arange(1, classes))[:frames] for _ in range(n)])
+    lengths = rng.integers(3, 6, size=n)
+    pads = (np.arange(frames)[None] >= lengths[:, None]).astype(np.float32)
+    grad = lossbridge.get("ctc", reduction="sum").grad(labels, logits, pads, pads)
+    z = logits.astype(np.float64)
+    expected = np.exp(z - z.max(-1, keepdims=True))
+    expected /= expected.sum(-1, keepdims=True)
+    expected[np.arange(n)[:, None], np.arange(frames)[None], labels] -= 1.0
+    expected *= (pads == 0)[..., None]
+    np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=0)

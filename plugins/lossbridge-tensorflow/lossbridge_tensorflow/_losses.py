@@ -236,11 +236,15 @@ class KerasLoss(keras.losses.Loss):
 
     # -- calling ------------------------------------------------------------------------------------
     def _split(self, args: tuple[Any, ...], sample_weight: Any) -> tuple[list[Any], Any]:
-        n = len(self.spec.inputs)
+        native = self.bound.rules.native
+        n = len(self.spec.inputs) if native is None else native.arity
         if len(args) == n + 1 and sample_weight is None:  # Keras passes sample_weight positionally
             args, sample_weight = args[:n], args[n]
         names = [self.spec.inputs[k].name for k in self._backend.argument_order(self.spec)]
-        tensors = [to_tensor(x, names[k] if k < len(names) else "input") for k, x in enumerate(args)]
+        if native is not None:  # the convention's own call (Keras's CTC(y_true, y_pred)): the rest is derived
+            names = [a for a in native.slots if a]
+        tensors: list[Any] = [to_tensor(x, names[k] if k < len(names) else "input") for k, x in enumerate(args)]
+        tensors += [None] * (len(self.spec.inputs) - len(tensors)) if len(tensors) == n else []
         return list(self._backend.to_spec_order(self.spec, tensors)), sample_weight
 
     def _logits_behind(self, bound: BoundLoss, inputs: list[Any]) -> BoundLoss:
@@ -272,7 +276,7 @@ class KerasLoss(keras.losses.Loss):
     def __call__(self, *args: Any, sample_weight: Any = None) -> Any:
         """The reduced loss, arguments in Keras order (``y_true, y_pred``)."""
         with tf.name_scope(self.name):
-            return self._evaluate(self.bound, args, sample_weight)
+            return _scale_for_replicas(self._evaluate(self.bound, args, sample_weight), self.bound.reduction)
 
     @tf.autograph.experimental.do_not_convert
     def call(self, y_true: Any, y_pred: Any) -> Any:
@@ -431,3 +435,15 @@ def register_native_classes() -> None:
 
 
 register_native_classes()
+
+
+def _scale_for_replicas(value: Any, reduction: str) -> Any:
+    """Keras's rule under ``tf.distribute`` (``keras/src/losses/loss.py``, ``scale_loss_for_distribution``).
+
+    A replica's mean is multiplied by ``1 / num_replicas_in_sync``, since the strategy sums the
+    replicas' gradients; ``"sum"`` and ``"none"`` are not scaled.
+    """
+    if reduction not in ("mean", "batchmean"):
+        return value
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return value if replicas == 1 else value * tf.cast(1.0 / replicas, value.dtype)

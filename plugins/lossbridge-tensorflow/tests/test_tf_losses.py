@@ -149,3 +149,20 @@ def test_fit_with_sample_weights_save_and_reload(tmp_path: Path) -> None:
     np.testing.assert_allclose(
         loaded.evaluate(x, y, sample_weight=weight, batch_size=64, verbose=0), got, rtol=1e-6
     )
+
+
+def test_ctc_takes_keras_two_array_call_and_round_trips() -> None:
+    """``CTC()(y_true, y_pred)`` (lengths derived from non-zero labels), ``call``, and the config round trip."""
+    logits = (np.arange(24).reshape((2, 4, 3)).astype("float32") - 12) / 100
+    y_true = np.array([[1, 2, 1, 0], [1, 2, 0, 2]])
+    loss = lossbridge.get("CTC", backend="tensorflow", convention="keras")
+    expected = keras.losses.CTC()(y_true, logits)
+    np.testing.assert_allclose(float(loss(y_true, logits)), float(expected), rtol=1e-5)
+    np.testing.assert_allclose(loss.call(tf.constant(y_true), tf.constant(logits)).numpy(),
+                               keras.losses.CTC(reduction=None)(y_true, logits).numpy(), rtol=1e-5)
+    again = type(loss).from_config(loss.get_config())
+    np.testing.assert_allclose(float(again(y_true, logits)), float(expected), rtol=1e-5)
+    # the spec's own four arrays are still taken (unambiguous: integer labels, (N, T) paddings)
+    paddings = (np.arange(4)[None] >= (y_true != 0).sum(axis=1)[:, None]).astype("float32")  # Keras's lengths
+    np.testing.assert_allclose(float(loss(y_true, logits, paddings, np.zeros((2, 4), "float32"))),
+                               float(expected), rtol=1e-5)

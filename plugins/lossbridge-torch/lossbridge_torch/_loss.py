@@ -63,7 +63,9 @@ def spec_gradient_values(bound: BoundLoss) -> Callable[..., torch.Tensor]:
     def values(*inputs: torch.Tensor) -> torch.Tensor:
         return fn(*inputs, xp=xp, **params)
 
-    if vjp is None:
+    if vjp is None or _user_callables(spec, params):
+        # a user function among the parameters (torch's distance_function) is no Array API math: torch
+        # autograd differentiates the values through it
         return values
     positions = [k for k, i in enumerate(spec.inputs) if i.differentiable]
 
@@ -94,6 +96,12 @@ def spec_gradient_values(bound: BoundLoss) -> Callable[..., torch.Tensor]:
     return SpecValues.apply
 
 
+def _user_callables(spec: Any, params: dict[str, Any]) -> bool:
+    """Whether a spec parameter holds a user callable (then the spec's closed-form gradient does not apply)."""
+    names = {p.name for p in spec.params}
+    return any(callable(v) for k, v in params.items() if k in names)
+
+
 class TorchLoss(torch.nn.Module):
     """A lossbridge loss as a ``torch.nn.Module``; call it as ``loss(input, target)``.
 
@@ -104,7 +112,9 @@ class TorchLoss(torch.nn.Module):
     turns them off.
     """
 
-    def __init__(self, bound: BoundLoss, *, validate: bool = True, backend: Any = None) -> None:
+    def __init__(
+        self, bound: BoundLoss, *, validate: bool = True, backend: Any = None, check_finite: bool = False
+    ) -> None:
         super().__init__()
         weight = bound.class_weight
         if weight is not None and not isinstance(weight, torch.Tensor):
@@ -113,6 +123,7 @@ class TorchLoss(torch.nn.Module):
         self._bound = dataclasses.replace(bound, class_weight=weight)
         self._backend = backend
         self.validate = validate
+        self.check_finite = check_finite  # opt-in: refuse NaN and infinity (one host sync per input)
         # built here, not in forward: Dynamo cannot trace a class definition
         self._wrapped = {b.spec.name: spec_gradient_values(b) for b in (bound, *bound.alternatives)}
         self.__doc__ = bound.spec.summary
@@ -139,6 +150,8 @@ class TorchLoss(torch.nn.Module):
         if checked is None:
             raise ParameterError(f"{self.spec.name}: parameter 'reduction' expects a reduction name, got None")
         self._bound = dataclasses.replace(self._bound, reduction=checked)
+        # the spec's parameters may depend on the reduction (Reduction.mean_params: CTC's per-length mean)
+        self._wrapped = {b.spec.name: spec_gradient_values(b) for b in (self._bound, *self._bound.alternatives)}
 
     @property
     def ignore_index(self) -> int | None:
@@ -156,29 +169,65 @@ class TorchLoss(torch.nn.Module):
         return self._wrapped[bound.spec.name]
 
     def _concrete(self, tensors: list[torch.Tensor]) -> bool:
-        """Value checks need real data: eager, not compiling, no functorch or meta tensors."""
+        """Value checks need real data: eager, not compiling, no functorch, meta or fake tensors."""
         if not self.validate or torch.compiler.is_compiling():
             return False
-        return all(t.device.type != "meta" and not torch._C._functorch.is_functorch_wrapped_tensor(t)
-                   for t in tensors)
+        wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+        return all(t.device.type != "meta" and not _is_fake(t) and not wrapped(t) for t in tensors)
 
     def forward(self, *args: Any, sample_weight: Any | None = None) -> torch.Tensor:
         """The reduced loss (prediction first, then target, then any other input)."""
         backend = self._backend
+        if self._bound.rules.native is not None:  # torch's CTC takes lengths as tuples of ints too
+            args = tuple(torch.as_tensor(x) if isinstance(x, (list, tuple)) else x for x in args)
         tensors = [_tensor(x, name, k) for k, (x, name) in enumerate(zip(args, self._names(), strict=False))]
         inputs = backend.to_spec_order(self.spec, tensors)
         if sample_weight is not None:
             sample_weight = _tensor(sample_weight, "sample_weight", None)
         check = self._concrete(tensors)
-        return self._bound.evaluate(namespace(), *inputs, sample_weight=sample_weight, check_values=check,
-                                    wrap=self._wrap)
+        if self.check_finite and check:
+            for t, name in zip((*tensors, sample_weight), (*self._names(), "sample_weight"), strict=False):
+                _check_finite(t, name)
+        device = tensors[0].device if tensors else None
+        if device is None or device.type == "cpu" or torch.compiler.is_compiling():
+            return self._bound.evaluate(namespace(), *inputs, sample_weight=sample_weight, check_values=check,
+                                        wrap=self._wrap)
+        # the spec's constants (class ranges, padding) are made without a device: make them on the
+        # inputs' (meta for shape-only evaluation, as FSDP's deferred initialisation uses)
+        with torch.device(device):
+            return self._bound.evaluate(namespace(), *inputs, sample_weight=sample_weight, check_values=check,
+                                        wrap=self._wrap)
 
     def _names(self) -> list[str]:
+        native = self._bound.rules.native
+        if native is not None:  # the convention's own argument names (torch's CTC: log_probs, targets, ...)
+            return [native.slots[k] or self.spec.inputs[k].name for k in self._backend.argument_order(self.spec)]
         return [self.spec.inputs[k].name for k in self._backend.argument_order(self.spec)]
 
     def extra_repr(self) -> str:
         conv = self._bound.convention.framework if self._bound.convention else None
         return f"spec={self.spec.name!r}, convention={conv!r}, reduction={self.reduction!r}"
+
+
+def _check_finite(t: Any, name: str) -> None:
+    if not isinstance(t, torch.Tensor) or not torch.is_floating_point(t):
+        return
+    bad = ~torch.isfinite(t.detach())
+    if bool(bad.any()):
+        index = tuple(int(i) for i in torch.nonzero(bad)[0])
+        raise InputError(
+            f"{name}: expected finite values (check_finite=True), got {float(t.detach()[index])} at index {index} "
+            f"({int(bad.sum())} non-finite of {t.numel()})"
+        )
+
+
+def _is_fake(t: torch.Tensor) -> bool:
+    """A FakeTensor (torch.export, FakeTensorMode): shapes and dtypes only, no values to check."""
+    try:
+        from torch._subclasses.fake_tensor import is_fake
+    except ImportError:  # pragma: no cover - older torch
+        return False
+    return bool(is_fake(t))
 
 
 def _tensor(x: Any, name: str, position: int | None) -> torch.Tensor:

@@ -185,3 +185,24 @@ def test_importing_lossbridge_and_loading_plugins_does_not_import_torch() -> Non
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_ctc_module_takes_torch_native_arguments() -> None:
+    """``CTCLoss()(log_probs (T, N, C), targets, input_lengths, target_lengths)`` with tuple lengths, and a
+    user ``distance_function`` for TripletMarginWithDistanceLoss differentiated by autograd."""
+    torch.manual_seed(0)
+    log_probs = torch.randn(6, 2, 4, dtype=torch.float64).log_softmax(-1).requires_grad_()
+    targets = torch.tensor([[1, 2, 3], [2, 2, 0]])
+    ours = lossbridge.get("CTCLoss", backend="torch", convention="torch", reduction="sum")
+    native = torch.nn.CTCLoss(reduction="sum")
+    value = ours(log_probs, targets, (6, 5), (3, 2))
+    torch.testing.assert_close(value, native(log_probs, targets, (6, 5), (3, 2)), rtol=1e-12, atol=0)
+    (grad,) = torch.autograd.grad(value, log_probs)
+    assert grad.shape == log_probs.shape
+    with pytest.raises(InputError, match="input_lengths"):
+        ours(log_probs, targets, torch.ones(2, 6), (3, 2))
+    x = [torch.randn(5, 3, dtype=torch.float64, requires_grad=True) for _ in range(3)]
+    triplet = lossbridge.get("TripletMarginWithDistanceLoss", backend="torch", convention="torch",
+                             distance_function=torch.nn.PairwiseDistance(p=1.0))
+    ref = torch.nn.TripletMarginWithDistanceLoss(distance_function=torch.nn.PairwiseDistance(p=1.0))
+    torch.testing.assert_close(triplet(*x), ref(*x), rtol=1e-12, atol=0)
