@@ -26,6 +26,8 @@ __all__ = [
     "catalog",
     "get",
     "hookimpl",
+    "load_state",
+    "save_state",
     "spec",
 ]
 
@@ -44,6 +46,7 @@ from lossbridge.errors import (
     UnknownNameError,
 )
 from lossbridge.hookspecs import hookimpl
+from lossbridge.portable import load_state, save_state
 from lossbridge.registry import PluginWarning
 
 # ``lossbridge.spec`` is both the package of definitions and the lookup function: the package

@@ -78,6 +78,38 @@ class Backend:
         """The framework-native schedule for ``bound`` (an LR scheduler, a schedule object, a callable)."""
         raise NotImplementedError(f"backend {self.name!r} does not materialize schedules yet")
 
+    # -- portable optimizer state (lossbridge.save_state / load_state) ------------------------------
+    def export_optimizer_state(
+        self,
+        optimizer: Any,
+        *,
+        state: Any = None,
+        params: Any = None,
+        spec: str | None = None,
+        convention: str | None = None,
+        hyper: Mapping[str, Any] | None = None,
+        step: int | None = None,
+    ) -> Any:
+        """The :class:`~lossbridge.portable.PortableState` of ``optimizer`` if it is this backend's.
+
+        ``None`` when ``optimizer`` is not this backend's object (never import the framework to find
+        out: an object of a framework that is not imported cannot be one of its objects). Build the
+        result with :func:`lossbridge.portable.from_bound` (lossbridge's optimizers) or
+        :func:`lossbridge.portable.from_native` (the framework's own, through ``Convention.state``).
+        ``step`` is the caller's count of steps taken, for a framework optimizer that keeps none
+        (``torch.optim.SGD``); refuse to guess it.
+        """
+        return None
+
+    def import_optimizer_state(
+        self, optimizer: Any, portable: Any, *, state: Any = None, params: Any = None, convert: bool = False
+    ) -> Any:
+        """Load ``portable`` into ``optimizer`` if it is this backend's, else ``NotImplemented``.
+
+        Check everything with :func:`lossbridge.portable.check_compatible` before changing anything.
+        """
+        return NotImplemented
+
     # -- the harness the conformance kit drives ----------------------------------------------------
     def loss_value_and_grad(
         self,

@@ -22,32 +22,62 @@ __all__ = ["NumpyBackend", "NumpyLoss", "NumpyOptimizer", "NumpyOptimizerState",
 
 
 def _array(x: Any, name: str) -> np.ndarray:
+    if hasattr(x, "toarray") and not isinstance(x, np.ndarray):  # scipy.sparse: np.asarray makes an object array
+        kind = f"{type(x).__module__}.{type(x).__name__}"
+        raise InputError(f"{name}: expected a dense NumPy array, got the sparse {kind}; densify it with .toarray()")
     NumpyBackend().check_native(x, name, (np.ndarray, np.generic))
     return np.asarray(x)
+
+
+def _check_finite(x: Any, name: str) -> None:
+    """The opt-in ``check_finite``: refuse NaN and infinity, naming the argument and the first bad index."""
+    if x is None or not np.issubdtype(np.asarray(x).dtype, np.floating):
+        return
+    bad = ~np.isfinite(x)
+    if np.any(bad):
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise InputError(
+            f"{name}: expected finite values (check_finite=True), got {float(np.asarray(x)[index])} at index {index} "
+            f"({int(bad.sum())} non-finite of {bad.size})"
+        )
 
 
 class NumpyLoss:
     """A loss over NumPy arrays, called as ``loss(y_true, y_pred, sample_weight=None)``."""
 
-    def __init__(self, bound: BoundLoss, *, validate: bool = True) -> None:
+    def __init__(self, bound: BoundLoss, *, validate: bool = True, check_finite: bool = False) -> None:
         self.bound = bound
         self.spec = bound.spec
         self.validate = validate
+        self.check_finite = check_finite
         self.__doc__ = bound.spec.summary
 
-    def _inputs(self, inputs: tuple[Any, ...]) -> tuple[np.ndarray, ...]:
+    def _inputs(self, inputs: tuple[Any, ...]) -> tuple[np.ndarray | None, ...]:
         names = [i.name for i in self.spec.inputs]
+        native = self.bound.rules.native
+        if native is not None and len(inputs) == native.arity < len(names):  # Keras's CTC(y_true, y_pred)
+            inputs = (*inputs, *[None] * (len(names) - len(inputs)))  # the rest is derived by the core
         if len(inputs) != len(names):
             raise TypeError(f"{self.spec.name}: expected {len(names)} arrays ({', '.join(names)}), got {len(inputs)}")
-        return tuple(_array(x, n) for x, n in zip(inputs, names))
+        arrays = tuple(None if x is None else _array(x, n) for x, n in zip(inputs, names))
+        if self.check_finite:
+            for x, n in zip(arrays, names):
+                _check_finite(x, n)
+        return arrays
+
+    def _weight(self, sample_weight: Any) -> Any:
+        weight = None if sample_weight is None else _array(sample_weight, "sample_weight")
+        if self.check_finite:
+            _check_finite(weight, "sample_weight")
+        return weight
 
     def __call__(self, *inputs: Any, sample_weight: Any | None = None) -> Any:
-        weight = None if sample_weight is None else _array(sample_weight, "sample_weight")
+        weight = self._weight(sample_weight)
         return self.bound(xp, *self._inputs(inputs), sample_weight=weight, check_values=self.validate)
 
     def value_and_grad(self, *inputs: Any, sample_weight: Any | None = None) -> tuple[Any, Any]:
         """The loss and its gradient (one array, or a tuple for several differentiable inputs)."""
-        weight = None if sample_weight is None else _array(sample_weight, "sample_weight")
+        weight = self._weight(sample_weight)
         value, grads = self.bound.value_and_grad(
             xp, *self._inputs(inputs), sample_weight=weight, check_values=self.validate
         )
@@ -115,13 +145,33 @@ def _flatten(tree: Any) -> tuple[list[Any], Any]:
     return [tree], lambda items: items[0]
 
 
+def _leaf_name(tree: Any, index: int) -> str:
+    """``params[...]`` path of the ``index``-th leaf in :func:`_flatten`'s order."""
+    paths: list[str] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, Mapping):
+            for key in node:
+                walk(node[key], f"{path}[{key!r}]")
+        elif isinstance(node, (list, tuple)):
+            for i, item in enumerate(node):
+                walk(item, f"{path}[{i}]")
+        else:
+            paths.append(path)
+
+    walk(tree, "params")
+    return paths[index] if index < len(paths) else f"params (leaf {index})"
+
+
 class NumpyOptimizer:
     """An optimizer over NumPy arrays: functional ``init``/``update`` and in-place ``step``."""
 
-    def __init__(self, bound: BoundOptimizer) -> None:
+    def __init__(self, bound: BoundOptimizer, *, check_finite: bool = False) -> None:
         self.bound = bound
         self.spec = bound.spec
+        self.check_finite = check_finite
         self._state: NumpyOptimizerState | None = None
+        self._slot_shapes: dict[tuple[tuple[int, ...], str], dict[str, tuple[int, ...]]] = {}
 
     @property
     def hyper(self) -> dict[str, Any]:
@@ -148,15 +198,40 @@ class NumpyOptimizer:
         scheduled = {
             k: v(state.count) for k, v in self.bound.hyper.items() if callable(v) and not self.spec.param(k).static
         }
+        if len(state.slots) != len(p_leaves):
+            raise InputError(
+                f"params: expected {len(state.slots)} arrays (the state was made for that many), got {len(p_leaves)}"
+            )
         deltas, slots = [], []
-        for p, g, s in zip(p_leaves, g_leaves, state.slots):
+        for k, (p, g, s) in enumerate(zip(p_leaves, g_leaves, state.slots)):
             p, g = _float(p, "params"), _float(g, "grads")
             if g.shape != p.shape:
                 raise InputError(f"grads: expected shape {p.shape} like its parameter, got {g.shape}")
-            delta, new = self.bound.update(p, g, s, step=np.asarray(count, dtype=p.dtype), xp=xp, **scheduled)
+            self._check_state_shapes(params, k, p, s)
+            if self.check_finite:
+                _check_finite(g, _leaf_name(grads, k).replace("params", "grads", 1))
+            delta, new = self.bound.update(p, g, s, step=np.asarray(count, dtype=np.finfo(p.dtype).dtype), xp=xp, **scheduled)
             deltas.append(np.asarray(delta, dtype=p.dtype))
             slots.append(new)
         return rebuild(deltas), NumpyOptimizerState(count, slots)
+
+    def _check_state_shapes(self, params: Any, k: int, p: np.ndarray, slots: Mapping[str, Any]) -> None:
+        """Refuse a parameter whose shape changed since its state was made (NumPy would broadcast or
+        fail with a raw message); the slot shapes of each parameter shape are computed once."""
+        key = (p.shape, p.dtype.str)
+        expected = self._slot_shapes.get(key)
+        if expected is None:
+            expected = {n: np.shape(v) for n, v in self.bound.init(p, xp=xp).items()}
+            self._slot_shapes[key] = expected
+        found = {n: np.shape(v) for n, v in slots.items()}
+        if found == expected:
+            return
+        made_for = next((shape for (shape, _), slot in self._slot_shapes.items() if slot == found), None)
+        expected_text = f"shape {made_for}" if made_for is not None else f"the shape its state slots {found} fit"
+        raise InputError(
+            f"{_leaf_name(params, k)}: expected {expected_text} (its optimizer state was made for it), got shape "
+            f"{p.shape}; a parameter whose shape changes needs a fresh state (init, or a new optimizer)"
+        )
 
     def step(self, params: Any, grads: Any) -> None:
         """Update ``params`` in place (a list, tuple or dict of arrays) with ``grads``."""
@@ -171,9 +246,58 @@ class NumpyOptimizer:
         return f"<lossbridge numpy optimizer {self.spec.name!r} convention={conv!r} {dict(self.bound.hyper)}>"
 
 
+def _export_state(optimizer: Any, state: Any, params: Any) -> Any:
+    from lossbridge.portable import from_bound
+
+    state = state if state is not None else optimizer._state
+    if state is None:
+        raise InputError("optimizer: this NumPy optimizer has taken no step yet; pass state= (from init/update)")
+    if params is None:
+        raise InputError("params: the NumPy backend needs the parameters to save their shapes and dtypes")
+    leaves, _ = _flatten(params)
+    if len(leaves) != len(state.slots):
+        raise InputError(f"params: expected {len(state.slots)} arrays like the state, got {len(leaves)}")
+    arrays = [np.asarray(p) for p in leaves]
+    return from_bound(
+        optimizer.bound,
+        step=int(state.count),
+        slots=state.slots,
+        shapes=[a.shape for a in arrays],
+        dtypes=[a.dtype.name for a in arrays],
+        backend="numpy",
+    )
+
+
+def _import_state(optimizer: Any, portable: Any, params: Any, convert: bool) -> NumpyOptimizerState:
+    from lossbridge.portable import check_compatible
+
+    if params is None:
+        raise InputError("params: the NumPy backend needs the parameters to load a state for")
+    leaves, _ = _flatten(params)
+    template = optimizer.init(params)
+    conv = optimizer.bound.convention.framework if optimizer.bound.convention is not None else None
+    check_compatible(
+        portable,
+        spec=optimizer.spec.name,
+        convention=conv,
+        hyper=optimizer.bound.hyper,
+        shapes=[np.shape(p) for p in leaves],
+        names=[None] * len(leaves),
+        slots=template.slots,
+        convert=convert,
+        backend="numpy",
+    )
+    slots = [
+        {k: np.asarray(v, dtype=np.asarray(t[k]).dtype) for k, v in saved.items()}
+        for saved, t in zip(portable.slots, template.slots, strict=True)
+    ]
+    optimizer._state = NumpyOptimizerState(int(portable.step), slots)
+    return optimizer._state
+
+
 def _float(x: Any, name: str) -> np.ndarray:
     arr = _array(x, name)
-    if not np.issubdtype(arr.dtype, np.floating):
+    if not np.issubdtype(arr.dtype, np.inexact):  # real or complex (Optax's complex math)
         raise InputError(f"{name}: expected floating-point arrays, got dtype {arr.dtype}")
     return arr
 
@@ -186,6 +310,9 @@ class NumpyBackend(Backend):
     requires = ("numpy",)
     distribution = "lossbridge"
     loss_order = "spec"
+    #: ``check_finite=True`` refuses NaN and infinity in inputs / gradients (off by default: no cost).
+    loss_options = ("validate", "check_finite")
+    optimizer_options = ("check_finite",)
 
     def namespace(self) -> Any:
         return xp
@@ -194,7 +321,7 @@ class NumpyBackend(Backend):
         return NumpyLoss(bound, **options)
 
     def materialize_optimizer(self, bound: BoundOptimizer, **options: Any) -> NumpyOptimizer:
-        return NumpyOptimizer(bound)
+        return NumpyOptimizer(bound, **options)
 
     def materialize_schedule(self, bound: BoundSchedule) -> NumpySchedule:
         return NumpySchedule(bound)
@@ -225,6 +352,20 @@ class NumpyBackend(Backend):
             optimizer.step(current, [np.asarray(g, dtype=dtype) for g in step_grads])
             out.append([p.astype(np.float64) for p in current])
         return out
+
+    def export_optimizer_state(self, optimizer: Any, *, state: Any = None, params: Any = None, **_: Any) -> Any:
+        """A :class:`NumpyOptimizer`'s state (its own, or ``state=``) for :func:`lossbridge.save_state`."""
+        if not isinstance(optimizer, NumpyOptimizer):
+            return None
+        return _export_state(optimizer, state, params)
+
+    def import_optimizer_state(
+        self, optimizer: Any, portable: Any, *, state: Any = None, params: Any = None, convert: bool = False
+    ) -> Any:
+        """Load into a :class:`NumpyOptimizer`: sets its own state and returns it (``update``'s form)."""
+        if not isinstance(optimizer, NumpyOptimizer):
+            return NotImplemented
+        return _import_state(optimizer, portable, params, convert)
 
     def train_digits(self, data: Any) -> Any:
         """The seed example on NumPy: analytic loss gradient, hand-written backprop."""

@@ -6,6 +6,7 @@ JAX and Optax are imported inside the methods only, so loading the plugin stays 
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -45,6 +46,9 @@ class JaxBackend(Backend):
     requires = ("jax", "optax")
     distribution = "lossbridge-jax"
     loss_order = "prediction_first"
+    #: Optax's keyword options (slot dtypes, per-tensor masks); what each governs is convention data
+    #: (``Convention.slot_dtypes`` / ``Convention.masks``), see :mod:`lossbridge_jax._optim`.
+    optimizer_options = ("mu_dtype", "accumulator_dtype", "mask", "weight_decay_mask", "trust_ratio_mask")
 
     def namespace(self) -> Any:
         """``jax.numpy``, which implements the Array API standard (array_api_compat returns it too)."""
@@ -58,9 +62,9 @@ class JaxBackend(Backend):
         return make_loss(bound, self, **options)
 
     def materialize_optimizer(self, bound: BoundOptimizer, **options: Any) -> Any:
-        from ._optim import make_transformation
+        from ._optim import make_transformation, resolve_options
 
-        return make_transformation(bound, self)
+        return make_transformation(bound, self, options=resolve_options(bound, options))
 
     def materialize_schedule(self, bound: Any) -> Any:
         """An Optax schedule: a jittable function of the update count."""
@@ -127,6 +131,37 @@ class JaxBackend(Backend):
             stacked = [_cast(np.stack([np.asarray(g[k]) for g in grads]), dtype) for k in range(len(params))]
             path = jax.jit(run)(current, state, stacked)
             return [[np.asarray(p[t], dtype=np.float64) for p in path] for t in range(len(grads))]
+
+    # -- portable optimizer state ------------------------------------------------------------------
+    def export_optimizer_state(
+        self,
+        optimizer: Any,
+        *,
+        state: Any = None,
+        params: Any = None,
+        spec: str | None = None,
+        convention: str | None = None,
+        hyper: Any = None,
+        step: int | None = None,
+    ) -> Any:
+        """A lossbridge transformation's state, or a native Optax state given ``spec=``/``hyper=``."""
+        if "jax" not in sys.modules or (optimizer is None and spec is None):
+            return None
+        from ._state import export_state
+
+        return export_state(
+            optimizer, state=state, params=params, spec=spec, convention=convention, hyper=hyper, step=step
+        )
+
+    def import_optimizer_state(
+        self, optimizer: Any, portable: Any, *, state: Any = None, params: Any = None, convert: bool = False
+    ) -> Any:
+        """A new Optax state of a lossbridge transformation for ``params``, holding ``portable``."""
+        if "jax" not in sys.modules:
+            return NotImplemented
+        from ._state import import_state
+
+        return import_state(optimizer, portable, state=state, params=params, convert=convert)
 
     def train_digits(self, data: Any) -> Any:
         """Train the seed example network (see :mod:`lossbridge_jax._digits`)."""

@@ -5,6 +5,7 @@ TensorFlow and Keras are imported inside the methods only, so loading the plugin
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -120,6 +121,25 @@ class TensorflowBackend(Backend):
         return out
 
     # -- the seed example ---------------------------------------------------------------------------
+    # -- portable optimizer state ------------------------------------------------------------------
+    def export_optimizer_state(self, optimizer: Any, *, params: Any = None, **_: Any) -> Any:
+        """A lossbridge Keras optimizer's or a ``keras.optimizers`` optimizer's state (portable)."""
+        if "keras" not in sys.modules:  # not imported: the object cannot be a Keras optimizer
+            return None
+        from ._state import export_state
+
+        return export_state(optimizer, params=params)
+
+    def import_optimizer_state(
+        self, optimizer: Any, portable: Any, *, state: Any = None, params: Any = None, convert: bool = False
+    ) -> Any:
+        """Load a portable state into a lossbridge Keras optimizer (built over ``params`` if needed)."""
+        if "keras" not in sys.modules:
+            return NotImplemented
+        from ._state import import_state
+
+        return import_state(optimizer, portable, params=params, convert=convert)
+
     def train_digits(self, data: DigitsData) -> TrainingResult:
         """Dense(64, relu) -> Dense(10) as a compiled Keras model, one ``train_on_batch`` per mini-batch."""
         import keras

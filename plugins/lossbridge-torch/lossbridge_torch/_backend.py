@@ -6,6 +6,7 @@ first use.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -46,6 +47,27 @@ class TorchBackend(Backend):
         from ._schedule import scheduler_class
 
         return scheduler_class(bound)
+
+    # -- portable optimizer state ------------------------------------------------------------------
+    def export_optimizer_state(
+        self, optimizer: Any, *, params: Any = None, step: int | None = None, **_: Any
+    ) -> Any:
+        """A lossbridge torch optimizer's or a ``torch.optim`` optimizer's state (portable)."""
+        if "torch" not in sys.modules:  # not imported: the object cannot be a torch optimizer
+            return None
+        from ._state import export_state
+
+        return export_state(optimizer, params=params, step=step)
+
+    def import_optimizer_state(
+        self, optimizer: Any, portable: Any, *, state: Any = None, params: Any = None, convert: bool = False
+    ) -> Any:
+        """Load a portable state into a lossbridge torch optimizer instance."""
+        if "torch" not in sys.modules:
+            return NotImplemented
+        from ._state import import_state
+
+        return import_state(optimizer, portable, params=params, convert=convert)
 
     # -- the conformance harness --------------------------------------------------------------------
     def loss_value_and_grad(

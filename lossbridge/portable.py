@@ -1,0 +1,476 @@
+"""Portable optimizer state: save an optimizer's state in one framework, resume it in another.
+
+>>> import numpy as np, lossbridge, tempfile, os
+>>> opt = lossbridge.get("adam", lr=0.1)                       # NumPy backend
+>>> params = [np.ones(3)]
+>>> opt.step(params, [np.full(3, 0.5)])
+>>> path = os.path.join(tempfile.mkdtemp(), "adam.safetensors")
+>>> lossbridge.save_state(path, opt, params=params).step
+1
+>>> again = lossbridge.get("adam", lr=0.1)
+>>> lossbridge.load_state(path, again, params=params).count    # NumPy: the optimizer's new state
+1
+
+The file is safetensors: one tensor per parameter and state slot (``"<i>/<slot>"``; complex slots
+as ``"<i>/<slot>.real"`` and ``".imag"``) and JSON metadata under the key ``"lossbridge"``: the format
+version, spec name, convention, hyperparameters, step count, and per-parameter names, shapes and
+dtypes.
+
+Each backend reads and writes its own optimizers through two methods of the backend contract,
+:meth:`~lossbridge.backends.base.Backend.export_optimizer_state` and
+:meth:`~lossbridge.backends.base.Backend.import_optimizer_state`; this module holds what is
+common: the file, the neutral :class:`PortableState`, and the checks, which all run before anything
+is loaded, so a refused state is never half-loaded.
+
+A framework's own optimizer (``torch.optim.Adam``, ``keras.optimizers.Adam``, an ``optax.adam``
+state) is read through its convention's :attr:`~lossbridge.conventions.Convention.state` table
+(spec slot -> the framework's slot name): data, verified per spec against the framework.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lossbridge.errors import InputError, LossbridgeError
+
+__all__ = ["FORMAT_VERSION", "PortableState", "load_state", "read_state", "save_state", "write_state"]
+
+FORMAT_VERSION = 1
+_FORMAT = "lossbridge.optimizer_state"
+
+
+@dataclass
+class PortableState:
+    """An optimizer's state, independent of any framework.
+
+    ``slots[i]`` holds parameter ``i``'s state under the spec's slot names, as NumPy arrays shaped
+    as the spec's ``init`` makes them; ``names[i]`` is the parameter's name where the framework has
+    one (a torch ``named_parameters`` key, a Keras variable path, a pytree key path), else ``None``.
+    ``backend`` is the backend that saved it: names are compared only when the loading backend is
+    the same one (each framework names parameters its own way).
+    """
+
+    spec: str
+    convention: str | None
+    hyper: dict[str, Any]
+    step: int
+    shapes: list[tuple[int, ...]]
+    dtypes: list[str]
+    slots: list[dict[str, np.ndarray]]
+    names: list[str | None] = field(default_factory=list)
+    backend: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.names:
+            self.names = [None] * len(self.shapes)
+        counts = {len(self.shapes), len(self.dtypes), len(self.slots), len(self.names)}
+        if len(counts) != 1:
+            raise InputError(
+                f"PortableState: shapes, dtypes, slots and names must have one entry per parameter, got "
+                f"{len(self.shapes)}, {len(self.dtypes)}, {len(self.slots)}, {len(self.names)}"
+            )
+
+    def describe(self) -> str:
+        conv = self.convention or "lossbridge"
+        return f"{self.spec!r} (convention {conv!r}) at step {self.step} over {len(self.shapes)} parameter(s)"
+
+
+# -- hyperparameters as JSON ------------------------------------------------------------------------
+def portable_hyper(hyper: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON-storable hyperparameters: numbers, bools, strings, None and tuples of them.
+
+    A callable (a schedule as ``lr``) or an array is not portable: it is stored as ``None`` with
+    its kind, and not compared at load time.
+    """
+    out: dict[str, Any] = {}
+    for k, v in hyper.items():
+        if isinstance(v, (bool, str)) or v is None:
+            out[k] = v
+        elif isinstance(v, (int, float, np.integer, np.floating)):
+            out[k] = float(v) if isinstance(v, (float, np.floating)) else int(v)
+        elif isinstance(v, (tuple, list)) and all(isinstance(x, (int, float, bool, str)) for x in v):
+            out[k] = list(v)
+        else:
+            out[k] = {"unportable": type(v).__name__}
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, dict) or isinstance(b, dict):
+        return True  # a schedule or another unportable value on either side is not compared
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return math.isclose(float(a), float(b), rel_tol=1e-12, abs_tol=0.0)
+        except (TypeError, ValueError):
+            return False
+    return bool(a == b)
+
+
+# -- the file ------------------------------------------------------------------------------------------
+def _safetensors() -> Any:
+    try:
+        from safetensors import numpy as st
+    except ImportError as exc:  # pragma: no cover - safetensors is a dependency
+        raise LossbridgeError("saving optimizer state needs the safetensors package: pip install safetensors") from exc
+    return st
+
+
+def write_state(path: str | Path, portable: PortableState) -> None:
+    """Write ``portable`` to ``path`` (safetensors with JSON metadata)."""
+    tensors: dict[str, np.ndarray] = {}
+    slot_dtypes: list[dict[str, str]] = []
+    for i, slots in enumerate(portable.slots):
+        kinds = {}
+        for name, value in slots.items():
+            value = np.asarray(value)
+            kinds[name] = value.dtype.name
+            if np.iscomplexobj(value):
+                tensors[f"{i}/{name}.real"] = np.ascontiguousarray(value.real)
+                tensors[f"{i}/{name}.imag"] = np.ascontiguousarray(value.imag)
+            else:
+                tensors[f"{i}/{name}"] = np.ascontiguousarray(value)
+        slot_dtypes.append(kinds)
+    meta = {
+        "format": _FORMAT,
+        "version": FORMAT_VERSION,
+        "spec": portable.spec,
+        "convention": portable.convention,
+        "hyper": portable.hyper,
+        "step": int(portable.step),
+        "backend": portable.backend,
+        "parameters": [
+            {"name": n, "shape": list(s), "dtype": d, "slots": k}
+            for n, s, d, k in zip(portable.names, portable.shapes, portable.dtypes, slot_dtypes, strict=True)
+        ],
+    }
+    # write beside the target, then rename: an interrupted save leaves the previous file intact
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        _safetensors().save_file(tensors, str(temporary), metadata={"lossbridge": json.dumps(meta)})
+        os.replace(temporary, target)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def read_state(path: str | Path) -> PortableState:
+    """Read a state written by :func:`write_state` (or :func:`save_state`).
+
+    A truncated, edited or foreign file is an :class:`InputError` saying what is wrong with it;
+    nothing is unpickled (safetensors and JSON only).
+    """
+    try:
+        return _read(path)
+    except InputError:
+        raise
+    except Exception as exc:  # safetensors' own errors, bad JSON, missing keys or tensors
+        raise InputError(f"{path}: not a readable lossbridge optimizer state ({type(exc).__name__}: {exc})") from exc
+
+
+def _read(path: str | Path) -> PortableState:
+    from safetensors import safe_open
+
+    _safetensors()
+    if not Path(path).is_file():
+        raise InputError(f"{path}: no such file")
+    with safe_open(str(path), framework="numpy") as f:
+        raw = (f.metadata() or {}).get("lossbridge")
+        if raw is None:
+            raise InputError(f"{path}: not a lossbridge optimizer state (no 'lossbridge' metadata)")
+        meta = json.loads(raw)
+        if meta.get("format") != _FORMAT:
+            raise InputError(f"{path}: expected format {_FORMAT!r}, got {meta.get('format')!r}")
+        if meta.get("version") != FORMAT_VERSION:
+            raise InputError(
+                f"{path}: written by format version {meta.get('version')!r}; this lossbridge reads version "
+                f"{FORMAT_VERSION}"
+            )
+        slots: list[dict[str, np.ndarray]] = []
+        for i, entry in enumerate(meta["parameters"]):
+            one = {}
+            for name, dtype in entry["slots"].items():
+                if np.dtype(dtype).kind == "c":
+                    real, imag = f.get_tensor(f"{i}/{name}.real"), f.get_tensor(f"{i}/{name}.imag")
+                    one[name] = (real + 1j * imag).astype(dtype)
+                else:
+                    one[name] = f.get_tensor(f"{i}/{name}")
+            slots.append(one)
+        expected = {f"{i}/{n}{part}" for i, e in enumerate(meta["parameters"]) for n, d in e["slots"].items()
+                    for part in ((".real", ".imag") if np.dtype(d).kind == "c" else ("",))}
+        extra = sorted(set(f.keys()) - expected)
+        if extra:
+            raise InputError(f"{path}: tensors {extra[:5]} are not described by its metadata (an edited file?)")
+    params = meta["parameters"]
+    return PortableState(
+        spec=meta["spec"],
+        convention=meta["convention"],
+        hyper=meta["hyper"],
+        step=int(meta["step"]),
+        shapes=[tuple(p["shape"]) for p in params],
+        dtypes=[p["dtype"] for p in params],
+        slots=slots,
+        names=[p["name"] for p in params],
+        backend=meta.get("backend"),
+    )
+
+
+# -- the checks (all before anything is loaded) ----------------------------------------------------------
+def check_compatible(
+    saved: PortableState,
+    *,
+    spec: str,
+    convention: str | None,
+    hyper: Mapping[str, Any],
+    shapes: Sequence[tuple[int, ...]],
+    names: Sequence[str | None],
+    slots: Sequence[Mapping[str, Any]],
+    convert: bool,
+    backend: str | None = None,
+) -> None:
+    """Raise :class:`InputError` naming both sides unless ``saved`` fits the target optimizer.
+
+    ``slots`` are the target's freshly initialized slots (their names and shapes are what the
+    saved ones must match). With ``convert=True`` a different spec, convention or hyperparameters
+    are accepted (the numbers then change: documented); parameter count, shapes and slots never are.
+    """
+    where = "load_state: cannot load this state (nothing was loaded)"
+    if not convert:
+        if saved.spec != spec:
+            raise InputError(
+                f"{where}: it was saved by spec {saved.spec!r}, the optimizer is {spec!r} (pass convert=True to "
+                "load the matching slots anyway; the trajectory then differs)"
+            )
+        if (saved.convention or None) != (convention or None):
+            raise InputError(
+                f"{where}: it was saved under convention {saved.convention!r}, the optimizer uses {convention!r} "
+                "(pass convert=True to load it anyway; the trajectory then differs)"
+            )
+        target = portable_hyper(hyper)
+        differ = sorted(k for k in saved.hyper if k in target and not _same(saved.hyper[k], target[k]))
+        if differ:
+            both = ", ".join(f"{k}: saved {saved.hyper[k]!r}, optimizer {target[k]!r}" for k in differ)
+            raise InputError(
+                f"{where}: hyperparameters differ ({both}); build the optimizer with the saved values, or pass "
+                "convert=True to keep the optimizer's"
+            )
+    if len(saved.shapes) != len(shapes):
+        raise InputError(
+            f"{where}: it holds {len(saved.shapes)} parameter(s), the optimizer has {len(shapes)}"
+        )
+    for i, (s_shape, t_shape) in enumerate(zip(saved.shapes, shapes, strict=True)):
+        label = _label(i, saved.names[i], names[i] if i < len(names) else None)
+        if tuple(s_shape) != tuple(t_shape):
+            raise InputError(f"{where}: parameter {label} was saved with shape {tuple(s_shape)}, is {tuple(t_shape)}")
+        s_name, t_name = saved.names[i], names[i] if i < len(names) else None
+        same_backend = backend is not None and saved.backend == backend
+        if same_backend and s_name is not None and t_name is not None and s_name != t_name and not convert:
+            raise InputError(f"{where}: parameter {i} was saved as {s_name!r}, the optimizer's is {t_name!r}")
+        have, want = set(saved.slots[i]), set(slots[i])
+        if have != want:
+            raise InputError(
+                f"{where}: parameter {label} has saved slots {sorted(have)}, the optimizer expects {sorted(want)}"
+            )
+        for k, v in saved.slots[i].items():
+            t = tuple(np.shape(slots[i][k]))
+            if tuple(np.shape(v)) != t:
+                raise InputError(
+                    f"{where}: slot {k!r} of parameter {label} was saved with shape {tuple(np.shape(v))}, expected {t}"
+                )
+
+
+def _label(i: int, saved: str | None, target: str | None) -> str:
+    name = target or saved
+    return f"{i} ({name!r})" if name else str(i)
+
+
+# -- the API ---------------------------------------------------------------------------------------------
+def _backends() -> list[Any]:
+    from lossbridge.registry import default_registry
+
+    return list(default_registry().backends().values())
+
+
+def export_state(
+    optimizer: Any,
+    *,
+    state: Any = None,
+    params: Any = None,
+    spec: str | None = None,
+    convention: str | None = None,
+    hyper: Mapping[str, Any] | None = None,
+    step: int | None = None,
+) -> PortableState:
+    """The :class:`PortableState` of ``optimizer`` (see :func:`save_state` for the arguments)."""
+    for backend in _backends():
+        found = backend.export_optimizer_state(
+            optimizer, state=state, params=params, spec=spec, convention=convention, hyper=hyper, step=step
+        )
+        if found is not None:
+            return found
+    raise InputError(
+        f"optimizer: expected a lossbridge optimizer of an installed backend, or a torch.optim / keras / "
+        f"optax optimizer lossbridge has a convention for, got {type(optimizer).__module__}."
+        f"{type(optimizer).__qualname__}"
+    )
+
+
+def save_state(
+    path: str | Path,
+    optimizer: Any,
+    *,
+    state: Any = None,
+    params: Any = None,
+    spec: str | None = None,
+    convention: str | None = None,
+    hyper: Mapping[str, Any] | None = None,
+    step: int | None = None,
+) -> PortableState:
+    """Save ``optimizer``'s state to ``path`` so any backend's lossbridge optimizer can resume it.
+
+    Parameters
+    ----------
+    optimizer:
+        torch and Keras: the optimizer instance (lossbridge's, or ``torch.optim.Adam``/``SGD``/...,
+        ``keras.optimizers.Adam``/...). JAX: the transformation (lossbridge's), with the Optax state
+        as ``state=``; for a native Optax state pass ``optimizer=None`` (or the native
+        transformation) with ``spec=``, ``convention="optax"`` and ``hyper=``, since an Optax
+        transformation does not expose its hyperparameters. NumPy: lossbridge's optimizer (its
+        own state, or ``state=``).
+    params:
+        The parameters, where the backend needs them to order or name the state (JAX: the pytree;
+        Keras: optional, the variables).
+    step:
+        The number of steps taken, only for a framework optimizer that does not count them
+        (``torch.optim.SGD``); it is an error to leave it out there, and to give it elsewhere.
+    Returns the :class:`PortableState` written.
+    """
+    portable = export_state(
+        optimizer, state=state, params=params, spec=spec, convention=convention, hyper=hyper, step=step
+    )
+    write_state(path, portable)
+    return portable
+
+
+def load_state(
+    path: str | Path,
+    optimizer: Any,
+    *,
+    state: Any = None,
+    params: Any = None,
+    convert: bool = False,
+) -> Any:
+    """Load a state saved by :func:`save_state` (from any framework) into ``optimizer``.
+
+    torch and Keras: loads into the instance (a Keras optimizer not yet built is built over
+    ``params``) and returns the :class:`PortableState`. JAX: returns a new Optax state for
+    ``params``. NumPy: sets the optimizer's own state (used by ``step``) and returns it (the
+    functional ``update``'s state).
+
+    The spec, convention, hyperparameters, parameter count, shapes, names and slots are checked
+    first; a mismatch is an :class:`~lossbridge.errors.InputError` naming both sides and nothing is
+    loaded. ``convert=True`` accepts a different spec, convention or hyperparameters (changing the
+    numbers: the trajectory is no longer the saved run's).
+    """
+    portable = read_state(path)
+    for backend in _backends():
+        done = backend.import_optimizer_state(optimizer, portable, state=state, params=params, convert=convert)
+        if done is not NotImplemented:
+            return done
+    raise InputError(
+        f"optimizer: expected a lossbridge optimizer of an installed backend, got "
+        f"{type(optimizer).__module__}.{type(optimizer).__qualname__}"
+    )
+
+
+# -- helpers the backends share -------------------------------------------------------------------------
+def from_bound(
+    bound: Any,
+    *,
+    step: int,
+    slots: Sequence[Mapping[str, Any]],
+    shapes: Sequence[tuple[int, ...]],
+    dtypes: Sequence[str],
+    names: Sequence[str | None] | None = None,
+    backend: str | None = None,
+) -> PortableState:
+    """The :class:`PortableState` of a lossbridge optimizer: its bound spec and per-parameter slots."""
+    conv = bound.convention.framework if bound.convention is not None else None
+    return PortableState(
+        spec=bound.spec.name,
+        convention=conv,
+        hyper=portable_hyper(bound.hyper),
+        step=int(step),
+        shapes=[tuple(int(n) for n in s) for s in shapes],
+        dtypes=[str(d) for d in dtypes],
+        slots=[{k: np.asarray(v) for k, v in one.items()} for one in slots],
+        names=list(names) if names is not None else [],
+        backend=backend,
+    )
+
+
+def from_native(
+    framework: str,
+    name: str,
+    *,
+    native_hyper: Mapping[str, Any],
+    step: int,
+    slots: Sequence[Mapping[str, Any]],
+    shapes: Sequence[tuple[int, ...]],
+    dtypes: Sequence[str],
+    names: Sequence[str | None] | None = None,
+    backend: str | None = None,
+) -> PortableState:
+    """The :class:`PortableState` of a framework's own optimizer, read through its convention.
+
+    ``name`` is the framework's name of the optimizer (``"Adam"``), ``native_hyper`` its keyword
+    arguments as the framework names them (``betas``, ``learning_rate``; unknown ones such as
+    ``foreach`` are ignored), ``slots`` its per-parameter state under the framework's slot names.
+    The spec's slots are read through :attr:`Convention.state`; a native slot the table does not
+    cover is an error (its meaning is not verified).
+    """
+    from lossbridge.bound import bind, translate_kwargs
+    from lossbridge.registry import default_registry
+
+    resolution = default_registry().resolve(name, framework)
+    found = resolution.spec
+    conv = found.conventions.get(framework)
+    table = dict(getattr(conv, "state", {}) or {})
+    if conv is None or not table:
+        raise InputError(
+            f"optimizer: the state of {framework}'s {name} is not readable yet: spec {found.name!r} has no verified "
+            f"table of {framework}'s state slots (Convention.state)"
+        )
+    known = {p.name for p in found.all_params()}
+    given = {}
+    for k, v in native_hyper.items():
+        try:
+            given.update(translate_kwargs(found, framework, {k: v}))
+        except LossbridgeError:
+            continue
+    given = {k: v for k, v in given.items() if k in known}
+    preset = dict(resolution.preset)
+    bound = bind(found, convention=framework, params={**preset, **given})
+    # a table entry is the native name, or (native name, scale) when native = scale * spec (a sign)
+    inverse = {(n if isinstance(n, str) else n[0]): (ours, 1.0 if isinstance(n, str) else float(n[1]))
+               for ours, n in table.items()}
+    spec_slots = []
+    for i, one in enumerate(slots):
+        unknown = sorted(set(one) - set(inverse))
+        if unknown:
+            raise InputError(
+                f"optimizer: {framework}'s {name} holds state {unknown} for parameter {i} that spec {found.name!r} "
+                f"does not read (known: {sorted(inverse)}); nothing was saved"
+            )
+        spec_slots.append({inverse[k][0]: np.asarray(v) / inverse[k][1] if inverse[k][1] != 1.0 else v
+                           for k, v in one.items()})
+    return from_bound(bound, step=step, slots=spec_slots, shapes=shapes, dtypes=dtypes, names=names, backend=backend)
+
