@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
-from lossbridge.cli._console import add_text_row, console, table
+from lossbridge.cli._console import add_text_row, console, require, table
 from lossbridge.conventions import LOSSBRIDGE_REDUCTION, Convention, Reduction
 from lossbridge.registry import default_registry
 from lossbridge.spec import LossSpec, OptimizerSpec, ScheduleSpec
@@ -17,6 +18,9 @@ def add_parser(sub: Any) -> None:
     """Register the ``info`` subcommand."""
     p = sub.add_parser("info", help="formula, parameters, usage and conventions of one spec")
     p.add_argument("name", help="a spec name or alias, e.g. adam, bce, huber")
+    p.add_argument(
+        "--plot", metavar="FILE", type=Path, help="write the spec's picture (as on its guide page) to FILE (PNG)"
+    )
     p.set_defaults(run=run)
 
 
@@ -127,4 +131,9 @@ def run(args: argparse.Namespace, registry_warnings: list[str]) -> int:
     if found.conventions:
         out.print()
         out.print(_names_table(found))
+    if args.plot is not None:
+        require("matplotlib", "plot", "lossbridge info --plot")
+        from lossbridge.docs import plot_spec
+
+        out.print(f"picture written to {plot_spec(found, args.plot)}")
     return 0
