@@ -132,11 +132,12 @@ def write_state(path: str | Path, portable: PortableState) -> None:
         for name, value in slots.items():
             value = np.asarray(value)
             kinds[name] = value.dtype.name
+            # np.array(order="C"), not ascontiguousarray: that turns a 0-d slot into shape (1,)
             if np.iscomplexobj(value):
-                tensors[f"{i}/{name}.real"] = np.ascontiguousarray(value.real)
-                tensors[f"{i}/{name}.imag"] = np.ascontiguousarray(value.imag)
+                tensors[f"{i}/{name}.real"] = np.array(value.real, order="C")
+                tensors[f"{i}/{name}.imag"] = np.array(value.imag, order="C")
             else:
-                tensors[f"{i}/{name}"] = np.ascontiguousarray(value)
+                tensors[f"{i}/{name}"] = np.array(value, order="C")
         slot_dtypes.append(kinds)
     meta = {
         "format": _FORMAT,

@@ -9,6 +9,7 @@ and a mismatch is refused before anything is loaded.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -312,3 +313,31 @@ def test_optax_rmsprop_momentum_trace_is_refused_not_guessed(tmp_path):
     ours = TorchSide("rmsprop", "optax", dict(native))
     with pytest.raises(InputError, match=r"has saved slots \['square_avg'\], the optimizer expects \['momentum', 'square_avg'\]"):
         ours.load(path)
+
+
+# -- every optimizer of the catalog: saved on one backend, resumed on another ---------------------
+def _catalog_cases() -> list[Any]:
+    backends = ["numpy", "torch", "jax", "keras"]
+    cases = []
+    names = sorted(e.name for e in lossbridge.catalog(kind="optimizer"))
+    for k, name in enumerate(names):
+        spec = lossbridge.spec(name)
+        convention = next(iter(spec.conventions), None)  # a framework's convention where there is one
+        source, target = backends[k % 4], backends[(k + 1 + k // 4) % 4]
+        if source == target:
+            target = backends[(k + 2) % 4]
+        cases.append(pytest.param(name, convention, source, target, id=f"{name}-{convention}-{source}-to-{target}"))
+    return cases
+
+
+@pytest.mark.parametrize(("name", "convention", "source", "target"), _catalog_cases())
+def test_every_catalog_optimizer_resumes_across_backends(tmp_path, name, convention, source, target):
+    if name == "optimistic_adam" and convention == "optax":
+        warnings.filterwarnings("ignore", "optimistic_adam is deprecated", DeprecationWarning)  # the spec's name
+    reference = SIDES[source](name, convention, {})
+    reference.step(K)
+    path = tmp_path / "state.safetensors"
+    reference.save(path)
+    resumed = SIDES[target](name, convention, {}, start=reference.params)
+    resumed.load(path)
+    _follow(reference, resumed)
