@@ -1,9 +1,10 @@
 """The ``lossbridge`` command: browse the catalog, inspect a spec, run the conformance kit, the demo.
 
 Subcommands: ``list``, ``info``, ``check``, ``plugins``, ``demo``, ``catalog`` (Markdown for the
-README) and ``docs`` (the guide site). Tables and the progress bar use ``rich`` (``pip install "lossbridge[cli]"``); argument
-parsing is the standard library's ``argparse``. Errors the library raises on purpose (unknown
-names, missing backends) are printed to stderr with their own message and exit with status 2.
+README) and ``docs`` (the guide site). Tables and the progress bar use ``rich``
+(``pip install "lossbridge[cli]"``); argument parsing is the standard library's ``argparse``.
+Errors the library raises on purpose (unknown names, missing backends) are printed to stderr with
+their own message and exit with status 2.
 """
 
 from __future__ import annotations
