@@ -21,7 +21,7 @@ from lossbridge.conventions import (
     InputRules,
     Reduction,
 )
-from lossbridge.errors import ParameterError, SpecError
+from lossbridge.errors import BackendError, ParameterError, SpecError
 from lossbridge.reduction import cotangent, reduce_loss
 from lossbridge.spec._domain import domain
 from lossbridge.spec._model import LossSpec, Masking, OptimizerSpec, ScheduleSpec
@@ -353,9 +353,61 @@ class BoundOptimizer:
         self, param: Any, grad: Any, state: Mapping[str, Any], *, step: Any, xp: Any, **hyper: Any
     ) -> tuple[Any, dict[str, Any]]:
         """``(delta, new_state)`` for one tensor; ``hyper`` overrides (e.g. a scheduled ``lr``)."""
+        if self.spec.global_slots and "glob" not in hyper:
+            raise BackendError(
+                f"{self.spec.name}: this backend does not support optimizers with global state "
+                f"(OptimizerSpec.global_slots {list(self.spec.global_slots)}: a sum over all parameters); "
+                "it must run BoundOptimizer.update_all over all tensors at once"
+            )
         values = self._rounded({**self.hyper, **hyper})
         assert self.spec.update is not None  # validated at registration
         return self.spec.update(param, grad, dict(state), step=step, xp=xp, **values)
+
+    def init_global(self, *, dtype: Any, xp: Any) -> dict[str, Any]:
+        """Fresh global state (0-d arrays of ``dtype``) of a spec with ``global_slots``."""
+        assert self.spec.init_global is not None
+        glob = self.spec.init_global(dtype=dtype, xp=xp, **self._rounded(self.hyper))
+        if set(glob) != set(self.spec.global_slots):
+            raise SpecError(f"{self.spec.name}: init_global returned {sorted(glob)}; "
+                            f"declared global_slots: {list(self.spec.global_slots)}")
+        return dict(glob)
+
+    def update_all(
+        self,
+        params: list[Any],
+        grads: list[Any],
+        states: list[Mapping[str, Any]],
+        glob: Mapping[str, Any],
+        *,
+        steps: list[Any],
+        xp: Any,
+        **hyper: Any,
+    ) -> tuple[list[Any], list[dict[str, Any]], dict[str, Any]]:
+        """One step of a spec with ``global_slots`` over ALL tensors (in this fixed order).
+
+        Sums each entry of ``partials`` over the tensors (the only cross-tensor operation), runs
+        ``combine`` for the new global state, then ``update`` per tensor with the old and new one.
+        Returns ``(deltas, new_states, new_glob)``.
+        """
+        assert self.spec.partials is not None and self.spec.combine is not None and self.spec.update is not None
+        if not params:
+            return [], [], dict(glob)
+        values = self._rounded({**self.hyper, **hyper})
+        glob = dict(glob)
+        sums: dict[str, Any] = {}
+        for p, g, s, step in zip(params, grads, states, steps, strict=True):
+            for name, value in self.spec.partials(p, g, dict(s), glob, step=step, xp=xp, **values).items():
+                sums[name] = value if name not in sums else sums[name] + value
+        new_glob = dict(self.spec.combine(sums, glob, step=steps[0] if steps else None, xp=xp, **values))
+        if set(new_glob) != set(self.spec.global_slots):
+            raise SpecError(f"{self.spec.name}: combine returned {sorted(new_glob)}; "
+                            f"declared global_slots: {list(self.spec.global_slots)}")
+        deltas, new_states = [], []
+        for p, g, s, step in zip(params, grads, states, steps, strict=True):
+            delta, new = self.spec.update(p, g, dict(s), step=step, xp=xp, glob=glob, new_glob=new_glob, **values)
+            deltas.append(delta)
+            new_states.append(new)
+        return deltas, new_states, new_glob
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from lossbridge.errors import InputError, LossbridgeError
+from lossbridge.errors import BackendError, InputError, LossbridgeError
 
 __all__ = ["FORMAT_VERSION", "PortableState", "load_state", "read_state", "save_state", "write_state"]
 
@@ -244,6 +244,9 @@ def check_compatible(
     are accepted (the numbers then change: documented); parameter count, shapes and slots never are.
     """
     where = "load_state: cannot load this state (nothing was loaded)"
+    from lossbridge.registry import default_registry
+
+    _refuse_global(default_registry().spec(spec))
     if not convert:
         if saved.spec != spec:
             raise InputError(
@@ -286,6 +289,17 @@ def check_compatible(
                 raise InputError(
                     f"{where}: slot {k!r} of parameter {label} was saved with shape {tuple(np.shape(v))}, expected {t}"
                 )
+
+
+def _refuse_global(spec: Any) -> None:
+    """Optimizers with state shared by all parameters (Prodigy's d) are not in the format yet."""
+    shared = tuple(getattr(spec, "global_slots", ()) or ())
+    if shared:
+        raise BackendError(
+            f"save_state/load_state: {spec.name!r} keeps state shared by all parameters {list(shared)} "
+            "(OptimizerSpec.global_slots), which the portable format (version "
+            f"{FORMAT_VERSION}) does not hold yet; use the framework's own checkpoint"
+        )
 
 
 def _label(i: int, saved: str | None, target: str | None) -> str:
@@ -404,6 +418,7 @@ def from_bound(
     backend: str | None = None,
 ) -> PortableState:
     """The :class:`PortableState` of a lossbridge optimizer: its bound spec and per-parameter slots."""
+    _refuse_global(bound.spec)
     conv = bound.convention.framework if bound.convention is not None else None
     return PortableState(
         spec=bound.spec.name,

@@ -15,7 +15,7 @@ import numpy as np
 
 from lossbridge.backends.base import Backend
 from lossbridge.bound import BoundLoss, BoundOptimizer, BoundSchedule
-from lossbridge.errors import InputError
+from lossbridge.errors import BackendError, InputError
 from lossbridge.hookspecs import hookimpl
 
 __all__ = ["NumpyBackend", "NumpyLoss", "NumpyOptimizer", "NumpyOptimizerState", "NumpySchedule"]
@@ -113,6 +113,7 @@ class NumpyOptimizerState(NamedTuple):
 
     count: int  # type: ignore[assignment]  # shadows tuple.count, as in optax states
     slots: list[dict[str, np.ndarray]]
+    glob: dict[str, np.ndarray] | None = None  # the spec's global_slots (shared by all leaves), if any
 
 
 def _flatten(tree: Any) -> tuple[list[Any], Any]:
@@ -185,7 +186,13 @@ class NumpyOptimizer:
     def init(self, params: Any) -> NumpyOptimizerState:
         """Fresh state for a tree (list, tuple or dict) of parameter arrays."""
         leaves, _ = _flatten(params)
-        return NumpyOptimizerState(0, [self.bound.init(_float(p, "params"), xp=xp) for p in leaves])
+        arrays = [_float(p, "params") for p in leaves]
+        slots = [self.bound.init(p, xp=xp) for p in arrays]
+        if not self.spec.global_slots:
+            return NumpyOptimizerState(0, slots)
+        # the global state in the parameters' lowest floating dtype, as Optax keeps it
+        dtype = min((a.dtype for a in arrays), key=lambda d: d.itemsize, default=np.dtype(np.float64))
+        return NumpyOptimizerState(0, slots, self.bound.init_global(dtype=dtype, xp=xp))
 
     def update(self, grads: Any, state: NumpyOptimizerState, params: Any) -> tuple[Any, NumpyOptimizerState]:
         """Updates (to add to ``params``) with the tree structure of ``grads``, and the new state."""
@@ -202,6 +209,8 @@ class NumpyOptimizer:
             raise InputError(
                 f"params: expected {len(state.slots)} arrays (the state was made for that many), got {len(p_leaves)}"
             )
+        if self.spec.global_slots:
+            return self._update_global(g_leaves, p_leaves, rebuild, state, count, scheduled, params, grads)
         deltas, slots = [], []
         for k, (p, g, s) in enumerate(zip(p_leaves, g_leaves, state.slots)):
             p, g = _float(p, "params"), _float(g, "grads")
@@ -210,10 +219,35 @@ class NumpyOptimizer:
             self._check_state_shapes(params, k, p, s)
             if self.check_finite:
                 _check_finite(g, _leaf_name(grads, k).replace("params", "grads", 1))
-            delta, new = self.bound.update(p, g, s, step=np.asarray(count, dtype=np.finfo(p.dtype).dtype), xp=xp, **scheduled)
+            step = np.asarray(count, dtype=np.finfo(p.dtype).dtype)
+            delta, new = self.bound.update(p, g, s, step=step, xp=xp, **scheduled)
             deltas.append(np.asarray(delta, dtype=p.dtype))
             slots.append(new)
         return rebuild(deltas), NumpyOptimizerState(count, slots)
+
+    def _update_global(
+        self, g_leaves: list, p_leaves: list, rebuild: Any, state: NumpyOptimizerState, count: int,
+        scheduled: dict[str, Any], params: Any, grads: Any,
+    ) -> tuple[Any, NumpyOptimizerState]:
+        """One step of a spec with global state: partial sums over all leaves, then per-leaf updates."""
+        if state.glob is None:
+            raise InputError(f"state: {self.spec.name} needs its global state; make the state with init")
+        ps, gs = [], []
+        for k, (p, g, s) in enumerate(zip(p_leaves, g_leaves, state.slots)):
+            p, g = _float(p, "params"), _float(g, "grads")
+            if g.shape != p.shape:
+                raise InputError(f"grads: expected shape {p.shape} like its parameter, got {g.shape}")
+            self._check_state_shapes(params, k, p, s)
+            if self.check_finite:
+                _check_finite(g, _leaf_name(grads, k).replace("params", "grads", 1))
+            ps.append(p)
+            gs.append(g)
+        steps = [np.asarray(count, dtype=np.finfo(p.dtype).dtype) for p in ps]
+        deltas, slots, glob = self.bound.update_all(ps, gs, state.slots, state.glob, steps=steps, xp=xp, **scheduled)
+        dtype = {k: np.asarray(v).dtype for k, v in state.glob.items()}
+        glob = {k: np.asarray(v, dtype=dtype[k]) for k, v in glob.items()}
+        deltas = [np.asarray(d, dtype=p.dtype) for d, p in zip(deltas, ps)]
+        return rebuild(deltas), NumpyOptimizerState(count, slots, glob)
 
     def _check_state_shapes(self, params: Any, k: int, p: np.ndarray, slots: Mapping[str, Any]) -> None:
         """Refuse a parameter whose shape changed since its state was made (NumPy would broadcast or
@@ -250,6 +284,9 @@ def _export_state(optimizer: Any, state: Any, params: Any) -> Any:
     from lossbridge.portable import from_bound
 
     state = state if state is not None else optimizer._state
+    if optimizer.spec.global_slots:
+        raise BackendError(f"{optimizer.spec.name}: the portable state format has no global_slots "
+                           f"({', '.join(optimizer.spec.global_slots)}) yet; save the NumpyOptimizerState itself")
     if state is None:
         raise InputError("optimizer: this NumPy optimizer has taken no step yet; pass state= (from init/update)")
     if params is None:
@@ -271,6 +308,9 @@ def _export_state(optimizer: Any, state: Any, params: Any) -> Any:
 def _import_state(optimizer: Any, portable: Any, params: Any, convert: bool) -> NumpyOptimizerState:
     from lossbridge.portable import check_compatible
 
+    if optimizer.spec.global_slots:
+        raise BackendError(f"{optimizer.spec.name}: the portable state format has no global_slots "
+                           f"({', '.join(optimizer.spec.global_slots)}) yet")
     if params is None:
         raise InputError("params: the NumPy backend needs the parameters to load a state for")
     leaves, _ = _flatten(params)

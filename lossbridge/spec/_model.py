@@ -274,11 +274,32 @@ class OptimizerSpec(_SpecBase):
     ``slots`` names every per-parameter state entry ``init`` may return (``("m", "v", "v_max")`` for
     Adam); a state entry not declared there is a :class:`~lossbridge.SpecError` when it appears.
     ``params`` must include the learning rate ``lr``.
+
+    Global state (optimizers that need a sum over ALL parameter tensors, e.g. Prodigy, D-Adaptation)
+    ------------------------------------------------------------------------------------------------
+    ``global_slots`` names 0-d state entries shared by every tensor (``("d", "numerator")``). A spec
+    that declares them also gives three functions, and a backend runs one step as:
+
+    1. ``init_global(*, dtype, xp, **hyper) -> {slot: 0-d array}`` once, next to each tensor's ``init``;
+    2. ``partials(param, grad, state, glob, /, *, step, xp, **hyper) -> {name: 0-d array}`` per tensor;
+       the adapter SUMS each entry over all tensors in a fixed leaf order (the only cross-tensor
+       operation: where a sharded setup would all-reduce);
+    3. ``combine(sums, glob, /, *, step, xp, **hyper) -> new_glob`` (every global slot);
+    4. ``update(param, grad, state, /, *, step, xp, glob, new_glob, **hyper) -> (delta, new_state)``
+       per tensor, with the old and the new global state.
+
+    The three functions are present exactly when ``global_slots`` is non-empty; a spec without
+    global slots takes the per-tensor path unchanged. A backend that cannot run global state
+    refuses such a spec with a :class:`~lossbridge.BackendError` naming ``global_slots``.
     """
 
     init: Callable[..., dict[str, Any]] | None = None
     update: Callable[..., tuple[Any, dict[str, Any]]] | None = None
     slots: tuple[str, ...] = ()
+    global_slots: tuple[str, ...] = ()
+    init_global: Callable[..., dict[str, Any]] | None = None
+    partials: Callable[..., dict[str, Any]] | None = None
+    combine: Callable[..., dict[str, Any]] | None = None
     kind: Literal["optimizer"] = "optimizer"
 
     def _problems(self) -> list[str]:
@@ -287,6 +308,12 @@ class OptimizerSpec(_SpecBase):
             problems.append("init is not callable")
         if not callable(self.update):
             problems.append("update is not callable")
+        for name in ("init_global", "partials", "combine"):
+            fn = getattr(self, name)
+            if self.global_slots and not callable(fn):
+                problems.append(f"{name} is not callable (required when global_slots is non-empty)")
+            if not self.global_slots and fn is not None:
+                problems.append(f"{name} is given but global_slots is empty")
         if "lr" not in {p.name for p in self.params}:
             problems.append("parameters must include the learning rate 'lr'")
         return problems

@@ -117,7 +117,7 @@ class LossbridgeState:
     @property
     def slots(self) -> Any:
         """A tree with the parameters' structure whose leaves are ``{spec slot name: value}`` dicts."""
-        names = self._fields[1:]
+        names = self._fields[1 : 1 + len(self._spec_slots)]
         if not names:
             return None
         treedef = jax.tree.structure(getattr(self, names[0]))
@@ -127,20 +127,31 @@ class LossbridgeState:
 _STATE_CLASSES: dict[tuple[tuple[str, ...], tuple[str, ...]], type] = {}
 
 
-def _state_class(names: tuple[str, ...], spec_slots: tuple[str, ...]) -> type:
-    """The NamedTuple state class with fields ``count`` and ``names`` holding the slots ``spec_slots``."""
-    cls = _STATE_CLASSES.get((names, spec_slots))
+def _state_class(
+    names: tuple[str, ...], spec_slots: tuple[str, ...], global_fields: tuple[tuple[str, str], ...] = ()
+) -> type:
+    """The NamedTuple state class with fields ``count`` and ``names`` holding the slots ``spec_slots``.
+
+    ``global_fields`` (``(field, spec global slot)`` pairs) are 0-d fields after the slots, for a
+    spec with ``global_slots`` (shared by all leaves).
+    """
+    key = (names, spec_slots) if not global_fields else (names, spec_slots, global_fields)
+    cls = _STATE_CLASSES.get(key)  # type: ignore[arg-type]
     if cls is None:
         # the NamedTuple itself (no subclass: Optax rebuilds states through their pytree class)
-        cls = NamedTuple("LossbridgeState", [("count", jax.Array), *[(n, Any) for n in names]])
+        extra = [(f, jax.Array) for f, _ in global_fields]
+        cls = NamedTuple("LossbridgeState", [("count", jax.Array), *[(n, Any) for n in names], *extra])
         cls.slots = LossbridgeState.slots  # type: ignore[attr-defined]
         cls._spec_slots = spec_slots  # type: ignore[attr-defined]
+        cls._global_fields = global_fields  # type: ignore[attr-defined]
         cls.__module__ = __name__
-        _STATE_CLASSES[(names, spec_slots)] = cls
+        _STATE_CLASSES[key] = cls  # type: ignore[index]
     return cls
 
 
-def _pack(count: Any, treedef: Any, dicts: list[dict[str, Any]], cls: type | tuple[str, ...]) -> Any:
+def _pack(
+    count: Any, treedef: Any, dicts: list[dict[str, Any]], cls: type | tuple[str, ...], glob: Any = None
+) -> Any:
     """The state NamedTuple of class ``cls`` from the per-leaf slot dicts (spec names).
 
     ``cls`` may also be the state's field names (``state._fields[1:]`` of a state of this module):
@@ -148,10 +159,12 @@ def _pack(count: Any, treedef: Any, dicts: list[dict[str, Any]], cls: type | tup
     """
     if isinstance(cls, tuple):
         cls = _class_for_fields(cls, set(dicts[0]) if dicts else None)
-    names = cls._fields[1:]  # type: ignore[attr-defined]
+    names = cls._fields[1 : 1 + len(cls._spec_slots)]  # type: ignore[attr-defined]
     fields = {n: treedef.unflatten([d[s] for d in dicts])
               for n, s in zip(names, cls._spec_slots, strict=True)}  # type: ignore[attr-defined]
     # (a tree without array leaves gives each field the parameters' structure with no leaves)
+    for name, slot in getattr(cls, "_global_fields", ()):
+        fields[name] = glob[slot]  # type: ignore[index]
     return cls(count, **fields)
 
 
@@ -166,7 +179,7 @@ def _class_for_fields(names: tuple[str, ...], slots: set[str] | None) -> type:
 
 def _unpack(state: Any, treedef: Any) -> list[dict[str, Any]]:
     """The per-leaf slot dicts (spec names) of a state, in the order of ``treedef``'s leaves."""
-    names = state._fields[1:]
+    names = state._fields[1 : 1 + len(state._spec_slots)]
     columns = [treedef.flatten_up_to(getattr(state, n)) for n in names]
     return [{s: col[i] for s, col in zip(state._spec_slots, columns, strict=True)}
             for i in range(treedef.num_leaves)]
@@ -349,6 +362,8 @@ def make_transformation(
 ) -> LossbridgeTransformation:
     """The Optax transformation running ``bound`` on every leaf of a parameter tree."""
     opts = options or _Options()
+    if bound.spec.global_slots:
+        return _global_transformation(bound, opts)
 
     def init(params: Any) -> LossbridgeState:
         leaves, treedef = jax.tree.flatten(params)
@@ -378,6 +393,67 @@ def make_transformation(
         ]
         new_updates = treedef.unflatten([d for d, _ in pairs])
         return new_updates, _pack(count, treedef, [s for _, s in pairs], type(state))
+
+    init.bound = bound  # type: ignore[attr-defined]
+    init.options = opts  # type: ignore[attr-defined]
+    return LossbridgeTransformation(init, update)
+
+
+def _global_fields(bound: BoundOptimizer) -> tuple[tuple[str, str], ...]:
+    """``(state field, spec global slot)`` pairs: the Optax convention's name where it has one."""
+    convention = bound.spec.conventions.get("optax")
+    table = dict(getattr(convention, "state", {}) or {})
+    return tuple((table.get(g, g), g) for g in bound.spec.global_slots)
+
+
+def _global_transformation(bound: BoundOptimizer, opts: _Options) -> LossbridgeTransformation:
+    """The transformation of a spec with ``global_slots``: its 0-d global state is part of the state
+    NamedTuple (e.g. Prodigy's ``estim_lr``), and each update sums the spec's ``partials`` over all
+    leaves (in ``jax.tree.flatten`` order) before the per-leaf updates, all traceable under ``jit``."""
+    if opts.masks or opts.slot_dtypes:
+        raise ParameterError(f"{bound.spec.name}: Optax options (masks, slot dtypes) are not supported with "
+                             "global_slots")
+    global_fields = _global_fields(bound)
+
+    def init(params: Any) -> LossbridgeState:
+        leaves, treedef = jax.tree.flatten(params)
+        dicts = [_init_leaf(bound, p, {}) for p in leaves]
+        probe = dicts[0] if dicts else bound.init(jnp.zeros((1, 1), jnp.float32), xp=jnp)
+        slots = tuple(probe)
+        cls = _state_class(state_field_names(slots, bound.spec), slots, global_fields)
+        # the global state in the parameters' lowest dtype, as Optax's contrib optimizers keep it
+        dtypes = [_compute_dtype(_check_leaf(p, "params").dtype) for p in leaves]
+        dtype = min(dtypes, key=lambda d: jnp.dtype(d).itemsize, default=jnp.float32)
+        glob = bound.init_global(dtype=dtype, xp=jnp)
+        return _pack(jnp.zeros([], jnp.int32), treedef, dicts, cls, glob)
+
+    def update(
+        updates: Any, state: LossbridgeState, params: Any | None = None, **extra_args: Any
+    ) -> tuple[Any, LossbridgeState]:
+        del extra_args
+        if params is None:
+            raise InputError(f"params: {bound.spec.name} needs the current parameters, got None; "
+                             "call update(grads, state, params)")
+        leaves, treedef = jax.tree.flatten(updates)
+        leaves = [_check_leaf(g, "grads") for g in leaves]
+        slot_leaves = _unpack(state, treedef)
+        param_leaves = treedef.flatten_up_to(params)
+        count = optax.safe_int32_increment(state.count)
+        hyper = _scheduled(bound, state.count)
+        gs, ps, sts, steps = [], [], [], []
+        for g, s, p in zip(leaves, slot_leaves, param_leaves, strict=True):
+            dtype = _compute_dtype(g.dtype)
+            gs.append(g.astype(dtype))
+            ps.append(jnp.asarray(p).astype(dtype))
+            sts.append({k: v.astype(jnp.promote_types(dtype, v.dtype)) if _inexact(v.dtype) else v
+                        for k, v in s.items()})
+            steps.append(count.astype(_real_dtype(dtype)))
+        glob = {slot: getattr(state, name) for name, slot in global_fields}
+        deltas, news, new_glob = bound.update_all(ps, gs, sts, glob, steps=steps, xp=jnp, **hyper)
+        new_slots = [{k: _cast(v, old[k].dtype) for k, v in new.items()} for new, old in zip(news, slot_leaves)]
+        new_glob = {k: _cast(v, glob[k].dtype) for k, v in new_glob.items()}
+        new_updates = treedef.unflatten([jnp.asarray(d).astype(g.dtype) for d, g in zip(deltas, leaves)])
+        return new_updates, _pack(count, treedef, new_slots, type(state), new_glob)
 
     init.bound = bound  # type: ignore[attr-defined]
     init.options = opts  # type: ignore[attr-defined]

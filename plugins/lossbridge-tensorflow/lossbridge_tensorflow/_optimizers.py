@@ -142,6 +142,53 @@ class KerasOptimizer(keras.optimizers.Optimizer):
             with tf.init_scope():
                 state = self.bound.init(_read(var), xp=xp)
             self._lb_slots.append({k: self._slot_variable(var, k, v) for k, v in state.items()})
+        if self.spec.global_slots:
+            # the spec's global state (shared by all variables), in the variables' lowest dtype
+            dtype = min((tf.as_dtype(v.dtype) for v in var_list), key=lambda d: d.size, default=tf.float32)
+            with tf.init_scope():
+                glob = self.bound.init_global(dtype=dtype, xp=xp)
+            self._lb_glob = {k: self._global_variable(k, v) for k, v in glob.items()}
+
+    def _global_variable(self, name: str, value: Any) -> Any:
+        value = tf.convert_to_tensor(value)
+
+        def initializer(shape: Any, dtype: Any = None) -> Any:
+            return value
+
+        return self.add_variable(shape=(), dtype=value.dtype, initializer=initializer, name=f"lossbridge_{name}")
+
+    def _backend_update_step(self, grads: Any, trainable_variables: Any, learning_rate: Any) -> None:
+        """Keras's per-variable loop, or for a spec with ``global_slots`` one update over all variables."""
+        if not self.spec.global_slots:
+            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        return self._global_update_step(list(grads), list(trainable_variables), learning_rate)
+
+    @tf.autograph.experimental.do_not_convert
+    def _global_update_step(self, grads: list[Any], variables: list[Any], learning_rate: Any) -> None:
+        """The spec's partial sums over ALL variables (in ``apply``'s order), then each variable's update."""
+        if tf.distribute.has_strategy():
+            raise lossbridge.BackendError(f"{self.spec.name}: an optimizer with global_slots under a "
+                                          "tf.distribute strategy is not supported yet")
+        glob = {k: _read(v) for k, v in self._lb_glob.items()}
+        gdtype = next(iter(glob.values())).dtype
+        ps, gs, sts, steps, slot_vars = [], [], [], [], []
+        for g, var in zip(grads, variables, strict=True):
+            dtype = var.dtype
+            slots = self._lb_slots[self._get_variable_index(var)]
+            slot_vars.append(slots)
+            sts.append({k: _read(v) for k, v in slots.items()})
+            ps.append(_read(var))
+            gs.append(tf.cast(tf.convert_to_tensor(g), dtype))
+            steps.append(tf.cast(self.iterations + 1, dtype))
+        lr = tf.cast(learning_rate, gdtype)
+        deltas, news, new_glob = self.bound.update_all(ps, gs, sts, glob, steps=steps, xp=xp, lr=lr)
+        for var, delta, new, old, slots in zip(variables, deltas, news, sts, slot_vars, strict=True):
+            self.assign_add(var, tf.cast(delta, var.dtype))
+            for k, value in new.items():
+                if value is not old.get(k):
+                    self.assign(slots[k], value)
+        for k, value in new_glob.items():
+            self.assign(self._lb_glob[k], tf.cast(value, glob[k].dtype))
 
     def _slot_variable(self, var: Any, name: str, value: Any) -> Any:
         value = tf.convert_to_tensor(value)

@@ -140,9 +140,56 @@ class SpecOptimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         with torch.no_grad():
+            if self.bound.spec.global_slots:
+                self._global_step()
+                return loss
             for group in self.param_groups:
                 self._step_group(group)
         return loss
+
+    #: the key of a spec's global state (``OptimizerSpec.global_slots``) in ``self.state`` (kept by
+    #: ``state_dict``/``load_state_dict``, which store non-parameter keys as they are)
+    GLOBAL_STATE_KEY: ClassVar[str] = "global"
+
+    def _global_step(self) -> None:
+        """One step of a spec with global state: its partial sums run over the tensors of ALL param
+        groups (in group order), then every tensor updates with the old and new global state."""
+        name = self.bound.spec.name
+        keys, params, grads, hypers = [], [], [], []
+        for group in self.param_groups:
+            if group["compile"] or group["differentiable"]:
+                raise InputError(f"{name}: compile=True and differentiable=True are not supported for an "
+                                 "optimizer with global state (global_slots)")
+            k, ps, gs = self._collect(group)
+            if not ps:
+                continue
+            if group["maximize"]:
+                gs = [-g for g in gs]
+            keys += k
+            params += ps
+            grads += gs
+            hypers.append(self._hyper(group))
+        if not params:
+            return
+        if any(h != hypers[0] for h in hypers[1:]):
+            raise InputError(f"{name}: every param group must have the same hyperparameters (the global "
+                             f"state is shared by all parameters), got {hypers}")
+        xp = namespace()
+        bound = self.bound.with_hyper(**hypers[0])
+        glob = self.state.get(self.GLOBAL_STATE_KEY)
+        if not glob:
+            dtype = min((_step_dtype(p) for p in params), key=lambda d: d.itemsize)
+            glob = bound.init_global(dtype=dtype, xp=xp)
+        steps = []
+        for key, p in zip(keys, params, strict=True):
+            self.state[key]["step"] += 1
+            steps.append(self.state[key]["step"].to(_step_dtype(p)))
+        slots = [self._slots(key) for key in keys]
+        deltas, news, new_glob = bound.update_all(params, grads, slots, glob, steps=steps, xp=xp)
+        for key, p, delta, new in zip(keys, params, deltas, news, strict=True):
+            p.add_(delta)
+            self.state[key].update(new)
+        self.state[self.GLOBAL_STATE_KEY] = {k: v.to(glob[k].dtype) for k, v in new_glob.items()}
 
     def _collect(self, group: dict[str, Any]) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
         """``(keys, params, grads)``: the state keys, and the tensors the update runs on.
