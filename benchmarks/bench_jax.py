@@ -170,6 +170,7 @@ def _print(rows: list[tuple[Any, ...]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
+    parser.add_argument("--only", choices=("optimizers", "losses"), help="run one half of the table")
     args = parser.parse_args()
     if args.quick:
         sizes, repeats, steps, n, c = [(10_000, 10)], 3, 2, 256, 10
@@ -182,7 +183,8 @@ def main() -> None:
             100,
         )
     print(f"jax {jax.__version__}, optax {optax.__version__}, {jax.devices()[0].platform}, float32")
-    _print(bench_optimizers(sizes, repeats, steps) + bench_losses(n, c, repeats, steps * 4))
+    rows = bench_optimizers(sizes, repeats, steps) if args.only != "losses" else []
+    _print(rows + (bench_losses(n, c, repeats, steps * 4) if args.only != "optimizers" else []))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,10 @@ and ``mse`` at 1e3, 1e5 and 1e7 elements against ``torch.nn.functional``, eager 
 One process, warm-up then the median of repeats (``--clock cpu``, the default, times the thread's
 CPU time, steady on a shared machine; ``--clock wall`` times wall-clock). Run:
 ``python benchmarks/bench_torch.py`` (``--threads N`` sets torch's intra-op threads; default 1;
-``--only optimizers|losses`` runs one table).
+``--only optimizers|losses|memory`` runs one table; ``--no-compile`` skips the compiled modes).
+
+Memory: peak extra resident memory of sparse cross-entropy forward + backward on 4096x32000 float32
+logits, lossbridge and ``F.cross_entropy`` each in a fresh process.
 """
 
 from __future__ import annotations
@@ -160,30 +163,66 @@ def _fwd_bwd(fn: Callable[..., torch.Tensor], pred: torch.Tensor, target: torch.
     return run
 
 
-def bench_losses(repeats: int, emit: Callable[[tuple[str, ...]], None]) -> None:
+def bench_losses(repeats: int, emit: Callable[[tuple[str, ...]], None], *, compile_: bool = True) -> None:
     compiled: dict[str, tuple[Any, Any]] = {}
     for exp in (3, 5, 7):
         for name, (ours, native, (pred, target)) in _loss_cases(10**exp).items():
-            if name not in compiled:
+            if compile_ and name not in compiled:
                 compiled[name] = (
                     torch.compile(ours, fullgraph=True, dynamic=True),
                     torch.compile(native, fullgraph=True, dynamic=True),
                 )
             pred = pred.requires_grad_()
             reps = repeats if exp < 7 else 3
+            modes = (("ours c", compiled[name][0]), ("native c", compiled[name][1])) if compile_ else ()
             t = {
                 label: _median(_fwd_bwd(fn, pred, target), warmup=2, repeats=reps)
-                for label, fn in (("ours", ours), ("native", native), ("ours c", compiled[name][0]),
-                                  ("native c", compiled[name][1]))
+                for label, fn in (("ours", ours), ("native", native), *modes)
             }
             emit((
                 name,
                 f"1e{exp}",
                 f"{t['native'] * 1e3:.3f}",
                 f"{t['ours'] / t['native']:.2f}",
-                f"{t['native c'] * 1e3:.3f}",
-                f"{t['ours c'] / t['native c']:.2f}",
+                f"{t['native c'] * 1e3:.3f}" if compile_ else "-",
+                f"{t['ours c'] / t['native c']:.2f}" if compile_ else "-",
             ))
+
+
+def _peak_extra_mb(which: str, rows: int, classes: int) -> float:
+    """Peak resident memory added by one sparse cross-entropy forward + backward (this process, MB).
+
+    Run in a fresh process per measurement (``ru_maxrss`` only grows): the logits and labels exist
+    and both paths are warmed up on a small batch before the baseline is read.
+    """
+    import resource
+
+    gen = torch.Generator().manual_seed(0)
+    ours = lossbridge.get("sparse_categorical_crossentropy", backend="torch", convention="torch")
+    fn = ours if which == "ours" else _native_cce
+    small = torch.randn(8, classes, generator=gen, requires_grad=True)
+    fn(small, torch.randint(0, classes, (8,), generator=gen)).backward()
+    logits = torch.randn(rows, classes, generator=gen).requires_grad_()
+    labels = torch.randint(0, classes, (rows,), generator=gen)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    fn(logits, labels).backward()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
+
+
+def bench_memory(emit: Callable[[tuple[str, ...]], None], rows: int = 4096, classes: int = 32000) -> None:
+    """Peak extra memory of sparse cross-entropy forward + backward, each path in its own process."""
+    import subprocess
+    import sys
+
+    peaks = {}
+    for which in ("native", "ours"):
+        code = (f"import sys; sys.path.insert(0, {__file__.rsplit('/', 1)[0]!r}); import bench_torch; "
+                f"print(bench_torch._peak_extra_mb({which!r}, {rows}, {classes}))")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        peaks[which] = float(out.stdout.strip().splitlines()[-1])
+    logits_mb = rows * classes * 4 / 2**20
+    emit(("sparse_cce", f"{rows}x{classes}", f"{logits_mb:.0f}", f"{peaks['native']:.0f}", f"{peaks['ours']:.0f}",
+          f"{peaks['ours'] / peaks['native']:.2f}"))
 
 
 def _table(header: tuple[str, ...]) -> Callable[[tuple[str, ...]], None]:
@@ -204,8 +243,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
-    parser.add_argument("--only", choices=("optimizers", "losses"), default=None)
-    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile modes of the optimizers")
+    parser.add_argument("--only", choices=("optimizers", "losses", "memory"), default=None)
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile modes")
     args = parser.parse_args()
     global _CLOCK
     _CLOCK = time.thread_time if args.clock == "cpu" else time.perf_counter
@@ -223,7 +262,10 @@ def main() -> None:
     if args.only in (None, "losses"):
         print("\nLoss forward+backward (ms for torch.nn.functional; ratios lossbridge / torch)")
         header = ("loss", "elements", "F eager ms", "eager", "F compiled ms", "compiled")
-        bench_losses(args.repeats, _table(header))
+        bench_losses(args.repeats, _table(header), compile_=not args.no_compile)
+    if args.only in (None, "memory"):
+        print("\nPeak extra memory of loss forward+backward (MB, float32; ratio lossbridge / torch)")
+        bench_memory(_table(("loss", "logits", "logits MB", "F MB", "lb MB", "ratio")))
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 
 

@@ -55,6 +55,12 @@ class Layout:
         return grad
 
 
+def _cast(xp: Any, x: Any, dtype: Any) -> Any:
+    """``x`` in ``dtype``: ``x`` itself when it has it (``astype`` copies by default; a copy of the
+    logits costs their size in memory and a node in the autograd graph)."""
+    return x if x.dtype == dtype else xp.astype(x, dtype)
+
+
 def _prediction_index(spec: LossSpec) -> int:
     return next(k for k, i in enumerate(spec.inputs) if i.differentiable)
 
@@ -182,7 +188,7 @@ def prepare_inputs(
             if rules.cast_inputs and not xp.isdtype(x.dtype, "real floating"):
                 x = xp.astype(x, getattr(xp, compute))
             check_floating(xp, x, decl.name)
-            x = xp.astype(x, getattr(xp, compute))
+            x = _cast(xp, x, getattr(xp, compute))
         if check_values and dom.check is not None and (dom.integer or rules.check_ranges):
             checked = x if ignore_index is None or not dom.integer else xp.where(x == ignore_index, xp.zeros_like(x), x)
             dom.check(xp, checked, decl.name, tuple(pred.shape))

@@ -39,6 +39,11 @@ def _expand(xp: Any, weight: Any, shape: tuple[int, ...], name: str) -> Any:
     return xp.reshape(weight, _static(weight.shape) + (1,) * (len(shape) - weight.ndim))
 
 
+def _cast(xp: Any, x: Any, dtype: Any) -> Any:
+    """``x`` in ``dtype``, without the copy ``astype`` makes when it already has it."""
+    return x if x.dtype == dtype else xp.astype(x, dtype)
+
+
 def _static(shape: tuple[Any, ...]) -> tuple[int, ...]:
     """A shape for ``reshape``: an axis unknown while tracing (``None``) becomes ``-1``."""
     return tuple(-1 if n is None else int(n) for n in shape)
@@ -61,14 +66,14 @@ def _weights(
         sw = (
             xp.astype(xp.asarray(sample_weight), terms.dtype)
             if not hasattr(sample_weight, "dtype")
-            else xp.astype(sample_weight, terms.dtype)
+            else _cast(xp, sample_weight, terms.dtype)
         )
         weight = _expand(xp, sw, tuple(terms.shape), "sample_weight")
     if term_weight is not None:
-        tw = xp.astype(term_weight, terms.dtype)
+        tw = _cast(xp, term_weight, terms.dtype)
         weight = tw if weight is None else weight * tw
     if mask is not None:
-        kept = xp.astype(mask, terms.dtype)
+        kept = _cast(xp, mask, terms.dtype)
         weight = kept if weight is None else weight * kept
     if weight is not None:
         weight = _broadcast(xp, weight, terms)
@@ -82,7 +87,7 @@ def _denominator(xp: Any, terms: Any, weight: Any | None, rule: Reduction, mask:
     if weight is not None and rule.normalize_by == "weights":
         return xp.sum(weight)
     if mask is not None:  # "count" of the terms that are not ignored (Keras's ignore_class)
-        return xp.sum(_broadcast(xp, xp.astype(mask, terms.dtype), terms))
+        return xp.sum(_broadcast(xp, _cast(xp, mask, terms.dtype), terms))
     if any(n is None for n in terms.shape):  # traced with an unknown axis: count at run time
         return xp.sum(xp.ones_like(terms))
     count = 1

@@ -180,7 +180,17 @@ def _binary_logs(
         return xp.clip(log_p, min=log_min), xp.clip(log_q, min=log_min)
     floor = DEFAULT_LOG_FLOOR if log_min is None else log_min
     c = xp.clip(x, min=clip_eps, max=1.0 - clip_eps)
+    if _clip_above_floor(clip_eps, floor):  # floored_log is log there: the same values, fewer operations
+        return xp.log(c), xp.log(1.0 - c)
     return floored_log(c, floor, xp=xp), floored_log(1.0 - c, floor, xp=xp)
+
+
+def _clip_above_floor(clip_eps: Any, floor: float) -> bool:
+    """Whether clipping to ``[clip_eps, 1 - clip_eps]`` keeps ``p`` and ``1 - p`` positive with ``log``
+    above ``floor`` (a Python ``clip_eps`` of at least 1e-7, so ``1 - clip_eps < 1`` in float32; Keras's
+    1e-7): then the floor never applies and ``floored_log`` is ``log``, value and derivative."""
+    literal = isinstance(clip_eps, (int, float)) and not isinstance(clip_eps, bool)
+    return literal and 1e-7 <= clip_eps < 0.5 and math.log(clip_eps) > floor
 
 
 def _binary_logs_grad(
@@ -197,18 +207,32 @@ def _binary_logs_grad(
     floor = DEFAULT_LOG_FLOOR if log_min is None else log_min
     c = xp.clip(x, min=clip_eps, max=1.0 - clip_eps)
     inside = (x >= clip_eps) & (x <= 1.0 - clip_eps)
-    d_p = floored_log_grad(c, floor, xp=xp)
-    d_q = -floored_log_grad(1.0 - c, floor, xp=xp)
+    if _clip_above_floor(clip_eps, floor):  # floored_log_grad is 1/p there
+        d_p, d_q = 1.0 / c, -(1.0 / (1.0 - c))
+    else:
+        d_p = floored_log_grad(c, floor, xp=xp)
+        d_q = -floored_log_grad(1.0 - c, floor, xp=xp)
     return xp.where(inside, d_p, zero), xp.where(inside, d_q, zero)
 
 
 def _binary_terms(y_true: Any, y_pred: Any, xp: Any, p: Mapping[str, Any]) -> tuple[Any, Any, Any]:
     """The smoothed target, the positive-term weight and the element weight of a BCE call."""
     y = (y_true + 1.0) / 2.0 if p.get("sign_labels", False) else y_true
-    y = smooth_binary(y, p.get("label_smoothing", 0.0))
+    smoothing = p.get("label_smoothing", 0.0)
+    y = y if _literal_zero(smoothing) else smooth_binary(y, smoothing)  # y (1 - 0) + 0 is y
     pos = _param_array(xp, p.get("pos_weight"), y_pred)
     weight = _param_array(xp, p.get("weight"), y_pred)
-    return y, (xp.ones_like(y_pred) if pos is None else pos), weight
+    return y, pos, weight
+
+
+def _literal_zero(value: Any) -> bool:
+    """A Python 0 (not an array, not a traced value): the term it scales is skipped, not computed as 0."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
+
+
+def _weighted(pos: Any | None, y: Any) -> Any:
+    """``pos * y``, or ``y`` without a positive weight (1 y is y)."""
+    return y if pos is None else pos * y
 
 
 def binary_crossentropy(
@@ -246,7 +270,7 @@ def binary_crossentropy(
               "sign_labels": sign_labels}
     y, pos, w = _binary_terms(y_true, y_pred, xp, params)
     log_p, log_q = _binary_logs(y_pred, xp=xp, from_logits=from_logits, clip_eps=clip_eps, log_min=log_min)
-    out = -(pos * y * log_p + (1.0 - y) * log_q)
+    out = -(_weighted(pos, y) * log_p + (1.0 - y) * log_q)
     return out if w is None else w * out
 
 
@@ -258,10 +282,10 @@ def _bce_vjp(
     if backward == "torch" and not from_logits:  # torch's own BCELoss backward (convention data)
         inside = (y_pred >= clip_eps) & (y_pred <= 1.0 - clip_eps)  # a clip (not torch's) is flat
         spread = xp.clip(y_pred * (1.0 - y_pred), min=_TORCH_BCE_EPS)
-        grad = xp.where(inside, (pos * y * (y_pred - 1.0) + (1.0 - y) * y_pred) / spread, 0.0) * cot
+        grad = xp.where(inside, (_weighted(pos, y) * (y_pred - 1.0) + (1.0 - y) * y_pred) / spread, 0.0) * cot
         return (grad if w is None else w * grad,)
     d_p, d_q = _binary_logs_grad(y_pred, xp=xp, from_logits=from_logits, clip_eps=clip_eps, log_min=log_min)
-    grad = -(pos * y * d_p + (1.0 - y) * d_q) * cot
+    grad = -(_weighted(pos, y) * d_p + (1.0 - y) * d_q) * cot
     return (grad if w is None else w * grad,)
 
 
@@ -334,7 +358,7 @@ def _class_log_probs(
     floor = DEFAULT_LOG_FLOOR if log_min is None else log_min
     q = x / xp.sum(x, axis=-1, keepdims=True) if normalize == "before_clip" else x
     c = xp.clip(q, min=clip_eps, max=1.0 - clip_eps)
-    logp = floored_log(c, floor, xp=xp)
+    logp = xp.log(c) if _clip_above_floor(clip_eps, floor) else floored_log(c, floor, xp=xp)
     if normalize == "after_clip":
         logp = logp - xp.log(xp.sum(c, axis=-1, keepdims=True))
     return logp
@@ -355,7 +379,7 @@ def _class_log_probs_vjp(
     total = xp.sum(x, axis=-1, keepdims=True)
     q = x / total if normalize == "before_clip" else x
     c = xp.clip(q, min=clip_eps, max=1.0 - clip_eps)
-    g_c = g * floored_log_grad(c, floor, xp=xp)
+    g_c = g * (1.0 / c if _clip_above_floor(clip_eps, floor) else floored_log_grad(c, floor, xp=xp))
     if normalize == "after_clip":
         g_c = g_c - xp.sum(g, axis=-1, keepdims=True) / xp.sum(c, axis=-1, keepdims=True)
     g_q = xp.where((q >= clip_eps) & (q <= 1.0 - clip_eps), g_c, zero)
@@ -523,6 +547,8 @@ def sparse_categorical_crossentropy(
     >>> np.round(out, 6).tolist()
     [0.223144, 0.693147]
     """
+    if _gathered(label_smoothing, from_logits, from_log_probs):
+        return -_label_log_prob(y_true, y_pred, xp=xp, from_logits=from_logits, log_min=log_min)
     t = _sparse_targets(y_true, y_pred, xp, label_smoothing, weight_smoothing, class_weight)
     kw = {"from_logits": from_logits, "clip_eps": clip_eps, "log_min": log_min, "normalize": normalize,
           "from_log_probs": from_log_probs}
@@ -533,8 +559,50 @@ def _sparse_vjp(
     y_true: Any, y_pred: Any, cot: Any, /, *, xp: Any, label_smoothing: Any = 0.0,
     weight_smoothing: bool = False, class_weight: Any = None, **kw: Any,
 ) -> tuple[Any]:
+    if _gathered(label_smoothing, kw.get("from_logits", False), kw.get("from_log_probs", False)):
+        return (_label_log_prob_vjp(y_true, y_pred, cot, xp=xp, from_logits=kw.get("from_logits", False),
+                                    log_min=kw.get("log_min")),)
     t = _sparse_targets(y_true, y_pred, xp, label_smoothing, weight_smoothing, class_weight)
     return (_target_ce_vjp(t, y_pred, cot, xp=xp, **kw),)
+
+
+# Without label smoothing the smoothed one-hot targets are exactly the one-hot rows, and
+# -sum_c [c = y] log p_c is -log p_y: the same terms, gathered instead of summed against a logits-sized
+# one-hot array (the values and the gradient are those of the general path, rounding included).
+def _gathered(label_smoothing: Any, from_logits: bool, from_log_probs: bool) -> bool:
+    """Whether the one-hot-free form applies: no smoothing (a literal 0), logits or log-probabilities."""
+    return _literal_zero(label_smoothing) and bool(from_logits or from_log_probs)
+
+
+def _label_index(xp: Any, y: Any) -> Any:
+    """``y`` with a trailing axis, in the namespace's indexing dtype (torch gathers with int64 only)."""
+    info = getattr(xp, "__array_namespace_info__", None)
+    want = info().default_dtypes()["indexing"] if info is not None else xp.int64
+    return xp.expand_dims(y if y.dtype == want else xp.astype(y, want), axis=-1)
+
+
+def _label_log_prob(y: Any, x: Any, *, xp: Any, from_logits: bool, log_min: float | None) -> Any:
+    """``log p_y`` per sample (floored at ``log_min``), as :func:`_class_log_probs` gives it at the label."""
+    idx = _label_index(xp, y)
+    if from_logits:  # log_softmax at the label: (x_y - max) - log(sum(exp(x - max)))
+        shifted = x - xp.max(x, axis=-1, keepdims=True)
+        logp = xp.take_along_axis(shifted, idx, axis=-1) - xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
+    else:
+        logp = xp.take_along_axis(x, idx, axis=-1)
+    logp = xp.squeeze(logp, axis=-1)
+    return logp if log_min is None else xp.clip(logp, min=log_min)
+
+
+def _label_log_prob_vjp(y: Any, x: Any, cot: Any, *, xp: Any, from_logits: bool, log_min: float | None) -> Any:
+    """The gradient of ``-log p_y`` times ``cot``: ``cot (softmax(x) - [c = y])`` from logits, ``-cot [c = y]``
+    from log-probabilities; 0 where ``log p_y`` is at or below ``log_min``."""
+    g = xp.expand_dims(cot, axis=-1)
+    if log_min is not None:
+        g = xp.where(xp.expand_dims(_label_log_prob(y, x, xp=xp, from_logits=from_logits, log_min=None), axis=-1)
+                     > log_min, g, xp.zeros_like(g))
+    hot = xp.arange(x.shape[-1], dtype=y.dtype) == xp.expand_dims(y, axis=-1)  # booleans, not a float one-hot
+    picked = xp.where(hot, g, xp.zeros_like(g))
+    return softmax(x, xp=xp) * g - picked if from_logits else -picked
 
 
 #: Caffe's SoftmaxWithLoss takes log(max(p, FLT_MIN)).

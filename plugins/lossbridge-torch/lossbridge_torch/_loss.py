@@ -93,7 +93,25 @@ def spec_gradient_values(bound: BoundLoss) -> Callable[..., torch.Tensor]:
             return tuple(grads)
 
     SpecValues.__name__ = SpecValues.__qualname__ = f"SpecValues_{spec.name}"
-    return SpecValues.apply
+    apply = SpecValues.apply
+    # ``Function.apply`` binds the arguments against ``forward``'s signature on every call (an
+    # ``inspect.signature``, tens of microseconds) because ``setup_context`` is defined; ``forward`` has a
+    # fixed positional arity and no defaults, so eager calls outside functorch transforms go to the
+    # C++ apply directly. Dynamo and functorch keep the public path.
+    try:  # torch internals (verified on the pinned torch): without them, the public path
+        direct = super(torch.autograd.Function, SpecValues).apply  # type: ignore[misc]
+        functorch_active = torch._C._are_functorch_transforms_active
+        is_compiling = torch.compiler.is_compiling
+        from torch._functorch.utils import unwrap_dead_wrappers  # as Function.apply does
+    except (AttributeError, ImportError):
+        return apply
+
+    def spec_values(*inputs: torch.Tensor) -> torch.Tensor:
+        if is_compiling() or functorch_active():
+            return apply(*inputs)
+        return direct(*unwrap_dead_wrappers(inputs))
+
+    return spec_values
 
 
 def _user_callables(spec: Any, params: dict[str, Any]) -> bool:
