@@ -6,7 +6,7 @@ arrays, picks the Array API namespace ``xp`` and calls these; it never re-derive
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, overload
 
@@ -374,12 +374,12 @@ class BoundOptimizer:
 
     def update_all(
         self,
-        params: list[Any],
-        grads: list[Any],
-        states: list[Mapping[str, Any]],
+        params: Sequence[Any],
+        grads: Sequence[Any],
+        states: Sequence[Mapping[str, Any]],
         glob: Mapping[str, Any],
         *,
-        steps: list[Any],
+        steps: Sequence[Any],
         xp: Any,
         **hyper: Any,
     ) -> tuple[list[Any], list[dict[str, Any]], dict[str, Any]]:
