@@ -11,7 +11,7 @@ from lossbridge.cli._console import console, table
 from lossbridge.registry import default_registry
 from lossbridge.testing import Check, Report, generate_checks
 
-__all__ = ["add_parser", "collect_checks", "matrix_table", "run"]
+__all__ = ["add_parser", "collect_checks", "matrix_table", "run", "run_fuzz"]
 
 #: How many failing checks are listed under the matrix (the JSON report has all of them).
 MAX_FAILURES_SHOWN = 20
@@ -32,6 +32,13 @@ def add_parser(sub: Any) -> None:
         help="dtypes (default: each backend's)",
     )
     p.add_argument("--json", metavar="FILE", type=Path, help="write the full report as JSON")
+    p.add_argument(
+        "--fuzz",
+        metavar="N",
+        type=int,
+        help="instead of the fixed cases, a property-based search (Hypothesis): N examples per spec per backend",
+    )
+    p.add_argument("--seed", metavar="S", type=int, help="with --fuzz: the random seed (default: a fresh one)")
     p.set_defaults(run=run)
 
 
@@ -85,6 +92,8 @@ def run(args: argparse.Namespace, registry_warnings: list[str]) -> int:
     """Run the checks; exit status 1 when any fails."""
     from rich.markup import escape
 
+    if args.fuzz is not None:
+        return run_fuzz(args)
     checks = collect_checks(args.backend, args.spec, args.dtype)
     report = _run_all(checks)
     out = console()
@@ -99,4 +108,56 @@ def run(args: argparse.Namespace, registry_warnings: list[str]) -> int:
         args.json.write_text(report.to_json(), encoding="utf-8")
         out.print(f"report written to {args.json}")
     out.print(f"{len(report.results) - len(failed)} of {len(report.results)} checks passed.")
+    return 1 if failed else 0
+
+
+def run_fuzz(args: argparse.Namespace) -> int:
+    """``--fuzz N``: N Hypothesis examples per spec per backend; each failure is printed shrunk, with
+    a ready-to-paste reproduction. Exit status 1 when any spec fails."""
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from lossbridge.testing import FuzzResult, fuzz_spec
+
+    if args.fuzz < 1:
+        raise lossbridge.InputError(f"--fuzz: expected a number of examples >= 1, got {args.fuzz}")
+    registry = default_registry()
+    names = [registry.backend(b).name for b in args.backend] if args.backend else lossbridge.available_backends()
+    wanted = {registry.spec(s).name for s in args.spec} if args.spec else None
+    specs = sorted(
+        s.name for s, _ in registry.specs() if s.kind != "schedule" and (wanted is None or s.name in wanted)
+    )
+    jobs = [(b, s) for b in dict.fromkeys(names) for s in specs]
+    results: list[FuzzResult] = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console(stderr=True), transient=True) as progress:
+        task = progress.add_task("fuzz", total=len(jobs))
+        for backend, spec in jobs:
+            progress.update(task, description=f"{backend}-{spec}")
+            seed = None if args.seed is None else args.seed
+            results.append(fuzz_spec(spec, backend, max_examples=args.fuzz, dtypes=args.dtype, seed=seed))
+            progress.advance(task)
+    out = console()
+    grid = table("spec", *dict.fromkeys(names))
+    cells = {(r.backend, r.spec): r for r in results}
+    for spec in specs:
+        row = []
+        for backend in dict.fromkeys(names):
+            r = cells[(backend, spec)]
+            row.append(f"[green]ok[/green] ({r.examples})" if r.passed else f"[bold red]FAIL[/bold red] ({r.examples})")
+        grid.add_row(spec, *row)
+    out.print(f"Property-based search, {args.fuzz} examples per spec per backend:")
+    out.print(grid)
+    failed = [r for r in results if not r.passed]
+    for r in failed:
+        out.print(f"[red]FAIL[/red] {escape(r.message)}")
+        out.print(escape(r.reproduction), highlight=False)
+        out.print()
+    if args.json is not None:
+        import json
+        from dataclasses import asdict
+
+        args.json.write_text(json.dumps([asdict(r) for r in results], indent=1), encoding="utf-8")
+        out.print(f"report written to {args.json}")
+    out.print(f"{len(results) - len(failed)} of {len(results)} spec x backend searches passed.")
     return 1 if failed else 0

@@ -19,6 +19,10 @@ overrides are checked too, and its value and input gradients (losses) or 100-ste
 (optimizers, the same gradients fed to both) are compared with the float64 NumPy run of the spec
 within :data:`TOLERANCES`. On the NumPy backend, analytic gradients are also compared with
 central finite differences.
+
+:func:`fuzz` / :func:`fuzz_spec` add a property-based search (Hypothesis, imported only when a
+search runs): extreme but valid inputs drawn per domain, each spec on each backend, failures shrunk
+and printed as a ready-to-paste reproduction (``lossbridge check --fuzz N`` on the command line).
 """
 
 from __future__ import annotations
@@ -27,7 +31,11 @@ __all__ = [
     "TOLERANCES",
     "Check",
     "CheckResult",
+    "FuzzResult",
     "Report",
+    "domain_strategy",
+    "fuzz",
+    "fuzz_spec",
     "generate_checks",
     "parametrize_with_checks",
     "relative_error",
@@ -43,4 +51,5 @@ from lossbridge.testing._checks import (
     relative_error,
     tolerance,
 )
+from lossbridge.testing._fuzz import FuzzResult, domain_strategy, fuzz, fuzz_spec
 from lossbridge.testing._report import Report, parametrize_with_checks, run_checks

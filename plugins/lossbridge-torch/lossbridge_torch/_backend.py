@@ -26,6 +26,7 @@ class TorchBackend(Backend):
     requires = ("torch", "array_api_compat")
     distribution = "lossbridge-torch"
     loss_order = "prediction_first"
+    loss_options = ("validate", "check_finite")
 
     def namespace(self) -> Any:
         from ._namespace import namespace
