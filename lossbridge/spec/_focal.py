@@ -367,7 +367,9 @@ def generalized_cross_entropy(y_true: Any, y_pred: Any, /, *, xp: Any, q: Any = 
 def _gce_vjp(y_true: Any, y_pred: Any, cot: Any, /, *, xp: Any, q: Any = 0.5) -> tuple[Any]:
     hot = one_hot(y_true, y_pred.shape[-1], y_pred.dtype, xp=xp)
     _, d_pow = power_and_grad(xp.sum(hot * y_pred, axis=-1), q, xp=xp)
-    return (-hot * xp.expand_dims(d_pow * cot / q, axis=-1),)
+    # only the label's entry has a gradient; where p_y = 0 (d_pow infinite) the others stay 0, not 0 * inf
+    scaled = xp.expand_dims(d_pow * cot / q, axis=-1)
+    return (xp.where(hot > 0, -scaled, xp.zeros_like(y_pred)),)
 
 
 GENERALIZED_CROSS_ENTROPY = LossSpec(

@@ -58,8 +58,8 @@ MARGIN_RANKING = LossSpec(
     vjp=_margin_ranking_vjp,
     kinks=_margin_ranking_kinks,
     inputs=(
-        Input("x1", "input", "real", differentiable=True, doc="scores of the first item of each pair"),
-        Input("x2", "input", "real", differentiable=True, doc="scores of the second item of each pair"),
+        Input("x1", "prediction", "real", differentiable=True, doc="scores of the first item of each pair"),
+        Input("x2", "prediction", "real", differentiable=True, doc="scores of the second item of each pair"),
         Input("y", "target", "sign", doc="1 if x1 should rank higher, -1 if x2 should"),
     ),
     params=(Param("margin", 0.0, "how far the preferred score must lead"), KINK_GRADIENT),

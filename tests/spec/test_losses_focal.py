@@ -86,3 +86,14 @@ def test_invalid_parameters_are_refused():
         lossbridge.get("gce", q=0.0)
     with pytest.raises(ParameterError, match="'gamma'"):
         lossbridge.get("binary_focal_crossentropy", gamma=-1.0)
+
+
+def test_gce_gradient_at_zero_probability_is_only_the_labels_entry():
+    # d/dp_y (1 - p_y^q)/q = -p_y^(q-1): infinite at p_y = 0; the other classes' entries are 0, not NaN
+    import lossbridge
+
+    value, grad = lossbridge.get("generalized_cross_entropy", reduction="none").value_and_grad(
+        np.array([0]), np.array([[0.0, 1.0]])
+    )
+    assert value.tolist() == [2.0]
+    assert grad[0, 0] == -np.inf and grad[0, 1] == 0.0

@@ -206,3 +206,19 @@ def test_ctc_module_takes_torch_native_arguments() -> None:
                              distance_function=torch.nn.PairwiseDistance(p=1.0))
     ref = torch.nn.TripletMarginWithDistanceLoss(distance_function=torch.nn.PairwiseDistance(p=1.0))
     torch.testing.assert_close(triplet(*x), ref(*x), rtol=1e-12, atol=0)
+
+
+def test_margin_ranking_takes_torch_argument_order():
+    # torch's MarginRankingLoss(x1, x2, y): both scores first, then the sign labels
+    import lossbridge
+
+    gen = torch.Generator().manual_seed(3)
+    x1 = torch.randn(6, dtype=torch.float64, generator=gen, requires_grad=True)
+    x2 = torch.randn(6, dtype=torch.float64, generator=gen, requires_grad=True)
+    y = torch.tensor([1.0, -1.0, 1.0, 1.0, -1.0, -1.0], dtype=torch.float64)
+    ours = lossbridge.get("MarginRankingLoss", backend="torch", convention="torch", margin=0.3)(x1, x2, y)
+    (g1, g2) = torch.autograd.grad(ours, (x1, x2))
+    native = torch.nn.MarginRankingLoss(margin=0.3)(x1, x2, y)
+    (n1, n2) = torch.autograd.grad(native, (x1, x2))
+    torch.testing.assert_close(ours, native, rtol=1e-12, atol=0)
+    torch.testing.assert_close((g1, g2), (n1, n2), rtol=1e-12, atol=0)
