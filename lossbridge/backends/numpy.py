@@ -209,39 +209,39 @@ class NumpyOptimizer:
             raise InputError(
                 f"params: expected {len(state.slots)} arrays (the state was made for that many), got {len(p_leaves)}"
             )
+        checked = self._checked_leaves(p_leaves, g_leaves, state.slots, params, grads)
         if self.spec.global_slots:
-            return self._update_global(g_leaves, p_leaves, rebuild, state, count, scheduled, params, grads)
+            return self._update_global(checked, rebuild, state, count, scheduled)
         deltas, slots = [], []
-        for k, (p, g, s) in enumerate(zip(p_leaves, g_leaves, state.slots)):
-            p, g = _float(p, "params"), _float(g, "grads")
-            if g.shape != p.shape:
-                raise InputError(f"grads: expected shape {p.shape} like its parameter, got {g.shape}")
-            self._check_state_shapes(params, k, p, s)
-            if self.check_finite:
-                _check_finite(g, _leaf_name(grads, k).replace("params", "grads", 1))
+        for p, g, s in checked:
             step = np.asarray(count, dtype=np.finfo(p.dtype).dtype)
             delta, new = self.bound.update(p, g, s, step=step, xp=xp, **scheduled)
             deltas.append(np.asarray(delta, dtype=p.dtype))
             slots.append(new)
         return rebuild(deltas), NumpyOptimizerState(count, slots)
 
-    def _update_global(
-        self, g_leaves: list, p_leaves: list, rebuild: Any, state: NumpyOptimizerState, count: int,
-        scheduled: dict[str, Any], params: Any, grads: Any,
-    ) -> tuple[Any, NumpyOptimizerState]:
-        """One step of a spec with global state: partial sums over all leaves, then per-leaf updates."""
-        if state.glob is None:
-            raise InputError(f"state: {self.spec.name} needs its global state; make the state with init")
-        ps, gs = [], []
-        for k, (p, g, s) in enumerate(zip(p_leaves, g_leaves, state.slots)):
+    def _checked_leaves(
+        self, p_leaves: list, g_leaves: list, slots: list, params: Any, grads: Any
+    ) -> list[tuple[np.ndarray, np.ndarray, Any]]:
+        """``(param, grad, slots)`` per leaf, after the dtype, shape, state-shape and finiteness checks."""
+        out = []
+        for k, (p, g, s) in enumerate(zip(p_leaves, g_leaves, slots)):
             p, g = _float(p, "params"), _float(g, "grads")
             if g.shape != p.shape:
                 raise InputError(f"grads: expected shape {p.shape} like its parameter, got {g.shape}")
             self._check_state_shapes(params, k, p, s)
             if self.check_finite:
                 _check_finite(g, _leaf_name(grads, k).replace("params", "grads", 1))
-            ps.append(p)
-            gs.append(g)
+            out.append((p, g, s))
+        return out
+
+    def _update_global(
+        self, checked: list, rebuild: Any, state: NumpyOptimizerState, count: int, scheduled: dict[str, Any]
+    ) -> tuple[Any, NumpyOptimizerState]:
+        """One step of a spec with global state: partial sums over all leaves, then per-leaf updates."""
+        if state.glob is None:
+            raise InputError(f"state: {self.spec.name} needs its global state; make the state with init")
+        ps, gs = [p for p, _, _ in checked], [g for _, g, _ in checked]
         steps = [np.asarray(count, dtype=np.finfo(p.dtype).dtype) for p in ps]
         deltas, slots, glob = self.bound.update_all(ps, gs, state.slots, state.glob, steps=steps, xp=xp, **scheduled)
         dtype = {k: np.asarray(v).dtype for k, v in state.glob.items()}
