@@ -36,12 +36,23 @@ class StrictOptimizer:
         self.bound, self.spec, self.xp = bound, bound.spec, array_api_strict
         self.count = 0
         self.slots: list[dict[str, Any]] | None = None
+        self.glob: dict[str, Any] | None = None
 
     def step(self, params: list[Any], grads: Sequence[Any]) -> None:
         """Replace each entry of ``params`` by its updated array."""
         if self.slots is None:
             self.slots = [self.bound.init(p, xp=self.xp) for p in params]
+            if self.spec.global_slots:  # state shared by all tensors, in their lowest dtype (as Optax)
+                dtype = min((p.dtype for p in params), key=lambda d: self.xp.finfo(d).bits)
+                self.glob = self.bound.init_global(dtype=dtype, xp=self.xp)
         self.count += 1
+        if self.glob is not None:
+            steps = [self.xp.asarray(float(self.count), dtype=p.dtype) for p in params]
+            deltas, self.slots, self.glob = self.bound.update_all(
+                params, grads, self.slots, self.glob, steps=steps, xp=self.xp
+            )
+            params[:] = [p + d for p, d in zip(params, deltas)]
+            return
         for k, (p, g) in enumerate(zip(params, grads)):
             step = self.xp.asarray(float(self.count), dtype=p.dtype)
             delta, self.slots[k] = self.bound.update(p, g, self.slots[k], step=step, xp=self.xp)
