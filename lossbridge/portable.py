@@ -433,6 +433,15 @@ def from_bound(
     )
 
 
+class _Any:
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+#: In a ``neutral`` table of :func:`from_native`: an option whose value never changes the numbers.
+ANY: Any = _Any()
+
+
 def from_native(
     framework: str,
     name: str,
@@ -444,12 +453,17 @@ def from_native(
     dtypes: Sequence[str],
     names: Sequence[str | None] | None = None,
     backend: str | None = None,
+    neutral: Mapping[str, Any] | None = None,
 ) -> PortableState:
     """The :class:`PortableState` of a framework's own optimizer, read through its convention.
 
     ``name`` is the framework's name of the optimizer (``"Adam"``), ``native_hyper`` its keyword
-    arguments as the framework names them (``betas``, ``learning_rate``; unknown ones such as
-    ``foreach`` are ignored), ``slots`` its per-parameter state under the framework's slot names.
+    arguments as the framework names them (``betas``, ``learning_rate``), ``slots`` its per-parameter
+    state under the framework's slot names. ``neutral`` lists the framework's options that are not
+    spec parameters with the value at which they leave the numbers alone (:data:`ANY`: never
+    changes them, e.g. torch's ``foreach``); any other value, or an unknown keyword, is refused:
+    resuming without it would silently change the trajectory (torch's ``maximize=True``, Keras's
+    ``clipnorm``).
     The spec's slots are read through :attr:`Convention.state`; a native slot the table does not
     cover is an error (its meaning is not verified).
     """
@@ -466,13 +480,24 @@ def from_native(
             f"table of {framework}'s state slots (Convention.state)"
         )
     known = {p.name for p in found.all_params()}
-    given = {}
+    neutral = dict(neutral or {})
+    given: dict[str, Any] = {}
     for k, v in native_hyper.items():
-        try:
-            given.update(translate_kwargs(found, framework, {k: v}))
-        except LossbridgeError:
+        if k in neutral:
+            if neutral[k] is not ANY and v != neutral[k]:
+                raise InputError(
+                    f"optimizer: {framework}'s {name} has {k}={v!r}, which lossbridge's {found.name!r} does not "
+                    f"reproduce (only {k}={neutral[k]!r}); nothing was saved"
+                )
             continue
-    given = {k: v for k, v in given.items() if k in known}
+        ours = translate_kwargs(found, framework, {k: v})
+        unknown = sorted(set(ours) - known)
+        if unknown:
+            raise InputError(
+                f"optimizer: {framework}'s {name} has option {k}={v!r}, not a parameter of {found.name!r}; "
+                "nothing was saved"
+            )
+        given.update(ours)
     preset = dict(resolution.preset)
     bound = bind(found, convention=framework, params={**preset, **given})
     # a table entry is the native name, or (native name, scale) when native = scale * spec (a sign)

@@ -354,3 +354,15 @@ def test_state_shared_by_all_parameters_is_refused_not_dropped(tmp_path, name):
     side.step(2)
     with pytest.raises(BackendError, match="shared by all parameters"):
         side.save(tmp_path / "s.safetensors")
+
+
+def test_native_options_that_change_the_numbers_are_refused(tmp_path):
+    # resuming without torch's maximize=True or Keras's clipnorm would silently change the trajectory
+    side = TorchSide("adam", "torch", {"lr": 0.01, "maximize": True}, native=torch.optim.Adam)
+    side.step(2)
+    with pytest.raises(InputError, match="maximize=True, which lossbridge's 'adam' does not reproduce"):
+        side.save(tmp_path / "torch.safetensors")
+    keras_side = KerasSide("adam", "keras", {"learning_rate": 0.01, "clipnorm": 1.0}, native=keras.optimizers.Adam)
+    keras_side.step(2)
+    with pytest.raises(InputError, match=r"clipnorm=1\.0, which lossbridge's 'adam' does not reproduce"):
+        keras_side.save(tmp_path / "keras.safetensors")

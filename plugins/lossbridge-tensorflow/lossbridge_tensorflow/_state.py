@@ -14,11 +14,19 @@ import keras
 import numpy as np
 
 from lossbridge.errors import InputError
-from lossbridge.portable import PortableState, check_compatible, from_bound, from_native
+from lossbridge.portable import ANY, PortableState, check_compatible, from_bound, from_native
 
 from ._optimizers import KerasOptimizer
 
 __all__ = ["export_state", "import_state"]
+
+
+#: Keras's base-optimizer options: each leaves the numbers alone only at its default
+_KERAS_NEUTRAL = {
+    "name": ANY, "clipnorm": None, "global_clipnorm": None, "clipvalue": None, "use_ema": False,
+    "ema_momentum": ANY, "ema_overwrite_frequency": ANY, "loss_scale_factor": None,
+    "gradient_accumulation_steps": None,
+}
 
 
 def _variables(optimizer: Any) -> list[Any]:
@@ -87,7 +95,8 @@ def export_state(optimizer: Any, *, params: Any = None) -> PortableState | None:
     return from_native(
         "keras",
         name,
-        native_hyper={k: v for k, v in config.items() if v is not None},
+        native_hyper={k: v for k, v in config.items() if k in _KERAS_NEUTRAL or v is not None},
+        neutral=_KERAS_NEUTRAL,
         step=step,
         slots=slots,
         shapes=shapes,

@@ -15,12 +15,22 @@ import numpy as np
 import torch
 
 from lossbridge.errors import InputError
-from lossbridge.portable import PortableState, check_compatible, from_bound, from_native
+from lossbridge.portable import ANY, PortableState, check_compatible, from_bound, from_native
 
 from ._namespace import namespace
 from ._optim import SpecOptimizer
 
 __all__ = ["export_state", "import_state"]
+
+
+#: torch.optim's options that are not spec parameters: speed hints never change the numbers;
+#: ``maximize`` does unless False (lossbridge's torch optimizers have it, the spec does not).
+_TORCH_NEUTRAL = {
+    "foreach": ANY, "fused": ANY, "capturable": ANY, "differentiable": ANY, "initial_lr": ANY,
+    "maximize": False,
+}
+#: per class: torch's AdamW is Adam with decoupled_weight_decay=True, which the adamw spec always is
+_CLASS_NEUTRAL = {"AdamW": {"decoupled_weight_decay": True}}
 
 
 def _params(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
@@ -107,6 +117,7 @@ def export_state(optimizer: Any, *, params: Any = None, step: int | None = None)
         "torch",
         type(optimizer).__name__,
         native_hyper={k: _plain(v) for k, v in _one_group_hyper(optimizer).items()},
+        neutral={**_TORCH_NEUTRAL, **_CLASS_NEUTRAL.get(type(optimizer).__name__, {})},
         step=step,
         slots=slots,
         shapes=shapes,
