@@ -12,9 +12,12 @@
 1
 
 The file is safetensors: one tensor per parameter and state slot (``"<i>/<slot>"``; complex slots
-as ``"<i>/<slot>.real"`` and ``".imag"``) and JSON metadata under the key ``"lossbridge"``: the format
-version, spec name, convention, hyperparameters, step count, and per-parameter names, shapes and
-dtypes.
+as ``"<i>/<slot>.real"`` and ``".imag"``), one 0-d tensor per global slot (``"global/<slot>"``: the
+state an optimizer such as Prodigy shares between all parameters, :attr:`OptimizerSpec.global_slots`)
+and JSON metadata under the key ``"lossbridge"``: the format version, spec name, convention,
+hyperparameters, step count, per-parameter names, shapes and dtypes, and the global slots' dtypes
+(``"global"``, present only when the optimizer has global state, so a file without it, as every
+file written before global state was portable, reads as before: the format version is still 1).
 
 Each backend reads and writes its own optimizers through two methods of the backend contract,
 :meth:`~lossbridge.backends.base.Backend.export_optimizer_state` and
@@ -39,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from lossbridge.errors import BackendError, InputError, LossbridgeError
+from lossbridge.errors import InputError, LossbridgeError
 
 __all__ = ["FORMAT_VERSION", "PortableState", "load_state", "read_state", "save_state", "write_state"]
 
@@ -55,7 +58,8 @@ class PortableState:
     as the spec's ``init`` makes them; ``names[i]`` is the parameter's name where the framework has
     one (a torch ``named_parameters`` key, a Keras variable path, a pytree key path), else ``None``.
     ``backend`` is the backend that saved it: names are compared only when the loading backend is
-    the same one (each framework names parameters its own way).
+    the same one (each framework names parameters its own way). ``glob`` is the state shared by all
+    parameters (the spec's ``global_slots``, 0-d arrays), empty for a spec without it.
     """
 
     spec: str
@@ -67,6 +71,7 @@ class PortableState:
     slots: list[dict[str, np.ndarray]]
     names: list[str | None] = field(default_factory=list)
     backend: str | None = None
+    glob: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.names:
@@ -139,6 +144,15 @@ def write_state(path: str | Path, portable: PortableState) -> None:
             else:
                 tensors[f"{i}/{name}"] = np.array(value, order="C")
         slot_dtypes.append(kinds)
+    global_dtypes = {}
+    for name, value in portable.glob.items():
+        value = np.asarray(value)
+        global_dtypes[name] = value.dtype.name
+        if np.iscomplexobj(value):
+            tensors[f"global/{name}.real"] = np.array(value.real, order="C")
+            tensors[f"global/{name}.imag"] = np.array(value.imag, order="C")
+        else:
+            tensors[f"global/{name}"] = np.array(value, order="C")
     meta = {
         "format": _FORMAT,
         "version": FORMAT_VERSION,
@@ -152,6 +166,8 @@ def write_state(path: str | Path, portable: PortableState) -> None:
             for n, s, d, k in zip(portable.names, portable.shapes, portable.dtypes, slot_dtypes, strict=True)
         ],
     }
+    if global_dtypes:  # only then: a state without global slots is written exactly as before
+        meta["global"] = global_dtypes
     # write beside the target, then rename: an interrupted save leaves the previous file intact
     target = Path(path)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -195,17 +211,18 @@ def _read(path: str | Path) -> PortableState:
                 f"{path}: written by format version {meta.get('version')!r}; this lossbridge reads version "
                 f"{FORMAT_VERSION}"
             )
-        slots: list[dict[str, np.ndarray]] = []
-        for i, entry in enumerate(meta["parameters"]):
-            one = {}
-            for name, dtype in entry["slots"].items():
-                if np.dtype(dtype).kind == "c":
-                    real, imag = f.get_tensor(f"{i}/{name}.real"), f.get_tensor(f"{i}/{name}.imag")
-                    one[name] = (real + 1j * imag).astype(dtype)
-                else:
-                    one[name] = f.get_tensor(f"{i}/{name}")
-            slots.append(one)
-        expected = {f"{i}/{n}{part}" for i, e in enumerate(meta["parameters"]) for n, d in e["slots"].items()
+        def tensor(prefix: str, name: str, dtype: str) -> np.ndarray:
+            if np.dtype(dtype).kind == "c":
+                real, imag = f.get_tensor(f"{prefix}/{name}.real"), f.get_tensor(f"{prefix}/{name}.imag")
+                return (real + 1j * imag).astype(dtype)
+            return f.get_tensor(f"{prefix}/{name}")
+
+        slots = [{name: tensor(str(i), name, dtype) for name, dtype in entry["slots"].items()}
+                 for i, entry in enumerate(meta["parameters"])]
+        global_dtypes = meta.get("global") or {}  # absent: no global state (and every file before it)
+        glob = {name: tensor("global", name, dtype) for name, dtype in global_dtypes.items()}
+        described = [(str(i), e["slots"]) for i, e in enumerate(meta["parameters"])] + [("global", global_dtypes)]
+        expected = {f"{prefix}/{n}{part}" for prefix, kinds in described for n, d in kinds.items()
                     for part in ((".real", ".imag") if np.dtype(d).kind == "c" else ("",))}
         extra = sorted(set(f.keys()) - expected)
         if extra:
@@ -221,6 +238,7 @@ def _read(path: str | Path) -> PortableState:
         slots=slots,
         names=[p["name"] for p in params],
         backend=meta.get("backend"),
+        glob=glob,
     )
 
 
@@ -236,17 +254,16 @@ def check_compatible(
     slots: Sequence[Mapping[str, Any]],
     convert: bool,
     backend: str | None = None,
+    glob: Mapping[str, Any] | None = None,
 ) -> None:
     """Raise :class:`InputError` naming both sides unless ``saved`` fits the target optimizer.
 
     ``slots`` are the target's freshly initialized slots (their names and shapes are what the
-    saved ones must match). With ``convert=True`` a different spec, convention or hyperparameters
+    saved ones must match), ``glob`` its fresh global state (a spec with ``global_slots``; ``None``
+    or empty for one without). With ``convert=True`` a different spec, convention or hyperparameters
     are accepted (the numbers then change: documented); parameter count, shapes and slots never are.
     """
     where = "load_state: cannot load this state (nothing was loaded)"
-    from lossbridge.registry import default_registry
-
-    _refuse_global(default_registry().spec(spec))
     if not convert:
         if saved.spec != spec:
             raise InputError(
@@ -289,17 +306,17 @@ def check_compatible(
                 raise InputError(
                     f"{where}: slot {k!r} of parameter {label} was saved with shape {tuple(np.shape(v))}, expected {t}"
                 )
-
-
-def _refuse_global(spec: Any) -> None:
-    """Optimizers with state shared by all parameters (Prodigy's d) are not in the format yet."""
-    shared = tuple(getattr(spec, "global_slots", ()) or ())
-    if shared:
-        raise BackendError(
-            f"save_state/load_state: {spec.name!r} keeps state shared by all parameters {list(shared)} "
-            "(OptimizerSpec.global_slots), which the portable format (version "
-            f"{FORMAT_VERSION}) does not hold yet; use the framework's own checkpoint"
+    target_glob = dict(glob or {})
+    have, want = set(saved.glob), set(target_glob)
+    if have != want:
+        raise InputError(
+            f"{where}: it holds the global state (shared by all parameters) {sorted(have)}, the optimizer "
+            f"{spec!r} keeps {sorted(want)}"
         )
+    for k, v in saved.glob.items():
+        t = tuple(np.shape(target_glob[k]))
+        if tuple(np.shape(v)) != t:
+            raise InputError(f"{where}: global slot {k!r} was saved with shape {tuple(np.shape(v))}, expected {t}")
 
 
 def _label(i: int, saved: str | None, target: str | None) -> str:
@@ -359,7 +376,8 @@ def save_state(
         as ``state=``; for a native Optax state pass ``optimizer=None`` (or the native
         transformation) with ``spec=``, ``convention="optax"`` and ``hyper=``, since an Optax
         transformation does not expose its hyperparameters. NumPy: lossbridge's optimizer (its
-        own state, or ``state=``).
+        own state, or ``state=``); array-api-strict: lossbridge's optimizer. State shared by all
+        parameters (``OptimizerSpec.global_slots``, Prodigy's ``d``) is saved with the rest.
     params:
         The parameters, where the backend needs them to order or name the state (JAX: the pytree;
         Keras: optional, the variables).
@@ -416,9 +434,18 @@ def from_bound(
     dtypes: Sequence[str],
     names: Sequence[str | None] | None = None,
     backend: str | None = None,
+    glob: Mapping[str, Any] | None = None,
 ) -> PortableState:
-    """The :class:`PortableState` of a lossbridge optimizer: its bound spec and per-parameter slots."""
-    _refuse_global(bound.spec)
+    """The :class:`PortableState` of a lossbridge optimizer: its bound spec, per-parameter slots and
+    (a spec with ``global_slots``) its global state ``glob``, which must hold exactly those slots."""
+    declared = tuple(getattr(bound.spec, "global_slots", ()) or ())
+    glob = dict(glob or {})
+    if set(glob) != set(declared):
+        raise InputError(
+            f"save_state: {bound.spec.name!r} keeps the global state {list(declared)} (shared by all "
+            f"parameters), the optimizer holds {sorted(glob)}"
+            + ("; take a step first" if declared and not glob else "")
+        )
     conv = bound.convention.framework if bound.convention is not None else None
     return PortableState(
         spec=bound.spec.name,
@@ -430,7 +457,16 @@ def from_bound(
         slots=[{k: np.asarray(v) for k, v in one.items()} for one in slots],
         names=list(names) if names is not None else [],
         backend=backend,
+        glob={k: np.asarray(v) for k, v in glob.items()},
     )
+
+
+def _fresh_slots(bound: Any, shape: Sequence[int], dtype: str) -> dict[str, Any] | None:
+    """The slots lossbridge's optimizer makes for a parameter of this shape (NumPy), ``None`` if unknown."""
+    try:
+        return dict(bound.init(np.zeros(tuple(shape), dtype=np.dtype(dtype)), xp=np))
+    except Exception:  # a dtype NumPy lacks (bfloat16) or an init needing more: no check
+        return None
 
 
 class _Any:
@@ -454,6 +490,7 @@ def from_native(
     names: Sequence[str | None] | None = None,
     backend: str | None = None,
     neutral: Mapping[str, Any] | None = None,
+    glob: Mapping[str, Any] | None = None,
 ) -> PortableState:
     """The :class:`PortableState` of a framework's own optimizer, read through its convention.
 
@@ -465,7 +502,9 @@ def from_native(
     resuming without it would silently change the trajectory (torch's ``maximize=True``, Keras's
     ``clipnorm``).
     The spec's slots are read through :attr:`Convention.state`; a native slot the table does not
-    cover is an error (its meaning is not verified).
+    cover is an error (its meaning is not verified). ``glob`` is the native state shared by all
+    parameters (Optax's ``estim_lr`` of Prodigy), under the framework's names, read through the same
+    table (a spec's ``global_slots`` entries).
     """
     from lossbridge.bound import bind, translate_kwargs
     from lossbridge.registry import default_registry
@@ -513,5 +552,24 @@ def from_native(
             )
         spec_slots.append({inverse[k][0]: np.asarray(v) / inverse[k][1] if inverse[k][1] != 1.0 else v
                            for k, v in one.items()})
-    return from_bound(bound, step=step, slots=spec_slots, shapes=shapes, dtypes=dtypes, names=names, backend=backend)
+        wanted = _fresh_slots(bound, shapes[i], dtypes[i])
+        missing = sorted(set(wanted or ()) - set(spec_slots[-1]))
+        if missing:
+            native_names = [table[k] if isinstance(table[k], str) else table[k][0] for k in missing if k in table]
+            raise InputError(
+                f"optimizer: {framework}'s {name} holds no state for slot(s) {missing} of spec {found.name!r} "
+                f"(read from {native_names or 'nothing'}) for parameter {i}, which lossbridge's optimizer with these "
+                "hyperparameters keeps; this native variant is not readable; nothing was saved"
+            )
+    shared = dict(glob or {})
+    unknown = sorted(k for k in shared if k not in inverse or inverse[k][0] not in found.global_slots)
+    if unknown:
+        raise InputError(
+            f"optimizer: {framework}'s {name} holds global state {unknown} that spec {found.name!r} does not "
+            f"read (its global slots: {list(found.global_slots)}); nothing was saved"
+        )
+    spec_glob = {inverse[k][0]: np.asarray(v) / inverse[k][1] if inverse[k][1] != 1.0 else np.asarray(v)
+                 for k, v in shared.items()}
+    return from_bound(bound, step=step, slots=spec_slots, shapes=shapes, dtypes=dtypes, names=names,
+                      backend=backend, glob=spec_glob)
 

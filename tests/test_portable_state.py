@@ -168,3 +168,158 @@ def test_an_interrupted_save_leaves_the_previous_file_readable(tmp_path, monkeyp
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
     assert read_state(path).step == 1
+
+
+# -- state shared by all parameters (OptimizerSpec.global_slots: Prodigy's d) --------------------------
+def grad2(params: list[np.ndarray]) -> list[np.ndarray]:
+    w, b = params
+    r = A @ w + b.sum() - B
+    return [A.T @ r + 0.1 * np.sin(w), np.full(b.shape, r.sum())]
+
+
+GLOBAL = {"prodigy": {"d0": 1e-3, "weight_decay": 0.01}, "dadapt_adamw": {"d0": 1e-3}}
+
+
+def _global_run(name, steps, params=None):
+    opt = lossbridge.get(name, convention="optax", **GLOBAL[name])
+    params = params if params is not None else [np.array([0.5, -0.5]), np.array([0.1])]
+    for _ in range(steps):
+        opt.step(params, grad2(params))
+    return opt, params
+
+
+@pytest.mark.parametrize("name", sorted(GLOBAL))
+def test_global_state_is_saved_and_the_trajectory_continues(tmp_path, name):
+    ref, params = _global_run(name, 7)
+    path = tmp_path / "g.safetensors"
+    saved = lossbridge.save_state(path, ref, params=params)
+    assert set(saved.glob) == {"d", "numerator"} and float(saved.glob["d"]) > GLOBAL[name]["d0"]
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        meta = json.loads(f.metadata()["lossbridge"])
+        assert meta["version"] == 1 and meta["global"] == {"d": "float64", "numerator": "float64"}
+        assert f.get_tensor("global/d").shape == () and float(f.get_tensor("global/d")) == float(ref._state.glob["d"])
+    resumed = lossbridge.get(name, convention="optax", **GLOBAL[name])
+    copy = [p.copy() for p in params]
+    state = lossbridge.load_state(path, resumed, params=copy)
+    assert state.glob["d"].dtype == np.float64 and state.glob["d"] == ref._state.glob["d"]
+    for _ in range(100):
+        ref.step(params, grad2(params))
+        resumed.step(copy, grad2(copy))
+        for a, b in zip(copy, params, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
+
+
+def test_a_version_1_file_without_global_state_still_loads(tmp_path):
+    # written as lossbridge wrote it before global state was portable: no "global" key, no global/ tensors
+    from safetensors.numpy import save_file
+
+    meta = {"format": "lossbridge.optimizer_state", "version": 1, "spec": "adam", "convention": "torch",
+            "hyper": {"lr": 0.05}, "step": 1, "backend": "numpy",
+            "parameters": [{"name": None, "shape": [2], "dtype": "float64",
+                            "slots": {"m": "float64", "v": "float64"}}]}
+    tensors = {"0/m": np.array([0.01, 0.01]), "0/v": np.array([1e-5, 1e-5])}
+    path = tmp_path / "v1.safetensors"
+    save_file(tensors, str(path), metadata={"lossbridge": json.dumps(meta)})
+    assert read_state(path).glob == {}
+    opt = lossbridge.get("adam", convention="torch", lr=0.05)
+    state = lossbridge.load_state(path, opt, params=[np.ones(2)])
+    assert state.count == 1 and state.glob is None
+    np.testing.assert_array_equal(state.slots[0]["m"], tensors["0/m"])
+    # and a state without global slots is still written exactly so (no "global" key)
+    lossbridge.save_state(tmp_path / "again.safetensors", opt, params=[np.ones(2)])
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "again.safetensors"), framework="numpy") as f:
+        assert "global" not in json.loads(f.metadata()["lossbridge"]) and set(f.keys()) == {"0/m", "0/v"}
+
+
+def _edited(tmp_path, change):
+    ref, params = _global_run("prodigy", 3)
+    path = tmp_path / "g.safetensors"
+    lossbridge.save_state(path, ref, params=params)
+    state = read_state(path)
+    change(state)
+    write_state(path, state)
+    return path, params
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda s: s.glob.pop("d"), r"global state \(shared by all parameters\) \['numerator'\], the optimizer "
+                                    r"'prodigy' keeps \['d', 'numerator'\]"),
+        (lambda s: s.glob.update(extra=np.float64(1.0)), r"\['d', 'extra', 'numerator'\], the optimizer 'prodigy'"),
+        (lambda s: s.glob.update(d=np.full((2,), s.glob["d"])), r"global slot 'd' was saved with shape \(2,\), "
+                                                                r"expected \(\)"),
+        (lambda s: s.glob.clear(), r"it holds the global state .* \[\], the optimizer 'prodigy' keeps"),
+    ],
+    ids=["missing", "extra", "shape", "none"],
+)
+def test_global_state_mismatch_is_refused_and_nothing_is_loaded(tmp_path, change, match):
+    path, params = _edited(tmp_path, change)
+    opt = lossbridge.get("prodigy", convention="optax", **GLOBAL["prodigy"])
+    with pytest.raises(InputError, match=match) as info:
+        lossbridge.load_state(path, opt, params=params)
+    assert "nothing was loaded" in str(info.value)
+    assert opt._state is None
+    with pytest.raises(InputError, match=match):  # convert=True never accepts a different state layout
+        lossbridge.load_state(path, opt, params=params, convert=True)
+    assert opt._state is None
+
+
+def test_global_state_into_an_optimizer_without_it_is_refused_even_with_convert(tmp_path):
+    ref, params = _global_run("dadapt_adamw", 3)
+    path = tmp_path / "g.safetensors"
+    lossbridge.save_state(path, ref, params=params)
+    opt = lossbridge.get("adamw", convention="optax")
+    with pytest.raises(InputError, match=r"saved by spec 'dadapt_adamw', the optimizer is 'adamw'"):
+        lossbridge.load_state(path, opt, params=params)
+    with pytest.raises(InputError, match="nothing was loaded"):
+        lossbridge.load_state(path, opt, params=params, convert=True)
+    assert opt._state is None
+
+
+def test_an_undescribed_global_tensor_is_refused(tmp_path):
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    ref, params = _global_run("prodigy", 2)
+    path = tmp_path / "g.safetensors"
+    lossbridge.save_state(path, ref, params=params)
+    with safe_open(str(path), framework="numpy") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    tensors["global/smuggled"] = np.array(2.0)
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(InputError, match=r"tensors \['global/smuggled'\] are not described by its metadata"):
+        read_state(path)
+
+
+@pytest.mark.parametrize(("name", "convention"), [("prodigy", "optax"), ("adam", "torch"), ("rmsprop", "optax")])
+def test_array_api_strict_saves_and_resumes_the_numpy_run(tmp_path, name, convention):
+    """NumPy -> array-api-strict -> NumPy: both directions, global state included."""
+    xp = pytest.importorskip("array_api_strict")
+    pytest.importorskip("lossbridge_strict")
+    hyper = {"prodigy": GLOBAL["prodigy"], "adam": {"lr": 0.02}, "rmsprop": {"lr": 0.01, "momentum": 0.5}}[name]
+    ref = lossbridge.get(name, convention=convention, **hyper)
+    params = [np.array([0.5, -0.5]), np.array([0.1])]
+    for _ in range(5):
+        ref.step(params, grad2(params))
+    lossbridge.save_state(tmp_path / "a.safetensors", ref, params=params)
+    strict = lossbridge.get(name, backend="strict", convention=convention, **hyper)
+    on_strict = [xp.asarray(p.copy()) for p in params]  # a copy: asarray may share NumPy's memory
+    lossbridge.load_state(tmp_path / "a.safetensors", strict, params=on_strict)
+    for _ in range(3):
+        ref.step(params, grad2(params))
+        strict.step(on_strict, [xp.asarray(g) for g in grad2([np.array(np.from_dlpack(p)) for p in on_strict])])
+    saved = lossbridge.save_state(tmp_path / "b.safetensors", strict, params=on_strict)
+    assert (saved.backend, saved.step, set(saved.glob)) == ("strict", 8, set(lossbridge.spec(name).global_slots))
+    back = lossbridge.get(name, convention=convention, **hyper)
+    resumed = [np.array(np.from_dlpack(p)) for p in on_strict]
+    lossbridge.load_state(tmp_path / "b.safetensors", back, params=resumed)
+    for _ in range(100):
+        ref.step(params, grad2(params))
+        back.step(resumed, grad2(resumed))
+        for a, b in zip(resumed, params, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)

@@ -167,11 +167,10 @@ def test_combine_must_return_every_global_slot() -> None:
         bound.update_all([p], [p], [bound.init(p, xp=np)], glob, steps=[np.float64(1.0)], xp=np)
 
 
-def test_portable_state_refuses_global_state() -> None:
+def test_portable_state_exports_global_state() -> None:
     opt = lossbridge.get("prodigy")
     x = [np.ones(3)]
     opt.step(x, [np.ones(3)])
     from lossbridge.backends.numpy import _export_state
 
-    with pytest.raises(BackendError, match="global_slots"):
-        _export_state(opt, None, x)
+    assert set(_export_state(opt, None, x).glob) == {"d", "numerator"}

@@ -3,7 +3,8 @@
 An Optax transformation does not expose its hyperparameters, so saving a native Optax state takes
 the spec name and hyperparameters from the caller (``spec="adam", convention="optax",
 hyper={"learning_rate": 1e-3}``); its slots are read with ``optax.tree_utils.tree_get`` through the
-convention's ``state`` table (``{"m": "mu", "v": "nu"}``).
+convention's ``state`` table (``{"m": "mu", "v": "nu"}``). A spec's global state (``global_slots``,
+Prodigy's ``d``) is a 0-d field of the state (lossbridge's and Optax's alike: ``estim_lr``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ def _leaves(params: Any) -> tuple[list[Any], Any, list[str]]:
     with_path, treedef = jax.tree_util.tree_flatten_with_path(params)
     names = [jax.tree_util.keystr(path) or None for path, _ in with_path]
     return [leaf for _, leaf in with_path], treedef, names
+
+
+def _glob(state: Any) -> dict[str, Any]:
+    """The global state (spec slot -> 0-d array) of a lossbridge transformation's state, else ``{}``."""
+    return {slot: getattr(state, name) for name, slot in getattr(type(state), "_global_fields", ())}
 
 
 def _numpy(x: Any) -> np.ndarray:
@@ -59,7 +65,9 @@ def export_state(
     shapes = [tuple(np.shape(p)) for p in leaves]
     dtypes = [jnp.asarray(p).dtype.name for p in leaves]
     if ours:
-        slots = [{k: _numpy(v) for k, v in one.items()} for one in treedef.flatten_up_to(state.slots)]
+        # a spec without slots (Fromage) has no per-leaf dicts: state.slots is None
+        per_leaf = treedef.flatten_up_to(state.slots) if state.slots is not None else [{} for _ in leaves]
+        slots = [{k: _numpy(v) for k, v in one.items()} for one in per_leaf]
         return from_bound(
             optimizer.bound,
             step=int(state.count),
@@ -68,6 +76,7 @@ def export_state(
             dtypes=dtypes,
             names=names,
             backend="jax",
+            glob={k: _numpy(v) for k, v in _glob(state).items()},
         )
     from optax import tree_utils
 
@@ -77,14 +86,18 @@ def export_state(
     found = lossbridge.spec(spec, convention=framework)
     conv = found.conventions.get(framework)
     table = dict(getattr(conv, "state", {}) or {})
-    columns = {}
-    for entry in table.values():
+    columns, shared = {}, {}
+    for ours, entry in table.items():
         native_name = entry if isinstance(entry, str) else entry[0]
         try:
             tree = tree_utils.tree_get(state, native_name)
         except (KeyError, ValueError):
             continue
-        if tree is not None:
+        if tree is None:
+            continue
+        if ours in found.global_slots:  # one 0-d value shared by all parameters (Prodigy's estim_lr)
+            shared[native_name] = _numpy(tree)
+        else:
             columns[native_name] = treedef.flatten_up_to(tree)
     counts = tree_utils.tree_get_all_with_path(state, "count")
     if counts:
@@ -108,6 +121,7 @@ def export_state(
         dtypes=dtypes,
         names=names,
         backend="jax",
+        glob=shared,
     )
 
 
@@ -131,6 +145,7 @@ def import_state(
         slots=slots,
         convert=convert,
         backend="jax",
+        glob=_glob(template),
     )
     loaded = []
     for saved, like in zip(portable.slots, slots, strict=True):
@@ -142,4 +157,10 @@ def import_state(
             one[k] = jax.device_put(array, sharding) if getattr(target, "committed", False) else array
         loaded.append(one)
     count = jnp.asarray(portable.step, dtype=template.count.dtype)
-    return _pack(count, treedef, loaded, template._fields[1:])
+    # the template's own class where it is one of lossbridge's (also the one holding global fields)
+    cls = type(template) if hasattr(type(template), "_spec_slots") else template._fields[1:]
+    if not portable.glob:
+        return _pack(count, treedef, loaded, cls)
+    like = _glob(template)  # the template's dtype: the parameters' lowest, as init keeps it
+    glob = {k: jnp.asarray(np.asarray(v), dtype=like[k].dtype).reshape(()) for k, v in portable.glob.items()}
+    return _pack(count, treedef, loaded, cls, glob)

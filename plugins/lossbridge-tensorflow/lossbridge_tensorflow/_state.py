@@ -3,7 +3,10 @@
 A Keras optimizer keeps one variable per slot and trained variable, in the order of the variables
 it was built with; the step is ``iterations``. Keras's own optimizers are read through their
 convention's ``state`` table, which names the attribute holding each slot's list
-(``keras.optimizers.Adam``: ``{"m": "_momentums", "v": "_velocities"}``).
+(``keras.optimizers.Adam``: ``{"m": "_momentums", "v": "_velocities"}``), or a single variable
+whose value every trained variable's slot holds (``keras.optimizers.Nadam``'s ``_u_product``: the
+spec keeps that product per tensor, equal for all of them). A spec's global state
+(``global_slots``, Prodigy's ``d``) is one 0-d variable per slot (``_lb_glob``).
 """
 
 from __future__ import annotations
@@ -45,6 +48,11 @@ def _describe(variables: list[Any]) -> tuple[list[tuple[int, ...]], list[str], l
     return shapes, dtypes, names
 
 
+def _glob(optimizer: Any) -> dict[str, Any]:
+    """The global state variables (spec slot -> 0-d variable) of a built lossbridge optimizer, else ``{}``."""
+    return dict(getattr(optimizer, "_lb_glob", None) or {}) if optimizer.spec.global_slots else {}
+
+
 def _numpy(v: Any) -> np.ndarray:
     value = v.value if isinstance(v, keras.Variable) else v
     return np.asarray(value.numpy() if hasattr(value, "numpy") else value)
@@ -75,7 +83,8 @@ def export_state(optimizer: Any, *, params: Any = None) -> PortableState | None:
     if isinstance(optimizer, KerasOptimizer):
         slots = [{k: _numpy(v) for k, v in one.items()} for one in optimizer._lb_slots]
         return from_bound(
-            optimizer.bound, step=step, slots=slots, shapes=shapes, dtypes=dtypes, names=names, backend="tensorflow"
+            optimizer.bound, step=step, slots=slots, shapes=shapes, dtypes=dtypes, names=names, backend="tensorflow",
+            glob={k: _numpy(v) for k, v in _glob(optimizer).items()},
         )
     import lossbridge
 
@@ -86,6 +95,10 @@ def export_state(optimizer: Any, *, params: Any = None) -> PortableState | None:
     for entry in table.values():
         attr = entry if isinstance(entry, str) else entry[0]
         per_variable = getattr(optimizer, attr, None)
+        if isinstance(per_variable, keras.Variable):  # one value for every variable (Nadam's _u_product)
+            for i in range(len(variables)):
+                slots[i][attr] = _numpy(per_variable)
+            continue
         if not per_variable:  # e.g. no velocity_hats without amsgrad, no momentums without momentum
             continue
         for i, var in enumerate(variables):
@@ -135,9 +148,13 @@ def import_state(optimizer: Any, portable: PortableState, *, params: Any = None,
         slots=templates,
         convert=convert,
         backend="tensorflow",
+        glob={k: _numpy(v) for k, v in _glob(optimizer).items()},
     )
     for one, saved in zip(optimizer._lb_slots, portable.slots, strict=True):
         for k, value in saved.items():
             one[k].assign(np.asarray(value).astype(one[k].dtype))
+    shared = _glob(optimizer)
+    for k, value in portable.glob.items():
+        shared[k].assign(np.asarray(value).astype(shared[k].dtype))
     optimizer.iterations.assign(portable.step)
     return portable

@@ -3,7 +3,8 @@
 :func:`export_state` reads a lossbridge torch optimizer (its ``state[p]`` holds ``step`` and the
 spec's slots) or a ``torch.optim`` optimizer (read through its convention's ``state`` table);
 :func:`import_state` loads a :class:`~lossbridge.portable.PortableState` into a lossbridge torch
-optimizer after every check has passed.
+optimizer after every check has passed. A spec's global state (``global_slots``, Prodigy's ``d``) is
+the optimizer's ``state["global"]`` (:attr:`SpecOptimizer.GLOBAL_STATE_KEY`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from lossbridge.errors import InputError
 from lossbridge.portable import ANY, PortableState, check_compatible, from_bound, from_native
 
 from ._namespace import namespace
-from ._optim import SpecOptimizer
+from ._optim import SpecOptimizer, _step_dtype
 
 __all__ = ["export_state", "import_state"]
 
@@ -110,8 +111,10 @@ def export_state(optimizer: Any, *, params: Any = None, step: int | None = None)
     if isinstance(optimizer, SpecOptimizer):
         hyper = optimizer._hyper(_one_group_hyper(optimizer))
         bound = optimizer.bound.with_hyper(**hyper)
+        glob = optimizer.state.get(SpecOptimizer.GLOBAL_STATE_KEY) if bound.spec.global_slots else None
         return from_bound(
-            bound, step=step, slots=slots, shapes=shapes, dtypes=dtypes, names=names, backend="torch"
+            bound, step=step, slots=slots, shapes=shapes, dtypes=dtypes, names=names, backend="torch",
+            glob={k: _numpy(v) for k, v in (glob or {}).items()},
         )
     return from_native(
         "torch",
@@ -140,10 +143,15 @@ def import_state(optimizer: Any, portable: PortableState, *, params: Any = None,
     hyper = optimizer._hyper(_one_group_hyper(optimizer))
     bound = optimizer.bound.with_hyper(**hyper)
     xp = namespace()
-    templates = []
+    templates, works = [], []
     for p in tensors:
         work = torch.view_as_real(p.detach()) if p.is_complex() else p.detach()
         templates.append(bound.init(work, xp=xp))
+        works.append(work)
+    glob_template = None
+    if bound.spec.global_slots and works:  # as the first step makes it: in the parameters' lowest dtype
+        dtype = min((_step_dtype(w) for w in works), key=lambda d: d.itemsize)
+        glob_template = bound.init_global(dtype=dtype, xp=xp)
     conv = bound.convention.framework if bound.convention is not None else None
     check_compatible(
         portable,
@@ -155,6 +163,7 @@ def import_state(optimizer: Any, portable: PortableState, *, params: Any = None,
         slots=templates,
         convert=convert,
         backend="torch",
+        glob=glob_template,
     )
     for p, template, saved in zip(tensors, templates, portable.slots, strict=True):
         state: dict[str, Any] = {"step": torch.tensor(float(portable.step), dtype=torch.float32)}
@@ -162,4 +171,9 @@ def import_state(optimizer: Any, portable: PortableState, *, params: Any = None,
             like = template[k]
             state[k] = torch.as_tensor(np.array(value), dtype=like.dtype, device=like.device).reshape(like.shape)
         optimizer.state[p] = state
+    if glob_template is not None:
+        optimizer.state[SpecOptimizer.GLOBAL_STATE_KEY] = {
+            k: torch.as_tensor(np.array(v), dtype=glob_template[k].dtype, device=glob_template[k].device).reshape(())
+            for k, v in portable.glob.items()
+        }
     return portable
