@@ -44,12 +44,15 @@ class Layout:
     compute_dtype: str
     result_dtype: str
     time_major: tuple[int, ...] = ()
+    expanded: tuple[int, ...] = ()
 
     def restore(self, xp: Any, k: int, grad: Any) -> Any:
         """The gradient of spec input ``k`` in the caller's layout (class axis back at 1, time-major
-        native arguments back to ``(T, N, ...)``)."""
+        native arguments back to ``(T, N, ...)``, an added trailing axis dropped)."""
         if k in self.moved:
             grad = xp.moveaxis(grad, -1, 1)
+        if k in self.expanded:
+            grad = xp.squeeze(grad, axis=-1)
         if k in self.time_major:
             grad = _swap_leading(xp, grad)
         return grad
@@ -95,6 +98,25 @@ def _match_rank(xp: Any, spec: LossSpec, arrays: list[Any], params: Mapping[str,
         arrays[k] = xp.squeeze(y, axis=-1)
     elif same and y.ndim == want - 1 and pred.shape[-1] == 1:
         arrays[k] = xp.expand_dims(y, axis=-1)
+
+
+def _expand_rank(xp: Any, spec: LossSpec, arrays: list[Any]) -> tuple[int, ...]:
+    """Optax's ``dice_loss`` rule: of the prediction and the target, the one exactly one rank lower
+    gets a trailing axis of size 1 (in place in ``arrays``); the expanded positions."""
+    if spec.target is None:
+        return ()
+    pk = _prediction_index(spec)
+    tk = next(j for j, i in enumerate(spec.inputs) if i.role == "target")
+    pred, y = arrays[pk], arrays[tk]
+    if pred is None or y is None:
+        return ()
+    if pred.ndim == y.ndim - 1:
+        arrays[pk] = xp.expand_dims(pred, axis=-1)
+        return (pk,)
+    if y.ndim == pred.ndim - 1:
+        arrays[tk] = xp.expand_dims(y, axis=-1)
+        return (tk,)
+    return ()
 
 
 def _cast_labels(xp: Any, x: Any, name: str, check_values: bool) -> Any:
@@ -164,16 +186,19 @@ def prepare_inputs(
     pk = _prediction_index(spec)
     pname = spec.inputs[pk].name
     time_major: tuple[int, ...] = ()
+    unbatched = False
     if rules.native is not None:
-        arrays, time_major = _from_native(xp, spec, rules.native, arrays, params)
+        arrays, time_major, unbatched = _from_native(xp, spec, rules.native, arrays, params)
     if rules.cast_inputs and not xp.isdtype(arrays[pk].dtype, "real floating"):
         arrays[pk] = xp.astype(arrays[pk], getattr(xp, dtype or rules.compute_dtype or "float32"))
     check_floating(xp, arrays[pk], pname)
+    expanded = _expand_rank(xp, spec, arrays) if rules.expand_rank else ()
     moved = _class_axis_last(xp, spec, arrays, params) if rules.class_axis == 1 else ()
     if rules.match_rank:
         _match_rank(xp, spec, arrays, params)
     pred = arrays[pk]
-    check_min_ndim(pred, spec.min_ndim, pname, "the last axis holds the classes" if spec.min_ndim > 1 else "")
+    least = spec.min_ndim - (1 if unbatched else 0)  # one unbatched sequence: (T, C), no batch axis
+    check_min_ndim(pred, least, pname, "the last axis holds the classes" if spec.min_ndim > 1 else "")
     if reduction != "none":
         check_nonempty(pred, pname)
     compute, result = _dtypes(xp, pred, rules, dtype)
@@ -193,7 +218,7 @@ def prepare_inputs(
             checked = x if ignore_index is None or not dom.integer else xp.where(x == ignore_index, xp.zeros_like(x), x)
             dom.check(xp, checked, decl.name, tuple(pred.shape))
         out.append(x)
-    return tuple(out), Layout(moved, compute, result, time_major)
+    return tuple(out), Layout(moved, compute, result, time_major, expanded)
 
 
 # -- a framework's own argument list (NativeInputs), mapped onto the spec's inputs ------------------------
@@ -264,17 +289,40 @@ def _spec_form(xp: Any, spec: LossSpec, arrays: list[Any], params: Mapping[str, 
     return True
 
 
+def _one_sequence(xp: Any, given: dict[str, Any], native: NativeInputs, pred_arg: str) -> dict[str, Any]:
+    """PyTorch's unbatched CTC arguments as a batch of one: the label sequence ``(S,)`` as ``(1, S)``,
+    each length (0-d, or one element) as ``(1,)``."""
+    labels = {src[1] for src in native.sources.values() if src[0] == "labels"}
+    out = dict(given)
+    for arg, x in given.items():
+        if arg == pred_arg:
+            continue
+        if arg in labels and x.ndim == 1:
+            out[arg] = xp.expand_dims(x, axis=0)
+        elif arg not in labels:
+            if x.ndim > 1 or (x.ndim == 1 and int(x.shape[0]) != 1):
+                raise InputError(
+                    f"{arg}: an unbatched sequence has one length (0-d or one element), got shape {tuple(x.shape)}"
+                )
+            out[arg] = xp.reshape(x, (1,))
+    return out
+
+
 def _from_native(
     xp: Any, spec: LossSpec, native: NativeInputs, arrays: list[Any], params: Mapping[str, Any]
-) -> tuple[list[Any], tuple[int, ...]]:
-    """The spec's inputs from a framework's own arguments (``native.slots``/``native.sources``).
+) -> tuple[list[Any], tuple[int, ...], bool]:
+    """The spec's inputs from a framework's own arguments (``native.slots``/``native.sources``), the
+    positions given time-major, and whether the call was one unbatched sequence.
 
     Every step is an Array API operation on the caller's arrays, so a backend's autodiff (or the
     spec's gradient behind it) reaches the native prediction through them. The spec's own form is
-    taken as it is when it is unambiguous (:func:`_spec_form`).
+    taken as it is when it is unambiguous (:func:`_spec_form`). A time-major prediction with no
+    batch axis (PyTorch's unbatched CTC: ``(T, C)`` log-probabilities, ``(S,)`` targets, 0-d
+    lengths) is mapped as a batch of one and given back without the batch axis: the spec computes
+    one value for it (the spec's inputs ``(T,)``, ``(T, C)``, ``(T,)``, ``(T,)``).
     """
     if _spec_form(xp, spec, arrays, params):
-        return arrays, ()
+        return arrays, (), False
     given = {}
     for slot, (arg, x) in enumerate(zip(native.slots, arrays, strict=True)):
         if arg:
@@ -290,9 +338,14 @@ def _from_native(
     pk = _prediction_index(spec)
     form, arg = native.sources[names[pk]][:2]
     pred = given[arg]
-    if form == "time_major":
+    unbatched = form == "time_major" and pred.ndim == 2
+    if unbatched:  # (T, C): one sequence, mapped as a batch of one
+        pred = xp.expand_dims(pred, axis=0)
+        given = _one_sequence(xp, given, native, arg)
+    elif form == "time_major":
         if pred.ndim < 3:
-            raise InputError(f"{arg}: expected (frames, batch, classes), got shape {tuple(pred.shape)}")
+            raise InputError(f"{arg}: expected (frames, batch, classes) or unbatched (frames, classes), "
+                             f"got shape {tuple(pred.shape)}")
         pred = _swap_leading(xp, pred)
     frames = int(pred.shape[1]) if pred.ndim >= 2 else 0
     out: dict[str, Any] = {names[pk]: pred}
@@ -322,8 +375,10 @@ def _from_native(
     if too_long is not None and native.frames:  # more labels than frames: no alignment at all
         pads = out[native.frames]
         out[native.frames] = xp.where(xp.expand_dims(too_long, axis=-1), xp.ones_like(pads), pads)
+    if unbatched:
+        return [xp.squeeze(out[n], axis=0) for n in names], (), True
     time_major = tuple(k for k, n in enumerate(names) if native.sources[n][0] == "time_major")
-    return [out[n] for n in names], time_major
+    return [out[n] for n in names], time_major, False
 
 
 def prepare_weight(xp: Any, spec: LossSpec, weight: Any | None, pred_ndim: int, *, rules: InputRules,

@@ -186,6 +186,11 @@ class InputRules:
         The framework's own argument list for this loss when it differs from the spec's inputs
         (:class:`NativeInputs`: CTC's time-major log-probabilities with lengths, Keras's two-array
         CTC); ``None``: the spec's inputs.
+    expand_rank:
+        Whichever of the prediction and the target is exactly one rank lower than the other gets a
+        trailing axis of size 1 (Optax's ``dice_loss``: ``(N, H, W)`` logits against ``(N, H, W, 1)``
+        masks, or the other way round); the gradient comes back without that axis. Unlike
+        ``match_rank`` it never squeezes, and it expands the prediction too.
     """
 
     match_rank: bool = False
@@ -197,6 +202,7 @@ class InputRules:
     logits_behind: tuple[str, ...] = ()
     check_ranges: bool = True
     native: NativeInputs | None = None
+    expand_rank: bool = False
 
 
 #: Each framework's input rules; a convention may override them (``Convention.inputs``).
@@ -277,7 +283,9 @@ class Convention:
     kwargs:
         The framework's keyword names for this spec's parameters, when they differ:
         ``{"beta": "delta"}`` lets ``SmoothL1Loss(beta=...)`` set ``delta``. Framework-wide renames
-        (``learning_rate`` -> ``lr``) live in :data:`FRAMEWORK_KWARGS`.
+        (``learning_rate`` -> ``lr``) live in :data:`FRAMEWORK_KWARGS`. A tuple splits a pair
+        (``{"eps": ("eps1", "eps2")}``); a name with a leading ``-`` receives the negated value
+        (Optax's adafactor ``{"decay_rate": "-beta2_decay"}``: its decay exponent has the other sign).
     inputs:
         For losses: the :class:`InputRules` (accepted input forms, compute dtype); ``None`` takes
         the framework preset from :data:`INPUT_RULES`.

@@ -13,7 +13,7 @@ from lossbridge.spec._domain import DOMAINS, Domain, register_domain
 from lossbridge.spec._model import Input, LossSpec
 from lossbridge.spec._ops import hinge_part, hinge_part_grad, same_position
 from lossbridge.spec._params import Param
-from lossbridge.spec._similarity import AXIS, KINK_GRADIENT
+from lossbridge.spec._similarity import KINK_GRADIENT, _vectors_last
 
 __all__ = ["CIRCLE", "CONTRASTIVE", "SPECS", "TRIPLET_MARGIN", "circle", "contrastive", "triplet_margin"]
 
@@ -23,6 +23,10 @@ EPS = Param("eps", 1e-6, "small constant keeping the distance's gradient finite"
 EPS_PLACEMENT = Param(
     "eps_placement", "root", "where eps goes: 'root' = (sum |a - b|^p + eps)^(1/p) (Optax), "
     "'difference' = ||a - b + eps||_p (PyTorch)", kind="choice", choices=("root", "difference"), static=True,
+)
+TRIPLET_AXIS = Param(
+    "axis", -1, "the axis the embeddings lie along (Optax's axis); the values keep the other axes in order",
+    kind="int", static=True,
 )
 SWAP = Param(
     "swap", False, "use min(d(a, n), d(p, n)) as the negative distance (distance swap, Balntas et al.)",
@@ -92,7 +96,7 @@ def triplet_margin(
     axis: int = -1,
     distance_function: Any = None,
 ) -> Any:
-    r"""Triplet margin loss per sample (embeddings on the last axis).
+    r"""Triplet margin loss per sample (embeddings on ``axis``, the last by default).
 
     .. math::
         \ell(a, p, n) = \max\big(0,\ m + d(a, p) - d(a, n)\big), \quad
@@ -106,6 +110,8 @@ def triplet_margin(
     >>> np.round(triplet_margin(a, pos, neg, xp=np, eps=0.0), 6).tolist()
     [0.5]
     """
+    if axis not in (-1, anchor.ndim - 1):  # a static shape decision: the embeddings' axis moved last
+        anchor, positive, negative = (_vectors_last(x, axis, xp=xp) for x in (anchor, positive, negative))
     if distance_function is not None:  # a user callable on the backend's arrays (torch's distance_function)
         d_ap, d_an = distance_function(anchor, positive), distance_function(anchor, negative)
         if swap:
@@ -127,6 +133,11 @@ def _triplet_vjp(
             "triplet_margin: a distance_function callable has no closed-form gradient; the torch backend "
             "differentiates it with torch autograd through the callable"
         )
+    if axis not in (-1, anchor.ndim - 1):  # embeddings on another axis: compute on it moved last, move back
+        a, p_, n = (_vectors_last(x, axis, xp=xp) for x in (anchor, positive, negative))
+        moved = _triplet_vjp(a, p_, n, cot, xp=xp, margin=margin, swap=swap, kink_gradient=kink_gradient, axis=-1, **kw)
+        g_a, g_p, g_n = (xp.moveaxis(g, -1, axis) for g in moved)
+        return g_a, g_p, g_n
     dist = _distances(anchor, positive, negative, xp=xp, swap=swap, **kw)
     d_ap, d_an = dist["ap"][0], dist["an"][0]
     use_an = xp.ones_like(d_an) if not swap else xp.astype(d_an <= dist["pn"][0], d_an.dtype)
@@ -134,12 +145,12 @@ def _triplet_vjp(
     active = hinge_part_grad(margin + d_ap - d_neg, kink_gradient, xp=xp) * cot
     g_ap = _distance_grad(*dist["ap"], xp=xp, p=kw["p"]) * xp.expand_dims(active, axis=-1)
     g_an = _distance_grad(*dist["an"], xp=xp, p=kw["p"]) * xp.expand_dims(active * use_an, axis=-1)
-    grads = [g_ap - g_an, -g_ap, g_an]
+    grads: list[Any] = [g_ap - g_an, -g_ap, g_an]
     if swap:
         weight = xp.expand_dims(active * (1.0 - use_an), axis=-1)
         g_pn = _distance_grad(*dist["pn"], xp=xp, p=kw["p"]) * weight
         grads = [grads[0], grads[1] - g_pn, grads[2] + g_pn]
-    return tuple(grads)
+    return grads[0], grads[1], grads[2]
 
 
 def _triplet_kinks(rng: np.random.Generator, inputs: dict[str, Any], params: Any) -> dict[str, Any]:
@@ -164,7 +175,7 @@ TRIPLET_MARGIN = LossSpec(
         Input("positive", "input", "real", differentiable=True, doc="same-class " + _EMBEDDING),
         Input("negative", "input", "real", differentiable=True, doc="other-class " + _EMBEDDING),
     ),
-    params=(MARGIN, NORM, EPS, EPS_PLACEMENT, SWAP, KINK_GRADIENT, AXIS, DISTANCE_FUNCTION),
+    params=(MARGIN, NORM, EPS, EPS_PLACEMENT, SWAP, KINK_GRADIENT, TRIPLET_AXIS, DISTANCE_FUNCTION),
     kinks=_triplet_kinks,
     tasks=frozenset({"metric_learning"}),
     formula=r"\ell = \max(0,\ m + d(a, p) - d(a, n)),\ d(x, z) = (\sum_k |x_k - z_k|^q + \epsilon)^{1/q}",
@@ -186,7 +197,9 @@ TRIPLET_MARGIN = LossSpec(
         "on the backend's own arrays, so it is no Array API math and has no closed-form gradient: on the "
         "torch backend the values are differentiated by torch autograd through the callable (the corner "
         "passes the gradient, as torch's clamp_min); NumPy computes values only. "
-        "At the hinge's corner the gradient share is kink_gradient: 0 here, 1 in PyTorch, 0.5 in Optax."
+        "At the hinge's corner the gradient share is kink_gradient: 0 here, 1 in PyTorch, 0.5 in Optax. "
+        "axis (Optax's axis) names the embeddings' axis; the values keep the other axes in order "
+        "(PyTorch and Keras have no such option: their embeddings lie on the last axis)."
     ),
     elementwise=False,
     conventions={
@@ -333,11 +346,38 @@ def _masked_logsumexp(z: Any, mask: Any, *, xp: Any) -> tuple[Any, Any]:
     return lse[..., 0], e / safe
 
 
-def _circle_parts(labels: Any, emb: Any, *, xp: Any, gamma: Any, margin: Any, remove_diagonal: bool) -> dict[str, Any]:
-    raw = 1.0 - emb @ xp.matrix_transpose(emb)
+def _reference(labels: Any, emb: Any, ref_labels: Any, ref_embeddings: Any, *, xp: Any) -> tuple[Any, Any]:
+    """The reference set ``(labels, embeddings)``: the given arrays (parameters, in ``emb``'s namespace;
+    labels in ``labels``' integer dtype, as Keras casts them), or the batch itself where ``None``."""
+    if ref_labels is not None:
+        if not hasattr(ref_labels, "__array_namespace__") and hasattr(ref_labels, "shape"):
+            ref_labels = np.asarray(ref_labels)
+        ref_labels = xp.astype(xp.asarray(ref_labels), labels.dtype)
+    if ref_embeddings is not None:
+        if not hasattr(ref_embeddings, "__array_namespace__") and hasattr(ref_embeddings, "shape"):
+            ref_embeddings = np.asarray(ref_embeddings)
+        ref_embeddings = xp.asarray(ref_embeddings, dtype=emb.dtype)
+    return (labels if ref_labels is None else ref_labels), (emb if ref_embeddings is None else ref_embeddings)
+
+
+def _positions(x: Any, *, xp: Any) -> Any:
+    """1, 2, ... along the last axis of ``x`` (no Python size needed: a traced batch axis has none)."""
+    return xp.cumulative_sum(xp.ones_like(x, dtype=xp.int32), axis=-1)
+
+
+def _circle_parts(labels: Any, emb: Any, *, xp: Any, gamma: Any, margin: Any, remove_diagonal: bool,
+                  ref_labels: Any = None, ref_embeddings: Any = None) -> dict[str, Any]:
+    keys, ref = _reference(labels, emb, ref_labels, ref_embeddings, xp=xp)
+    raw = 1.0 - emb @ xp.matrix_transpose(ref)
     dist = hinge_part(raw, xp=xp)
-    same = xp.expand_dims(labels, axis=-1) == xp.expand_dims(labels, axis=-2)
-    pos = same & ~same_position(labels, xp=xp) if remove_diagonal else same
+    same = xp.expand_dims(labels, axis=-1) == xp.expand_dims(keys, axis=-2)
+    if remove_diagonal and ref_labels is None:
+        pos = same & ~same_position(labels, xp=xp)
+    elif remove_diagonal:  # Keras's rectangular eye(N, M): query i and reference i
+        pos = same & ~(xp.expand_dims(_positions(labels, xp=xp), axis=-1)
+                       == xp.expand_dims(_positions(keys, xp=xp), axis=-2))
+    else:
+        pos = same
     neg = ~same
     pw_raw = (margin + dist) * xp.astype(pos, emb.dtype)
     nw_raw = (1.0 + margin - dist) * xp.astype(neg, emb.dtype)
@@ -347,33 +387,36 @@ def _circle_parts(labels: Any, emb: Any, *, xp: Any, gamma: Any, margin: Any, re
     p_lse, p_soft = _masked_logsumexp(p_logit, pos, xp=xp)
     n_lse, n_soft = _masked_logsumexp(n_logit, neg, xp=xp)
     return {"raw": raw, "dist": dist, "pos": pos, "neg": neg, "pw_raw": pw_raw, "nw_raw": nw_raw, "pw": pw,
-            "nw": nw, "total": p_lse + n_lse, "p_soft": p_soft, "n_soft": n_soft}
+            "nw": nw, "total": p_lse + n_lse, "p_soft": p_soft, "n_soft": n_soft, "ref": ref}
 
 
 def circle(
     labels: Any, embeddings: Any, /, *, xp: Any, gamma: Any = 80.0, margin: Any = 0.4, remove_diagonal: bool = True,
-    kink_gradient: Any = 0.0,
+    kink_gradient: Any = 0.0, ref_labels: Any = None, ref_embeddings: Any = None,
 ) -> Any:
     r"""Circle loss per anchor on L2-normalized embeddings (Keras's pair-based form).
 
     .. math:: \ell_i = \operatorname{softplus}\Big(\operatorname{lse}_{j \in P_i} -\gamma\,[O_p + d_{ij}]_+
         (\Delta_p - d_{ij}) + \operatorname{lse}_{k \in N_i} \gamma\,[O_n - d_{ik}]_+ (\Delta_n - d_{ik})\Big)
 
-    with :math:`d = \max(1 - \langle e_i, e_j\rangle, 0)`, :math:`O_p = \Delta_p = m`,
-    :math:`O_n = 1 + m`, :math:`\Delta_n = 1 - m`.
+    with :math:`d = \max(1 - \langle e_i, r_j\rangle, 0)`, :math:`O_p = \Delta_p = m`,
+    :math:`O_n = 1 + m`, :math:`\Delta_n = 1 - m`, over the reference set :math:`r` (``ref_embeddings``
+    with ``ref_labels``; the batch itself by default).
 
     >>> import numpy as np
     >>> e = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
     >>> circle(np.array([0, 0, 1, 1]), e, xp=np).round(6).tolist()
     [0.0, 0.0, 0.0, 0.0]
     """
-    p = _circle_parts(labels, embeddings, xp=xp, gamma=gamma, margin=margin, remove_diagonal=remove_diagonal)
+    p = _circle_parts(labels, embeddings, xp=xp, gamma=gamma, margin=margin, remove_diagonal=remove_diagonal,
+                      ref_labels=ref_labels, ref_embeddings=ref_embeddings)
     return xp.logaddexp(xp.zeros_like(p["total"]), p["total"])
 
 
 def _circle_vjp(labels: Any, emb: Any, cot: Any, /, *, xp: Any, gamma: Any, margin: Any, remove_diagonal: bool,
-                kink_gradient: Any) -> tuple[Any]:
-    p = _circle_parts(labels, emb, xp=xp, gamma=gamma, margin=margin, remove_diagonal=remove_diagonal)
+                kink_gradient: Any, ref_labels: Any = None, ref_embeddings: Any = None) -> tuple[Any]:
+    p = _circle_parts(labels, emb, xp=xp, gamma=gamma, margin=margin, remove_diagonal=remove_diagonal,
+                      ref_labels=ref_labels, ref_embeddings=ref_embeddings)
     dist, k = p["dist"], kink_gradient
     sig = xp.exp(-xp.logaddexp(xp.zeros_like(p["total"]), -p["total"]))
     d_pw = xp.astype(p["pos"], emb.dtype) * hinge_part_grad(p["pw_raw"], k, xp=xp)
@@ -382,6 +425,8 @@ def _circle_vjp(labels: Any, emb: Any, cot: Any, /, *, xp: Any, gamma: Any, marg
     dn = gamma * (d_nw * (1.0 - margin - dist) - p["nw"])
     d_dist = xp.expand_dims(sig * cot, axis=-1) * (p["p_soft"] * dp + p["n_soft"] * dn)
     d_sim = -d_dist * hinge_part_grad(p["raw"], k, xp=xp)
+    if ref_embeddings is not None:  # a separate reference set: a constant (only the queries are differentiated)
+        return (d_sim @ p["ref"],)
     return ((d_sim + xp.matrix_transpose(d_sim)) @ emb,)
 
 
@@ -412,6 +457,11 @@ CIRCLE = LossSpec(
         Param("margin", 0.4, "relaxation m: optima 1 + m / -m, decision margins 1 - m / m", low=0.0),
         Param("remove_diagonal", True, "leave each sample out of its own positives", kind="bool", static=True),
         KINK_GRADIENT,
+        Param("ref_labels", None, "labels of a separate reference set (M,) (Keras ref_labels); None: the "
+              "batch's labels", kind="array", nullable=True, static=True),
+        Param("ref_embeddings", None, "L2-normalized embeddings of a separate reference set (M, D) (Keras "
+              "ref_embeddings), a constant of the loss; None: the batch itself", kind="array", nullable=True,
+              static=True),
     ),
     tasks=frozenset({"metric_learning"}),
     formula=r"\ell_i = \operatorname{softplus}\big(\operatorname{lse}_{j\in P_i} -\gamma[m+d_{ij}]_+(m-d_{ij}) + "
@@ -427,7 +477,11 @@ CIRCLE = LossSpec(
         "(set_keras_mask): the keras convention declares it as reduction data (Reduction.mask_zero), "
         "so its mean divides by the number (or summed weights) of non-zero rows, and 0 when none is "
         "left; lossbridge's own mean counts them as 0 terms. Corners (distance exactly 0, zero weights) take "
-        "kink_gradient of the active side: 1 under Keras (TensorFlow's maximum)."
+        "kink_gradient of the active side: 1 under Keras (TensorFlow's maximum). A separate reference set "
+        "(keras.losses.circle's ref_labels= / ref_embeddings=, e.g. a memory bank) is given as parameters: "
+        "distances are then taken from each batch row to each reference row, remove_diagonal drops the pairs "
+        "(i, i) of Keras's rectangular eye(N, M), and the reference embeddings are constants (the gradient is "
+        "the batch's only; Keras also differentiates through ref_embeddings when they are a model's output)."
     ),
     elementwise=False,
     coupled=True,

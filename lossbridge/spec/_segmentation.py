@@ -303,7 +303,8 @@ DICE = LossSpec(
             },
             kwargs={"apply_softmax": "from_logits", "reduction": "class_reduction"},
             # Optax checks that probabilities (apply_softmax=False) sum to 1 over the classes
-            inputs=InputRules(check_ranges=True),
+            # and gives whichever of predictions/targets is one rank lower a trailing size-1 axis
+            inputs=InputRules(check_ranges=True, expand_rank=True),
         ),
     },
 )

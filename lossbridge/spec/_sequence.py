@@ -181,7 +181,7 @@ def _lattice(labels: Any, logits: Any, label_paddings: Any, logit_paddings: Any,
     logp = log_softmax(logits, xp=xp) if from_logits else logits
     keep = label_paddings == 0
     chosen = one_hot(labels, logp.shape[-1], logp.dtype, xp=xp)
-    count = xp.expand_dims(xp.sum(xp.astype(keep, labels.dtype), axis=-1), axis=-1)
+    count = xp.expand_dims(xp.sum(xp.astype(keep, labels.dtype), axis=-1, dtype=labels.dtype), axis=-1)  # int32 stays
     states = xp.arange(2 * labels.shape[1] + 1, dtype=labels.dtype)
     final = (states == 2 * count) | (states == 2 * count - 1)
     return _Lattice(
@@ -230,6 +230,10 @@ def ctc(
     >>> np.round(ctc(labels, logits, lpad, fpad, xp=np), 6).tolist()  # 3 of 4 paths give "a"
     [0.287682]
     """
+    if logits.ndim == 2:  # one unbatched sequence (T, C) (PyTorch's unbatched CTCLoss): a batch of one
+        one = [xp.expand_dims(x, axis=0) for x in (labels, logits, label_paddings, logit_paddings)]
+        return xp.squeeze(ctc(*one, xp=xp, blank=blank, from_logits=from_logits, zero_infinity=zero_infinity,
+                              normalize_by_length=normalize_by_length), axis=0)
     lat = _lattice(labels, logits, label_paddings, logit_paddings, blank, from_logits, xp=xp)
     alpha = _alphas(lat.emit, lat.skip, logit_paddings, xp=xp)[-1]
     nll = -_log_likelihood(lat, alpha, xp=xp) * _scale(lat, normalize_by_length, xp=xp)
@@ -261,6 +265,11 @@ def ctc_vjp(
     with :math:`\beta_t(s)` the probability of the remaining labels from state :math:`s` after frame
     :math:`t`. Padded frames and sequences without an alignment get a zero gradient.
     """
+    if logits.ndim == 2:  # one unbatched sequence (T, C): a batch of one
+        one = [xp.expand_dims(x, axis=0) for x in (labels, logits, label_paddings, logit_paddings, cotangent)]
+        (g,) = ctc_vjp(*one, xp=xp, blank=blank, from_logits=from_logits, zero_infinity=zero_infinity,
+                       normalize_by_length=normalize_by_length)
+        return (xp.squeeze(g, axis=0),)
     lat = _lattice(labels, logits, label_paddings, logit_paddings, blank, from_logits, xp=xp)
     alphas = _alphas(lat.emit, lat.skip, logit_paddings, xp=xp)
     betas = _betas(lat.emit, lat.skip, logit_paddings, lat.final, xp=xp)
@@ -290,7 +299,9 @@ _TIME_MAJOR = (
     "padded or 1-D concatenated are fitted to T columns, input_lengths and target_lengths become "
     "paddings; Keras's (y_true, y_pred) gives label lengths as the count of non-zero labels and uses "
     "every frame; Optax's (logits, logit_paddings, labels, label_paddings) takes labels of any length "
-    "S and whole-number float labels. Labels longer than the frames have no alignment. The spec's own "
+    "S and whole-number float labels. PyTorch's unbatched call ((T, C) log_probs, (S,) targets, 0-d or "
+    "one-element lengths) is one sequence: the spec's inputs are then (T,), (T, C), (T,), (T,) and its "
+    "value a scalar. Labels longer than the frames have no alignment. The spec's own "
     "four arrays are still taken under every convention when unambiguous (integer labels, (N, T) "
     "floating paddings)."
 )

@@ -10,7 +10,9 @@ convention="torch")`` resolves, and every config of its ``optim_inputs_func`` (f
 * ``foreach_true`` / ``foreach_false`` / ``differentiable_false`` / ``capturable_false`` (where the
   OptimizerInfo lists the flag) and ``fused`` (where it lists ``fused``): the same trajectory with the
   flag given to both (torch's meaning: speed hints that never change the result);
-* ``closure``: ``step(closure)`` evaluates the closure, returns its loss, and follows torch;
+* ``closure``: ``step(closure)`` evaluates the closure, returns its loss, and follows torch (an
+  optimizer whose OptimizerInfo has ``step_requires_closure``, LBFGS, steps with a closure in every
+  check, as test_optim does);
 * ``state_dict``: 5 steps, ``state_dict()`` through ``torch.save``/``torch.load(weights_only=True)``,
   loaded into a fresh optimizer on cloned parameters, 5 more steps = 10 uninterrupted steps
   (test_optim's ``test_state_dict_deterministic`` / ``test_save_load_equality_with_weights_only``);
@@ -162,10 +164,15 @@ def _close(got: Any, ref: Any, what: str) -> None:
 
 def _used(opt: Any, spec_name: str, counter: Any) -> None:
     """``opt`` must be ours and its step must have run (state with a step count)."""
+    from lossbridge_torch._lbfgs import ClosureOptimizer
     from lossbridge_torch._optim import SpecOptimizer
 
-    if not (isinstance(opt, SpecOptimizer) and opt.bound.spec.name == spec_name):
+    if not (isinstance(opt, (SpecOptimizer, ClosureOptimizer)) and opt.bound.spec.name == spec_name):
         raise AssertionError(f"not lossbridge's {spec_name} optimizer: {type(opt)}")
+    if isinstance(opt, ClosureOptimizer):  # one state for all parameters (torch's LBFGS keeps it on the first)
+        if not any(opt.state.values()):
+            raise AssertionError(f"lossbridge's {spec_name} optimizer never stepped")
+        return
     if not any(s and float(s["step"]) > 0 for s in opt.state.values()):
         raise AssertionError(f"lossbridge's {spec_name} optimizer never stepped")
 
@@ -185,8 +192,11 @@ def _check(info: Any, ours: type, kwargs: dict[str, Any], kind: str, counter: An
     native = info.optim_cls
     spec = ours.bound.spec.name
     ours = _counting(ours, counter)  # type: ignore[assignment]
+    # torch's LBFGS: step(closure) only; test_optim steps such an optimizer (step_requires_closure) with one
+    needs_closure = bool(info.step_requires_closure)
 
     def both(extra: dict[str, Any], **run: Any) -> None:
+        run.setdefault("closure", needs_closure)
         ref, _ = _run(lambda ps: native(ps, **_kw(kwargs), **extra), _params(), **run)
         got, opt = _run(lambda ps: ours(ps, **_kw(kwargs), **extra), _params(), **run)
         _used(opt, spec, counter)
@@ -204,9 +214,9 @@ def _check(info: Any, ours: type, kwargs: dict[str, Any], kind: str, counter: An
     elif kind.startswith("scheduler"):
         both({}, schedulers=info.scheduler_inputs[int(kind[len("scheduler"):])])
     elif kind == "state_dict":
-        whole, _ = _run(lambda ps: ours(ps, **_kw(kwargs)), _params(), steps=10)
+        whole, _ = _run(lambda ps: ours(ps, **_kw(kwargs)), _params(), steps=10, closure=needs_closure)
         params = _params()
-        first, opt = _run(lambda ps: ours(ps, **_kw(kwargs)), params, steps=5)
+        first, opt = _run(lambda ps: ours(ps, **_kw(kwargs)), params, steps=5, closure=needs_closure)
         _used(opt, spec, counter)
         buf = io.BytesIO()
         torch.save(opt.state_dict(), buf)
@@ -219,7 +229,7 @@ def _check(info: Any, ours: type, kwargs: dict[str, Any], kind: str, counter: An
             o.load_state_dict(copy.deepcopy(saved))
             return o
 
-        second, _ = _run(fresh, clones, steps=5)
+        second, _ = _run(fresh, clones, steps=5, closure=needs_closure)
         _close(torch.cat([first, second]), whole, "state_dict round trip")
     elif kind == "param_groups":
         lr = kwargs.get("lr", native.__init__.__defaults__[0] if native.__init__.__defaults__ else 1e-3)
@@ -238,15 +248,23 @@ def _check(info: Any, ours: type, kwargs: dict[str, Any], kind: str, counter: An
         extra = torch.nn.Parameter(torch.ones(3, dtype=DTYPE))
         opt = ours([*params, extra], **_kw(kwargs))
         for _ in range(3):
-            opt.zero_grad()
-            _loss(params).backward()
-            opt.step()
+            def fn() -> Any:
+                opt.zero_grad()
+                loss = _loss(params)
+                loss.backward()
+                return loss
+
+            if needs_closure:
+                opt.step(fn)
+            else:
+                fn()
+                opt.step()
         _used(opt, spec, counter)
         if not torch.equal(extra.detach(), torch.ones(3, dtype=DTYPE)) or opt.state.get(extra):
             raise AssertionError("a parameter without a gradient was changed or got state")
     elif kind == "complex":
-        ref, _ = _run(lambda ps: native(ps, **_kw(kwargs)), _params(torch.complex128))
-        got, opt = _run(lambda ps: ours(ps, **_kw(kwargs)), _params(torch.complex128))
+        ref, _ = _run(lambda ps: native(ps, **_kw(kwargs)), _params(torch.complex128), closure=needs_closure)
+        got, opt = _run(lambda ps: ours(ps, **_kw(kwargs)), _params(torch.complex128), closure=needs_closure)
         _used(opt, spec, counter)
         _close(got, ref, "complex parameters")
     elif kind == "differentiable_true":
@@ -264,9 +282,9 @@ def _check(info: Any, ours: type, kwargs: dict[str, Any], kind: str, counter: An
         _used(opt, spec, counter)
         _close(got, ref, "gradient through a differentiable step")
     elif kind == "load_native_refused":
-        _, theirs = _run(lambda ps: native(ps, **_kw(kwargs)), _params(), steps=2)
+        _, theirs = _run(lambda ps: native(ps, **_kw(kwargs)), _params(), steps=2, closure=needs_closure)
         params = _params()
-        _, opt = _run(lambda ps: ours(ps, **_kw(kwargs)), params, steps=2)
+        _, opt = _run(lambda ps: ours(ps, **_kw(kwargs)), params, steps=2, closure=needs_closure)
         _used(opt, spec, counter)
         before = copy.deepcopy(opt.state_dict())
         try:
@@ -282,7 +300,10 @@ def _check(info: Any, ours: type, kwargs: dict[str, Any], kind: str, counter: An
             zip(before["state"][k].values(), after["state"][k].values(), strict=True)
         ):
             raise AssertionError("the refused state_dict was half-loaded")
-        opt.step()  # still usable
+        if needs_closure:  # still usable
+            _run(lambda _: opt, params, steps=1, closure=True)
+        else:
+            opt.step()  # still usable
     else:  # pragma: no cover
         raise AssertionError(kind)
 

@@ -202,14 +202,14 @@ OPTAX_CASES = [
     Case("adamw", {"weight_decay": 0.1, "lr": 0.01}, {"learning_rate": 0.01, "weight_decay": 0.1}),
     Case("lamb", {}, {"learning_rate": 1e-3}),
     Case("lamb", {"lr": 0.01, "weight_decay": 0.1}, {"learning_rate": 0.01, "weight_decay": 0.1}),
-    Case("adafactor", {}, {"learning_rate": 1e-2}),
+    Case("adafactor", {"lr": 1e-2}, {"learning_rate": 1e-2}),
     Case(
         "adafactor",
         {"lr": 0.05, "weight_decay": 0.1, "clip_threshold": 0.5, "beta2_decay": -0.6},
         {"learning_rate": 0.05, "weight_decay_rate": 0.1, "clipping_threshold": 0.5, "decay_rate": 0.6},
     ),
-    Case("adafactor", {}, {"learning_rate": 1e-2}, new_lr=0.1),
-    Case("adafactor", {"decay_dtype": None}, {"learning_rate": 1e-2, "inject_decay_rate": True}),
+    Case("adafactor", {"lr": 1e-2}, {"learning_rate": 1e-2}, new_lr=0.1),
+    Case("adafactor", {"decay_dtype": None, "lr": 1e-2}, {"learning_rate": 1e-2, "inject_decay_rate": True}),
 ]
 
 

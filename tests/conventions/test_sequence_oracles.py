@@ -220,6 +220,15 @@ def test_keras_ctc_float_labels_as_keras_passes_them(keras: Any) -> None:
            rtol=1e-5)
 
 
+def test_keras_ctc_int32_labels(keras: Any) -> None:
+    """int32 labels, which Keras accepts (the label count once summed to int64 and met int32 states)."""
+    labels, logits = _data()
+    native = keras.losses.CTC(dtype="float64")
+    loss = lossbridge.get("CTC", backend="tensorflow", convention="keras", dtype="float64")
+    _close(loss(labels.astype(np.int32), logits).numpy(), keras.ops.convert_to_numpy(native(labels, logits)),
+           rtol=1e-5)
+
+
 # -- optax ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def optax() -> Iterator[Any]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from lossbridge.bound import BoundOptimizer
 
-__all__ = ["NATIVE_KERNELS", "AdamKernel", "SgdKernel", "native_factory"]
+__all__ = ["NATIVE_KERNELS", "AdagradKernel", "AdamKernel", "SgdKernel", "native_factory"]
 
 
 def _plain(*values: Any) -> bool:
@@ -122,11 +122,52 @@ class SgdKernel:
         torch._foreach_add_(steps, 1.0)
 
 
+class AdagradKernel:
+    """``torch.optim.adagrad.adagrad(..., fused=True)`` (``torch._fused_adagrad_``) for ``adagrad``.
+
+    The kernel computes ``sum += g^2``, ``theta -= lr / (1 + (t - 1) * lr_decay) * g / (sqrt(sum) + eps)``
+    with L2 weight decay folded into ``g``: the spec's update in PyTorch's form. Where the sum is
+    still 0 the spec's step is 0; the kernel's is ``0 / eps`` = 0 only for ``eps > 0``, so ``eps = 0``
+    runs the spec.
+    """
+
+    def accepts(self, hyper: dict[str, Any], params: list[Any]) -> bool:
+        """eps outside the root and positive, L2 (not decoupled) weight decay, an exact initial sum."""
+        return (
+            not hyper["eps_in_sqrt"]
+            and not (hyper["decoupled_weight_decay"] and hyper["weight_decay"] != 0)
+            and hyper["initial_accumulator_dtype"] is None
+            and _plain(hyper["eps"], hyper["weight_decay"], hyper["lr_decay"])
+            and hyper["eps"] > 0
+            and _fusable(params)
+        )
+
+    def run(self, opt: Any, params: list[Any], grads: list[Any], hyper: dict[str, Any]) -> None:
+        """One fused Adagrad step; torch increments the step counters."""
+        from torch.optim.adagrad import adagrad
+
+        states = [opt.state[p] for p in params]
+        adagrad(
+            params,
+            grads,
+            [s["sum"] for s in states],
+            [s["step"] for s in states],
+            foreach=False,
+            fused=True,
+            lr=hyper["lr"],
+            weight_decay=hyper["weight_decay"],
+            lr_decay=hyper["lr_decay"],
+            eps=hyper["eps"],
+            maximize=False,
+        )
+
+
 #: spec name -> the native kernel that can run it.
 NATIVE_KERNELS: dict[str, Any] = {
     "adam": AdamKernel(decoupled=None),
     "adamw": AdamKernel(decoupled=True),
     "sgd": SgdKernel(),
+    "adagrad": AdagradKernel(),
 }
 
 
