@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,12 @@ def add_parser(sub: Any) -> None:
         help="instead of the fixed cases, a property-based search (Hypothesis): N examples per spec per backend",
     )
     p.add_argument("--seed", metavar="S", type=int, help="with --fuzz: the random seed (default: a fresh one)")
+    p.add_argument(
+        "--log",
+        metavar="FILE",
+        type=Path,
+        help="with --fuzz: append one line per finished spec search (and each failure) to FILE as it ends",
+    )
     p.set_defaults(run=run)
 
 
@@ -129,13 +136,17 @@ def run_fuzz(args: argparse.Namespace) -> int:
     )
     jobs = [(b, s) for b in dict.fromkeys(names) for s in specs]
     results: list[FuzzResult] = []
+    log = getattr(args, "log", None)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console(stderr=True), transient=True) as progress:
         task = progress.add_task("fuzz", total=len(jobs))
         for backend, spec in jobs:
             progress.update(task, description=f"{backend}-{spec}")
             seed = None if args.seed is None else args.seed
+            started = time.perf_counter()
             results.append(fuzz_spec(spec, backend, max_examples=args.fuzz, dtypes=args.dtype, seed=seed))
+            if log is not None:
+                _log_result(log, results[-1], time.perf_counter() - started)
             progress.advance(task)
     out = console()
     grid = table("spec", *dict.fromkeys(names))
@@ -161,3 +172,13 @@ def run_fuzz(args: argparse.Namespace) -> int:
         out.print(f"report written to {args.json}")
     out.print(f"{len(results) - len(failed)} of {len(results)} spec x backend searches passed.")
     return 1 if failed else 0
+
+
+def _log_result(path: Path, result: Any, seconds: float) -> None:
+    """Append one line (and a failure's message and reproduction) to ``path`` as a search ends."""
+    status = "ok" if result.passed else "FAIL"
+    lines = [f"{result.backend}-{result.spec}: {status} ({result.examples} examples, {seconds:.1f} s)"]
+    if not result.passed:
+        lines += [result.message, result.reproduction, ""]
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")

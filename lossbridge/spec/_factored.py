@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from lossbridge.conventions import Convention
@@ -9,13 +10,48 @@ from lossbridge.spec._first_order import is_zero
 from lossbridge.spec._model import OptimizerSpec
 from lossbridge.spec._ops import abs_sq
 from lossbridge.spec._params import Param
+from lossbridge.validation import dtype_name
 
-__all__ = ["ADAFACTOR", "SPECS", "adafactor_init", "adafactor_update"]
+__all__ = ["ADAFACTOR", "SPECS", "OptionalParam", "adafactor_init", "adafactor_update"]
 
 _REFERENCE = (
     "Shazeer, N. & Stern, M. (2018). Adafactor: Adaptive Learning Rates with Sublinear Memory Cost. "
     "ICML. https://arxiv.org/abs/1804.04235"
 )
+
+
+@dataclass(frozen=True)
+class OptionalParam(Param):
+    """A parameter that also takes ``None`` with a meaning its doc gives, stored as ``none_value``
+    (Optax's ``learning_rate=None``: no learning-rate factor, i.e. 1; ``clipping_threshold=None``: no
+    clipping, kept as None). Its messages describe the numbers it takes, as before ``None`` was accepted."""
+
+    none_value: Any = None
+
+    def validate(self, value: Any, *, owner: str) -> Any:
+        return self.none_value if value is None else super().validate(value, owner=owner)
+
+
+class _DtypeParam(Param):
+    """A dtype parameter given as a name or a dtype object (Optax's ``dtype_momentum=jnp.float32``),
+    kept as its name; an array passes unchecked and is ignored (``optax.inject_hyperparams`` reads a
+    dtype, being callable, as a schedule of the step count)."""
+
+    def validate(self, value: Any, *, owner: str) -> Any:
+        if value is None or (hasattr(value, "shape") and not isinstance(value, type)):
+            return value
+        try:
+            import numpy as np
+
+            name = np.dtype(value).name
+        except TypeError:
+            raise self._error(value, owner) from None
+        if name not in ("float32", "float64"):
+            raise self._error(value, owner)
+        return name
+
+    def describe(self) -> str:
+        return "a dtype: 'float32' or 'float64' (or the dtype object), or None"
 
 
 def factor_axes(
@@ -38,6 +74,8 @@ def factor_axes(
 
 
 def _axes(param: Any, hyper: dict[str, Any]) -> tuple[int, int] | None:
+    if not hyper.get("factored", True):  # Optax's factored=False: a full second moment everywhere
+        return None
     return factor_axes(
         tuple(param.shape),
         factored_axes=hyper.get("factored_axes", "last_two"),
@@ -52,15 +90,17 @@ def adafactor_init(param: Any, /, *, xp: Any, **hyper: Any) -> dict[str, Any]:
     ones are 0-d zeros.
     """
     empty = xp.zeros((), dtype=param.dtype)
+    first = {"m": xp.zeros_like(param)} if hyper.get("momentum") is not None else {}  # Optax's momentum
     axes = _axes(param, hyper)
     if axes is None:
-        return {"row": empty, "col": empty, "v": xp.zeros_like(param)}
+        return {"row": empty, "col": empty, "v": xp.zeros_like(param), **first}
     shape = tuple(param.shape)
     d1, d0 = axes
     return {
         "row": xp.zeros(shape[:d0] + shape[d0 + 1 :], dtype=param.dtype),
         "col": xp.zeros(shape[:d1] + shape[d1 + 1 :], dtype=param.dtype),
         "v": empty,
+        **first,
     }
 
 
@@ -94,7 +134,7 @@ def _second_moment(
     sq = abs_sq(grad, xp=xp) if clamp else abs_sq(grad, xp=xp) + eps1
     if axes is None:
         v = beta2 * state["v"] + (1.0 - beta2) * sq
-        return (xp.clip(v, min=eps1 * eps1) if clamp else v), {**state, "v": v}
+        return v, {**state, "v": v}
     d1, d0 = axes
     row = beta2 * state["row"] + (1.0 - beta2) * xp.mean(sq, axis=d0)
     col = beta2 * state["col"] + (1.0 - beta2) * xp.mean(sq, axis=d1)
@@ -102,7 +142,7 @@ def _second_moment(
     if clamp:
         row_mean = xp.clip(row_mean, min=eps1)
     v = xp.expand_dims(row / row_mean, axis=d0) * xp.expand_dims(col, axis=d1)
-    return (xp.clip(v, min=eps1 * eps1) if clamp else v), {**state, "row": row, "col": col}
+    return v, {**state, "row": row, "col": col}
 
 
 def _decay(step: Any, beta2_decay: Any, *, dtype: str | None, xp: Any) -> Any:
@@ -118,6 +158,13 @@ def _decay(step: Any, beta2_decay: Any, *, dtype: str | None, xp: Any) -> Any:
     low = getattr(xp, dtype)
     exponent = xp.astype(xp.astype(beta2_decay * xp.ones_like(step), low), step.dtype)
     return xp.astype(1.0 - xp.astype(step**exponent, low), step.dtype)
+
+
+def _rounded(x: Any, dtype: Any, *, xp: Any) -> Any:
+    """``x`` rounded through ``dtype`` ("float32": Optax's float32 momentum accumulator), or as is."""
+    if isinstance(dtype, str) and dtype != dtype_name(x):
+        return xp.astype(xp.astype(x, getattr(xp, dtype)), x.dtype)
+    return x
 
 
 def adafactor_update(
@@ -139,6 +186,9 @@ def adafactor_update(
     eps1_placement: str,
     weight_decay_mode: str = "lr_scaled",
     decay_dtype: str | None = None,
+    decay_offset: Any = 0.0,
+    momentum: Any = None,
+    momentum_dtype: Any = None,
     **layout: Any,
 ) -> tuple[Any, dict[str, Any]]:
     r"""One Adafactor step (see :data:`ADAFACTOR`); ``layout`` holds the factoring options.
@@ -161,11 +211,16 @@ def adafactor_update(
     """
     if eps1 is None:
         eps1 = float(xp.finfo(param.dtype).eps)
-    beta2 = _decay(step, beta2_decay, dtype=decay_dtype, xp=xp)
+    t = step if is_zero(decay_offset) else step - decay_offset
+    beta2 = _decay(t, beta2_decay, dtype=decay_dtype, xp=xp)
     clamp = eps1_placement == "clamp"
     v, new_state = _second_moment(grad, state, beta2, _axes(param, layout), eps1=eps1, clamp=clamp, xp=xp)
-    u = grad / xp.sqrt(v)
-    u = u / xp.maximum(xp.ones_like(step), _rms(u, xp) / clip_threshold)
+    # 'clamp' (PyTorch): V is clamped at eps1^2 before its square root; taken as max(sqrt(V), eps1),
+    # equal in exact arithmetic, since eps1^2 underflows float32 for eps1 < ~1e-19 (0 / 0 otherwise)
+    root = xp.clip(xp.sqrt(v), min=eps1) if clamp else xp.sqrt(v)
+    u = grad / root
+    if clip_threshold is not None:  # None: no update clipping (Optax's clipping_threshold=None)
+        u = u / xp.maximum(xp.ones_like(step), _rms(u, xp) / clip_threshold)
     decay: Any = 0.0
     if not is_zero(weight_decay):
         decay = -(weight_decay if weight_decay_mode == "unscaled" else lr * weight_decay) * param
@@ -179,7 +234,12 @@ def adafactor_update(
         scale_parameter=scale_parameter,
         xp=xp,
     )
-    delta = decay - alpha * u
+    step_vec = alpha * u
+    if momentum is not None:  # Optax's ema(momentum, debias=False) of the scaled update, before weight decay
+        m = (1.0 - momentum) * step_vec + momentum * state["m"]
+        step_vec = m
+        new_state = {**new_state, "m": _rounded(m, momentum_dtype, xp=xp)}
+    delta = decay - step_vec
     return delta, new_state
 
 
@@ -189,13 +249,15 @@ ADAFACTOR = OptimizerSpec(
     "relative step sizes and update clipping.",
     init=adafactor_init,
     update=adafactor_update,
-    slots=("row", "col", "v"),
+    slots=("row", "col", "v", "m"),
     params=(
-        Param(
+        OptionalParam(
             "lr",
             1e-2,
-            "cap of the relative step min(lr, 1/sqrt(t)), or the step if not relative_step",
+            "cap of the relative step min(lr, 1/sqrt(t)), or the step if not relative_step; None: no "
+            "learning-rate factor (Optax's learning_rate=None), stored as 1",
             low=0.0,
+            none_value=1.0,
         ),
         Param(
             "beta2_decay",
@@ -212,8 +274,20 @@ ADAFACTOR = OptimizerSpec(
             nullable=True,
         ),
         Param("eps2", 1e-3, "lower bound of the parameter RMS that scales the step", low=0.0),
-        Param("clip_threshold", 1.0, "update clipping threshold d on RMS(U)", low=0.0, low_inclusive=False),
-        Param("weight_decay", 0.0, "decoupled decay: theta -= lr*weight_decay*theta", low=0.0),
+        OptionalParam("clip_threshold", 1.0, "update clipping threshold d on RMS(U); None: no clipping", low=0.0,
+                      low_inclusive=False),
+        OptionalParam("weight_decay", 0.0, "decoupled decay: theta -= lr*weight_decay*theta; None: none, stored "
+                      "as 0", low=0.0, none_value=0.0),
+        Param("decay_offset", 0.0, "the decay schedule reads t - decay_offset (Optax's decay_offset, for "
+              "fine-tuning from a later step; t - decay_offset must stay positive)"),
+        Param("momentum", None, "decay of an exponential moving average of the scaled update, taken before "
+              "the weight decay, without bias correction (Optax's momentum); None: no first moment",
+              low=0.0, high=1.0, nullable=True),
+        _DtypeParam("momentum_dtype", None, "round the momentum accumulator through this dtype after each "
+                    "step (Optax's dtype_momentum, float32 by default); None: the parameter's dtype",
+                    kind="choice", choices=("float32", "float64"), nullable=True),
+        Param("factored", True, "factor the second moment of tensors with ndim >= 2 (Optax's factored); "
+              "False keeps a full second moment everywhere", kind="bool", static=True),
         Param(
             "relative_step", True, "step rho_t = min(lr, 1/sqrt(t)) instead of lr", kind="bool", static=True
         ),
@@ -287,6 +361,7 @@ ADAFACTOR = OptimizerSpec(
             notes="eps1 = machine epsilon, not added to G^2 but used as a clamp of mean(R) and "
             "(squared) of V; decay theta *= 1 - lr*wd applied after the step size is read; lr 1e-2.",
             names={"Adafactor": {}},
+            kwargs={"d": "clip_threshold", "eps": ("eps1", "eps2")},
         ),
         "keras": Convention(
             "keras",
@@ -309,14 +384,28 @@ ADAFACTOR = OptimizerSpec(
                 "factored_axes": "largest_two",
                 "min_dim_size_to_factor": 128,
                 "decay_dtype": "float32",
+                "lr": 1.0,  # Optax's learning_rate=None, its default: no learning-rate factor
+                "eps1": 1e-30,
+                "momentum_dtype": "float32",
             },
-            notes="learning_rate is the step itself (no relative step), times max(1e-3, RMS(theta)); "
-            "factors the two largest axes only if both are >= 128; decay 1 - t^-0.8 in float32; "
-            "weight_decay_rate adds wd*theta unscaled by lr. Under inject_hyperparams decay_rate becomes a "
-            "float64 array and the decay is computed in float64: pass decay_dtype=None. Its momentum "
-            "option is not modelled.",
+            notes="learning_rate is the step itself (no relative step; None, the default, is no factor), "
+            "times max(1e-3, RMS(theta)); factors the two largest axes only if both are >= 128 (factored=False: "
+            "never); decay 1 - (t - decay_offset)^-decay_rate in float32, decay_rate being lossbridge's "
+            "-beta2_decay (the keyword is negated); weight_decay_rate adds wd*theta unscaled by lr (None: "
+            "none); clipping_threshold=None skips the clipping; momentum is an ema of the scaled update "
+            "without bias correction, its accumulator rounded through dtype_momentum (float32). Under "
+            "inject_hyperparams decay_rate becomes a float64 array and the decay is computed in float64: "
+            "pass decay_dtype=None.",
             names={"adafactor": {}},
             masks={"weight_decay_mask": {"weight_decay": 0.0}},
+            kwargs={
+                "decay_rate": "-beta2_decay",
+                "eps": "eps1",
+                "multiply_by_parameter_scale": "scale_parameter",
+                "clipping_threshold": "clip_threshold",
+                "weight_decay_rate": "weight_decay",
+                "dtype_momentum": "momentum_dtype",
+            },
         ),
     },
 )

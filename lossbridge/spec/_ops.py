@@ -119,3 +119,17 @@ def abs_sq(x: Any, *, xp: Any) -> Any:
     if xp.isdtype(x.dtype, "complex floating"):
         return xp.real(xp.conj(x) * x)
     return x * x
+
+
+def scaled_norm(x: Any, *, xp: Any) -> Any:
+    r"""The Euclidean norm of all of ``x`` as :math:`m\sqrt{\sum_i |x_i / m|^2}`, :math:`m = \max_i |x_i|`.
+
+    Equal to :math:`\sqrt{\sum_i |x_i|^2}` in exact arithmetic, but the squares neither underflow
+    (float32 elements below ~1e-19, whose plain norm is 0) nor overflow (above ~1e19): trust
+    ratios (LAMB, LARS) divide by it. An all-zero (or empty) ``x`` has norm 0.
+    """
+    if any(d == 0 for d in x.shape):  # static: a zero-size tensor has no maximum
+        return xp.sqrt(xp.sum(abs_sq(x, xp=xp)))
+    m = xp.max(xp.abs(x))
+    safe = xp.where(m > 0, m, xp.ones_like(m))
+    return m * xp.sqrt(xp.sum(abs_sq(x / safe, xp=xp)))

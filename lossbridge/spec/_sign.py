@@ -78,6 +78,7 @@ def lion_update(
 
 LION = OptimizerSpec(
     name="lion",
+    elementwise=True,
     aliases=("evolved_sign_momentum", "sign_momentum"),
     summary="Lion: the sign of an interpolated momentum (Signum and signSGD are its special cases).",
     init=lion_init,
@@ -115,6 +116,7 @@ LION = OptimizerSpec(
         "keras": Convention(
             "keras",
             "keras.optimizers.Lion",
+            state={"m": "_momentums"},
             params={"lr": 1e-3},
             notes="learning_rate 1e-3; beta_1 and beta_2 are cast through float32 (ops.cast of a Python "
             "float), as are learning_rate and weight_decay; the base optimizer's decoupled decay "
@@ -125,6 +127,7 @@ LION = OptimizerSpec(
         "optax": Convention(
             "optax",
             "optax.lion / optax.signum / optax.sign_sgd",
+            state={"m": "mu"},
             params={"weight_decay": 1e-3},
             notes="lion: weight_decay 1e-3 (decayed weights added before the lr scaling, the same "
             "decoupled form); signum(beta) is ema(beta, debias=False) then sign, i.e. lion with "
@@ -163,6 +166,7 @@ def rprop_update(
     max_step_size: Any,
     clip_unchanged: bool,
     lagged: bool,
+    sign_test: str = "signs",
 ) -> tuple[Any, dict[str, Any]]:
     r"""One Rprop step (see :data:`RPROP`); ``lr`` only sets the initial step sizes (in ``init``).
 
@@ -182,7 +186,12 @@ def rprop_update(
     [0.78]
     """
     old_size, prev = state["step_size"], state["prev"]
-    s = xp.sign(grad * prev)
+    if sign_test == "signs":  # exact: a product of two tiny floats underflows to 0 ("no sign")
+        s = xp.sign(grad) * xp.sign(prev)
+    elif sign_test == "product":  # PyTorch
+        s = xp.sign(grad * prev)
+    else:  # "update_product", Optax: the gradient times the previous update Delta_{t-1} sign(g'_{t-1})
+        s = xp.sign(grad * (old_size * xp.sign(prev)))
     one = xp.ones_like(grad)
     factor = xp.where(s > 0, eta_plus * one, xp.where(s < 0, eta_minus * one, one))
     size = xp.clip(old_size * factor, min=min_step_size, max=max_step_size)
@@ -198,6 +207,7 @@ def rprop_update(
 
 RPROP = OptimizerSpec(
     name="rprop",
+    elementwise=True,
     aliases=("resilient_backpropagation", "resilient_propagation"),
     summary="Rprop: per-coordinate step sizes grown while the gradient keeps its sign, shrunk when it flips.",
     init=rprop_init,
@@ -239,6 +249,16 @@ RPROP = OptimizerSpec(
             kind="bool",
             static=True,
         ),
+        Param(
+            "sign_test",
+            "signs",
+            "how sign(g_t g'_{t-1}) is taken: 'signs' sign(g_t) sign(g'_{t-1}) (exact); 'product' "
+            "sign of the product (PyTorch), 0 when the product underflows (|g_t g'_{t-1}| below the "
+            "dtype's smallest subnormal); 'update_product' sign(g_t Delta_{t-1} sign(g'_{t-1})) (Optax)",
+            kind="choice",
+            choices=("signs", "product", "update_product"),
+            static=True,
+        ),
     ),
     formula=(
         r"s = \operatorname{sign}(g_t g'_{t-1}),\ \Delta_t = \operatorname{clip}(\Delta_{t-1}"
@@ -256,19 +276,24 @@ RPROP = OptimizerSpec(
         "torch": Convention(
             "torch",
             "torch.optim.Rprop",
+            state={"step_size": "step_size", "prev": "prev"},
             notes="etas=(eta_minus, eta_plus), step_sizes=(min, max); the step size is clipped every "
-            "step; lr (1e-2) is only read when the state is created, so changing it later does nothing.",
+            "step; lr (1e-2) is only read when the state is created, so changing it later does nothing. "
+            "The sign of g_t g'_{t-1} is taken from the product, which underflows to 0 for tiny gradients.",
+            params={"sign_test": "product"},
             names={"Rprop": {}},
             kwargs={"etas": ("eta_minus", "eta_plus"), "step_sizes": ("min_step_size", "max_step_size")},
         ),
         "optax": Convention(
             "optax",
             "optax.rprop",
-            params={"clip_unchanged": False, "lagged": True},
+            state={"step_size": "step_sizes", "prev": "prev_updates"},
+            params={"clip_unchanged": False, "lagged": True, "sign_test": "update_product"},
             notes="scale_by_rprop returns the previous step's increment (its prev_updates slot before "
             "the update), zeroed where the gradient's sign flips: every step lags one behind the "
             "paper's, and the first update is 0. A step size is not clipped where it is unchanged. "
-            "learning_rate is only the initial step size.",
+            "learning_rate is only the initial step size. The sign of g_t g'_{t-1} is taken from the "
+            "gradient times the previous update, which underflows to 0 for tiny gradients.",
             names={"rprop": {}},
         ),
     },

@@ -33,7 +33,8 @@ Hypothesis is imported only when a fuzz run starts: the core imports without it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,8 +128,23 @@ def _overridden(data: Any, base: np.ndarray, family: str) -> np.ndarray:
 # -- shapes and cases ---------------------------------------------------------------------------
 
 
-def _shape_strategy(spec: Any) -> Any:
+#: Shapes a compiling backend (JAX, TensorFlow) is fuzzed on: each new shape compiles every
+#: operation again (most of a search's time), while the values are what the search is about; the
+#: NumPy backend (no compilation) searches every shape, and a spec's arithmetic is the same there.
+_POOLED_ELEMENTWISE = ((3,), (2, 3))
+_POOLED_ROWS = ((4, 3), (2, 2, 3))
+_POOLED_3D = ((2, 3, 4),)
+_POOLED_OPTIMIZER = ((2, 3), (1, 1))
+
+
+def _shape_strategy(spec: Any, pooled: bool = False) -> Any:
     st = _st()
+    if pooled:
+        if spec.elementwise:
+            return st.sampled_from(_POOLED_ELEMENTWISE if spec.min_ndim <= 1 else _POOLED_ELEMENTWISE[1:])
+        if spec.min_ndim >= 3:
+            return st.sampled_from(_POOLED_3D)
+        return st.sampled_from(_POOLED_ROWS if spec.min_ndim <= 2 else _POOLED_ROWS[:1])
     n = st.integers(1, 5)
     if spec.elementwise:
         shapes = st.tuples(n) if spec.min_ndim <= 1 else st.nothing()
@@ -282,7 +298,9 @@ def _finite(x: Any) -> bool:
     return bool(np.all(np.isfinite(np.asarray(x, dtype=np.float64))))
 
 
-def _loss_example(data: Any, spec: Any, backend: str, dtypes: Sequence[str], registry: Any) -> None:
+def _loss_example(
+    data: Any, spec: Any, backend: str, dtypes: Sequence[str], registry: Any, pooled: bool = False
+) -> None:
     from lossbridge.testing._cases import LossCase, _bound_params, param_variants
     from lossbridge.testing._checks import (
         Check,
@@ -298,7 +316,7 @@ def _loss_example(data: Any, spec: Any, backend: str, dtypes: Sequence[str], reg
     variant, conv, params = data.draw(st.sampled_from(list(param_variants(spec))), label="variant")
     reduction = data.draw(st.sampled_from(("mean", "sum", "none")), label="reduction")
     dtype = data.draw(st.sampled_from(tuple(dtypes)), label="dtype")
-    shape = data.draw(_shape_strategy(spec), label="shape")
+    shape = data.draw(_shape_strategy(spec, pooled), label="shape")
     resolved = _bound_params(spec, conv, params)
     inputs = {
         decl.name: data.draw(domain_strategy(decl.domain_for(resolved), shape), label=decl.name)
@@ -318,7 +336,8 @@ def _loss_example(data: Any, spec: Any, backend: str, dtypes: Sequence[str], reg
         )
 
     try:
-        ref_value, ref_grads = reference_loss(bound, case, "float64")
+        with np.errstate(over="ignore"):  # exp beyond float64's range: judged by may_overflow below
+            ref_value, ref_grads = reference_loss(bound, case, "float64")
     except Exception as exc:
         fail(f"the float64 NumPy reference raised {type(exc).__name__}: {exc}")
     exact_finite = not _closed_boundary(spec, resolved, rounded) and not _no_positive_pair(spec, resolved, rounded)
@@ -335,9 +354,12 @@ def _loss_example(data: Any, spec: Any, backend: str, dtypes: Sequence[str], reg
         return  # the reference itself
     check = Check(f"fuzz-{backend}-{spec.name}", spec.name, backend, dtype, "loss", case, registry)
     try:
-        value, grads = registry.backend(backend).loss_value_and_grad(
-            check._get(), native, sample_weight=None, differentiable=diff, dtype=dtype
-        )
+        # an overflow is judged by the comparison below (infinity is right where the exact result
+        # exceeds the dtype's range), not by NumPy's overflow warning
+        with np.errstate(over="ignore"):
+            value, grads = registry.backend(backend).loss_value_and_grad(
+                check._get(), native, sample_weight=None, differentiable=diff, dtype=dtype
+            )
     except Exception as exc:
         fail(f"raised {type(exc).__name__}: {exc}")
     tol = tolerance(dtype, "loss")
@@ -376,7 +398,8 @@ def _loss_example(data: Any, spec: Any, backend: str, dtypes: Sequence[str], reg
             return
     # ... or within what the problem's own conditioning allows: the float64 reference moves by
     # `spread` when the inputs move by one rounding error of the dtype (backward stability)
-    spread = _spread(bound, case, rounded, dtype, ref_value, ref_grads)
+    domains = {decl.name: decl.domain_for(resolved) for decl in spec.inputs}
+    spread = _spread(bound, case, rounded, dtype, ref_value, ref_grads, domains)
     if _loss_problem(value, grads, ref_value, ref_grads, dtype, tol + _SPREAD_FACTOR * spread) is None:
         return
     # ... or with the NumPy backend's own run in the dtype (the spec's arithmetic in that dtype:
@@ -397,18 +420,29 @@ _SPREAD_FACTOR = 4.0
 
 
 def _spread(bound: Any, case: Any, rounded: Mapping[str, np.ndarray], dtype: str, ref_value: Any,
-            ref_grads: Mapping[str, Any]) -> float:
+            ref_grads: Mapping[str, Any], domains: Mapping[str, str] | None = None) -> float:
     """How far the float64 reference moves when every floating input moves normwise by a rounding
-    error of ``dtype`` (three seeded random perturbations): the problem's conditioning."""
+    error of ``dtype`` (three seeded random perturbations): the problem's conditioning.
+
+    The norm is taken over all the inputs of one domain together (an anchor and its positive are
+    points of one space: ``a - p`` rounds with ``max(|a|, |p|)``), inputs of different domains
+    (labels and logits) separately."""
     from lossbridge.testing._cases import LossCase
     from lossbridge.testing._checks import reference_loss
 
     eps = float(np.finfo(dtype).eps)
     rng = np.random.default_rng(0)
+    domains = domains or {}
+    scales: dict[str, float] = {}
+    for k, v in rounded.items():
+        if np.issubdtype(v.dtype, np.floating) and v.size:
+            group = domains.get(k, k)
+            scales[group] = max(scales.get(group, 0.0), float(np.max(np.abs(v))))
     worst = 0.0
     for _ in range(3):
         moved = {
-            k: _perturbed(v, eps, rng) if np.issubdtype(v.dtype, np.floating) else v for k, v in rounded.items()
+            k: _perturbed(v, eps, rng, scales.get(domains.get(k, k))) if np.issubdtype(v.dtype, np.floating) else v
+            for k, v in rounded.items()
         }
         try:
             value, grads = reference_loss(bound, LossCase(case.spec, case.variant, case.convention, case.params, moved),
@@ -420,12 +454,12 @@ def _spread(bound: Any, case: Any, rounded: Mapping[str, np.ndarray], dtype: str
     return worst if np.isfinite(worst) else 0.0
 
 
-def _perturbed(x: np.ndarray, eps: float, rng: np.random.Generator) -> np.ndarray:
-    """``x`` moved normwise by one rounding error: each element by up to ``eps * max|x|`` (as a
-    difference with the array's largest element is rounded), the domain's bounds kept."""
+def _perturbed(x: np.ndarray, eps: float, rng: np.random.Generator, scale: float | None = None) -> np.ndarray:
+    """``x`` moved normwise by one rounding error: each element by up to ``eps * scale`` (default
+    ``max|x|``: as a difference with the array's largest element is rounded), the domain's bounds kept."""
     if x.size == 0:
         return x
-    scale = float(np.max(np.abs(x)))
+    scale = float(np.max(np.abs(x))) if scale is None else scale
     moved = x + eps * scale * rng.uniform(-1.0, 1.0, size=x.shape)
     low, high = float(np.min(x)), float(np.max(x))
     # probabilities stay in [0, 1], positive values positive, labels at their values
@@ -438,8 +472,15 @@ def _perturbed(x: np.ndarray, eps: float, rng: np.random.Generator) -> np.ndarra
 
 def _get_object(name: str, backend: str, convention: str | None, params: Mapping[str, Any], registry: Any) -> Any:
     import lossbridge
+    from lossbridge.registry import default_registry
+    from lossbridge.testing._checks import TRANSFORM_OPTIMIZER
 
-    return lossbridge.get(name, backend=backend, convention=convention, registry=registry, **params)
+    made = lossbridge.get(name, backend=backend, convention=convention, registry=registry, **params)
+    reg = registry or default_registry()
+    if getattr(reg.spec(name), "role", "optimizer") == "transform":  # checked chained, as the kit does
+        opt = lossbridge.get(TRANSFORM_OPTIMIZER[0], backend=backend, registry=reg, **TRANSFORM_OPTIMIZER[1])
+        return lossbridge.chain(made, opt)
+    return made
 
 
 def _nudge(x: np.ndarray, dtype: str, direction: float) -> np.ndarray:
@@ -468,15 +509,19 @@ def _loss_problem(
     return None
 
 
-def _optimizer_example(data: Any, spec: Any, backend: str, dtypes: Sequence[str], registry: Any) -> None:
-    import lossbridge
+def _optimizer_example(
+    data: Any, spec: Any, backend: str, dtypes: Sequence[str], registry: Any, pooled: bool = False
+) -> None:
     from lossbridge.testing._cases import OptimizerCase, param_variants
     from lossbridge.testing._checks import _reference_on, _round_to, tolerance
 
     st = _st()
     variant, conv, params = data.draw(st.sampled_from(list(param_variants(spec))), label="variant")
     dtype = data.draw(st.sampled_from(tuple(dtypes)), label="dtype")
-    rows, cols = data.draw(st.integers(1, 4), label="rows"), data.draw(st.integers(1, 4), label="cols")
+    if pooled:
+        rows, cols = data.draw(st.sampled_from(_POOLED_OPTIMIZER), label="rows, cols")
+    else:
+        rows, cols = data.draw(st.integers(1, 4), label="rows"), data.draw(st.integers(1, 4), label="cols")
     shapes = [(rows, cols), (cols,)]
     steps = data.draw(st.integers(1, 4), label="steps")
     start = [_round_to(data.draw(domain_strategy("real", s), label="param"), dtype) for s in shapes]
@@ -491,6 +536,19 @@ def _optimizer_example(data: Any, spec: Any, backend: str, dtypes: Sequence[str]
             _optimizer_reproduction(spec.name, backend, conv, params, start, grads, dtype),
         )
 
+    if getattr(spec, "needs", ()):  # value / Hessian estimate / noise: NumPy only (see _needs_trajectory)
+        expected = _needs_trajectory(spec.name, conv, params, start, grads, "float64", registry)
+        if not all(_finite(p) for step in expected for p in step):
+            fail("the float64 NumPy run gave a non-finite parameter for finite gradients")
+        if dtype != "float64":
+            problem = _trajectory_problem(
+                _needs_trajectory(spec.name, conv, params, start, grads, dtype, registry), expected,
+                tolerance(dtype, "optimizer"),
+            )
+            if problem is not None:
+                fail(problem)
+        return
+
     try:
         expected = _reference_on(spec, case, start, grads, "float64")
     except Exception as exc:
@@ -500,7 +558,7 @@ def _optimizer_example(data: Any, spec: Any, backend: str, dtypes: Sequence[str]
     if backend == "numpy" and dtype == "float64":
         return
     try:
-        opt = lossbridge.get(spec.name, backend=backend, convention=conv, registry=registry, **params)
+        opt = _get_object(spec.name, backend, conv, params, registry)
         path = registry.backend(backend).optimizer_trajectory(opt, start, grads, dtype=dtype)
     except Exception as exc:
         fail(f"raised {type(exc).__name__}: {exc}")
@@ -530,6 +588,24 @@ def _optimizer_example(data: Any, spec: Any, backend: str, dtypes: Sequence[str]
     fail(problem)
 
 
+def _needs_trajectory(
+    name: str, conv: str | None, params: Mapping[str, Any], start: Sequence[Any], grads: Sequence[Sequence[Any]],
+    dtype: str, registry: Any,
+) -> list[list[np.ndarray]]:
+    """A NumPy-backend run of a spec with ``needs`` (OptimizerSpec.needs), given synthetic ones: the value
+    ``1 + ||p||^2 / 2`` at the current parameters, the Hessian-vector product ``2 v`` and the backend's
+    own noise (drawn in float64 from the key, so every dtype sees the same numbers)."""
+    opt = _get_object(name, "numpy", conv, params, registry)
+    current = [np.array(p, dtype=dtype) for p in start]
+    path = []
+    for step in grads:
+        value = 1.0 + 0.5 * sum(float(np.sum(np.asarray(p, dtype=np.float64) ** 2)) for p in current)
+        opt.step(current, [np.asarray(g, dtype=dtype) for g in step], value=value,
+                 hvp=lambda v: [2.0 * np.asarray(x) for x in v])
+        path.append([p.astype(np.float64) for p in current])
+    return path
+
+
 def _trajectory_problem(path: Sequence[Sequence[Any]], expected: Sequence[Sequence[Any]], tol: float) -> str | None:
     for t, (pa, pe) in enumerate(zip(path, expected)):
         scale = max(float(np.max(np.abs(e), initial=0.0)) for e in pe)  # the parameters' magnitude this step
@@ -552,9 +628,14 @@ def fuzz_spec(
     derandomize: bool = False,
     seed: int | None = None,
     registry: Any = None,
+    pooled_shapes: bool | None = None,
 ) -> FuzzResult:
     """Search ``max_examples`` Hypothesis examples for valid inputs on which ``spec`` fails on
-    ``backend``; the failure (shrunk to a minimal example) is in the result with its reproduction."""
+    ``backend``; the failure (shrunk to a minimal example) is in the result with its reproduction.
+
+    ``pooled_shapes`` draws the input shapes from a small fixed pool, so that a compiling backend
+    reuses its compiled operations across examples (default: on every backend but NumPy, which
+    searches every shape the spec accepts)."""
     st = _st()  # first: a clear message when Hypothesis is missing
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
@@ -566,7 +647,20 @@ def fuzz_spec(
     target = reg.backend(backend)
     the_spec = reg.spec(spec)
     kinds = tuple(dtypes or target.dtypes)
+    if getattr(the_spec, "closure_step", None) is not None:
+        # a closure step evaluates the objective at trial points; the fuzzer replays gradients only
+        # (its cross-backend tests: tests/spec/test_optimizers_lbfgs.py, tests/conventions/test_lbfgs_oracles.py)
+        return FuzzResult(the_spec.name, target.name, 0, True, "not fuzzed: closure_step (needs the objective)")
+    if getattr(the_spec, "role", "optimizer") == "transform" and target.name in ("tensorflow", "strict"):
+        # no transform object there (Keras's own base-optimizer options are the native form)
+        return FuzzResult(the_spec.name, target.name, 0, True, "not fuzzed: no gradient-transform object")
+    if getattr(the_spec, "needs", ()) and target.name != "numpy":
+        # the backends' trajectory API feeds gradients only; the needs are fuzzed on NumPy and checked
+        # across backends by tests/conventions/test_oracle_optim_oracles.py and the plugins' tests
+        needs = list(getattr(the_spec, "needs", ()))
+        return FuzzResult(the_spec.name, target.name, 0, True, f"not fuzzed: needs {needs}")
     run = _loss_example if isinstance(the_spec, LossSpec) else _optimizer_example
+    pooled = target.name != "numpy" if pooled_shapes is None else pooled_shapes
     count = 0
     last: list[_Failure] = []
 
@@ -584,7 +678,10 @@ def fuzz_spec(
         nonlocal count
         count += 1
         try:
-            run(data, the_spec, target.name, kinds, reg)
+            if pooled:
+                run(data, the_spec, target.name, kinds, reg, pooled)
+            else:  # the five-argument call (tests substitute the example function)
+                run(data, the_spec, target.name, kinds, reg)
         except _Failure as failure:
             last.append(failure)
             raise
@@ -592,11 +689,33 @@ def fuzz_spec(
     if seed is not None and not derandomize:
         search = hypothesis_seed(seed)(search)
     try:
-        search()
+        with _eager(target.name):
+            search()
     except _Failure:
         failure = last[-1]  # Hypothesis replays the minimal example last
         return FuzzResult(the_spec.name, target.name, count, False, failure.message, failure.reproduction)
     return FuzzResult(the_spec.name, target.name, count, True)
+
+
+@contextlib.contextmanager
+def _eager(backend: str) -> Iterator[None]:
+    """TensorFlow runs its ``tf.function``s eagerly during a search: the same kernels (no XLA), without
+    tracing a new graph for every example (the conformance kit's fixed cases run them as graphs)."""
+    tf: Any = None
+    if backend == "tensorflow":  # the backend under test: importing it is what the search does anyway
+        with contextlib.suppress(ImportError):
+            import tensorflow
+
+            tf = tensorflow
+    if tf is None:
+        yield
+        return
+    before = tf.config.functions_run_eagerly()
+    tf.config.run_functions_eagerly(True)
+    try:
+        yield
+    finally:
+        tf.config.run_functions_eagerly(before)
 
 
 def fuzz(

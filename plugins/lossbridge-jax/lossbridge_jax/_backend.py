@@ -48,7 +48,10 @@ class JaxBackend(Backend):
     loss_order = "prediction_first"
     #: Optax's keyword options (slot dtypes, per-tensor masks); what each governs is convention data
     #: (``Convention.slot_dtypes`` / ``Convention.masks``), see :mod:`lossbridge_jax._optim`.
-    optimizer_options = ("mu_dtype", "accumulator_dtype", "mask", "weight_decay_mask", "trust_ratio_mask")
+    loss_options = ("validate", "check_finite")
+    optimizer_options = (
+        "mu_dtype", "accumulator_dtype", "mask", "weight_decay_mask", "trust_ratio_mask", "check_finite",
+    )
 
     def namespace(self) -> Any:
         """``jax.numpy``, which implements the Array API standard (array_api_compat returns it too)."""

@@ -28,7 +28,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
 from lossbridge.bound import BoundLoss
-from lossbridge.errors import ParameterError
+from lossbridge.errors import InputError, ParameterError
 from lossbridge.spec import REDUCTION_PARAM, domain, validate_params
 
 __all__ = ["make_loss", "spec_gradient_values", "to_jax"]
@@ -44,6 +44,24 @@ def to_jax(backend: Any, x: Any, name: str) -> Any:
 
 def _is_concrete(arrays: list[Any]) -> bool:
     return not any(isinstance(a, jax.core.Tracer) for a in arrays)
+
+
+def check_finite_array(x: Any, name: str) -> None:
+    """The opt-in ``check_finite``: refuse NaN and infinity in a concrete floating (or complex) array,
+    naming the argument and the first bad index. A tracer (under ``jax.jit``, ``vmap``, ``grad``)
+    has no values: the check is skipped there (eager only; see :func:`make_loss`)."""
+    if x is None or isinstance(x, jax.core.Tracer) or not jnp.issubdtype(jnp.result_type(x), jnp.inexact):
+        return
+    host = np.asarray(x)
+    bad = ~np.isfinite(host)
+    if np.any(bad):
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        value = host[index]
+        shown = complex(value) if np.iscomplexobj(host) else float(value)
+        raise InputError(
+            f"{name}: expected finite values (check_finite=True), got {shown} at index {index} "
+            f"({int(bad.sum())} non-finite of {bad.size})"
+        )
 
 
 def _rebound(bound: BoundLoss, reduction: str | None) -> BoundLoss:
@@ -246,7 +264,9 @@ def _reduction_of(reduce_fn: Any) -> tuple[str, Callable[..., Any] | None]:
     raise ParameterError(f"reduce_fn: expected a function (jnp.mean, jnp.sum) or None, got {reduce_fn!r}")
 
 
-def make_loss(bound: BoundLoss, backend: Any, *, validate: bool = True) -> Callable[..., Any]:
+def make_loss(
+    bound: BoundLoss, backend: Any, *, validate: bool = True, check_finite: bool = False
+) -> Callable[..., Any]:
     """The pure function computing ``bound`` on JAX arrays (Optax's argument order).
 
     Besides ``sample_weight`` and ``reduction`` it takes Optax's per-call keywords: ``axis=`` (the
@@ -258,6 +278,12 @@ def make_loss(bound: BoundLoss, backend: Any, *, validate: bool = True) -> Calla
     reduction: ``jnp.mean``, ``jnp.sum``, ``None`` are the reductions ``"mean"``, ``"sum"``,
     ``"none"``; another function is applied to the unreduced values). Scalar (0-d) inputs of
     elementwise specs are computed as one element and give a scalar.
+
+    ``check_finite=True`` refuses NaN and infinity in the inputs and weights with an
+    :class:`~lossbridge.errors.InputError` naming the argument and the first bad index (one host
+    transfer per input; off by default, at no cost). It checks concrete arrays only: under
+    ``jax.jit`` (and ``vmap``/``grad``) the inputs are tracers without values and it is skipped;
+    there ``jax.config.update("jax_debug_nans", True)`` or ``jax.experimental.checkify`` catch NaN.
     """
     spec = bound.spec
     order = backend.argument_order(spec)
@@ -311,6 +337,11 @@ def make_loss(bound: BoundLoss, backend: Any, *, validate: bool = True) -> Calla
                 sample_weight = weights
         weight = None if sample_weight is None else to_jax(backend, sample_weight, "sample_weight")
         mask = None if where is None else to_jax(backend, where, "where")
+        if check_finite:
+            for k, x in enumerate(converted):
+                check_finite_array(x, call_names[k] if k < len(call_names) else "input")
+            check_finite_array(weight, "weights" if weights is not None else "sample_weight")
+            check_finite_array(item_weights, "weights")
         scalar = inputs[pk].ndim == 0
         if scalar:
             if not spec.elementwise:
@@ -337,6 +368,7 @@ def make_loss(bound: BoundLoss, backend: Any, *, validate: bool = True) -> Calla
     loss.spec = spec  # type: ignore[attr-defined]
     loss.bound = bound  # type: ignore[attr-defined]
     loss.argnames = tuple(call_names)  # type: ignore[attr-defined]
+    loss.check_finite = check_finite  # type: ignore[attr-defined]
     return loss
 
 

@@ -40,7 +40,7 @@ import lossbridge
 import lossbridge.conventions
 import lossbridge.registry
 from lossbridge.bound import BoundLoss, bind, translate_kwargs
-from lossbridge.errors import ParameterError
+from lossbridge.errors import InputError, ParameterError
 from lossbridge_tensorflow import array_api as xp
 
 from ._convert import to_tensor
@@ -171,12 +171,50 @@ def _attached_logits(y_pred: Any, op_type: str) -> Any | None:
     return None
 
 
+def _differs(default: Any, value: Any) -> bool:
+    """Whether a parameter's value differs from its default; array values (Circle's ``ref_embeddings``)
+    are compared element by element."""
+    if hasattr(value, "shape") or hasattr(default, "shape"):
+        if default is _UNSET or default is None or value is None:
+            return True
+        a, b = np.asarray(default), np.asarray(value)
+        return a.shape != b.shape or not bool(np.array_equal(a, b))
+    return bool(default != value)
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray) or hasattr(value, "numpy"):
         return np.asarray(value).tolist()
     if isinstance(value, (tuple, list)):
         return [_jsonable(v) for v in value]
     return value
+
+
+def check_finite_tensor(x: Any, name: str) -> Any:
+    """The opt-in ``check_finite``: ``x``, refused if it holds NaN or infinity.
+
+    Eagerly, an :class:`~lossbridge.errors.InputError` names the argument and the first bad index
+    (one host transfer). Inside ``tf.function`` (``model.fit``) the values are not known when the
+    graph is built: ``x`` passes through ``tf.debugging.check_numerics``, which raises
+    ``tf.errors.InvalidArgumentError`` with the argument's name when the graph runs. XLA
+    (``jit_compile=True``) drops that op: there nothing is checked.
+    """
+    if x is None or not (x.dtype.is_floating or x.dtype.is_complex):
+        return x
+    if not tf.executing_eagerly():
+        if x.dtype.is_complex:
+            return x
+        return tf.debugging.check_numerics(x, f"{name}: expected finite values (check_finite=True)")
+    host = np.asarray(x)
+    bad = ~np.isfinite(host)
+    if np.any(bad):
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        shown = complex(host[index]) if np.iscomplexobj(host) else float(host[index])
+        raise InputError(
+            f"{name}: expected finite values (check_finite=True), got {shown} at index {index} "
+            f"({int(bad.sum())} non-finite of {bad.size})"
+        )
+    return x
 
 
 @keras.saving.register_keras_serializable(package="lossbridge")
@@ -195,6 +233,9 @@ class KerasLoss(keras.losses.Loss):
     name, dtype:
         As for every Keras loss. With ``dtype`` unset, inputs keep their floating dtype (float64
         in, float64 out); float16/bfloat16 are computed in float32.
+    check_finite:
+        Refuse NaN and infinity in the inputs and sample weights (off by default, at no cost):
+        see :func:`check_finite_tensor` (eager: ``InputError``; ``tf.function``: at run time; XLA: no check).
     **params:
         The spec's parameters.
     """
@@ -209,6 +250,7 @@ class KerasLoss(keras.losses.Loss):
         dtype: Any = None,
         validate: bool = True,
         backend: Any = None,
+        check_finite: bool = False,
         **params: Any,
     ) -> None:
         if isinstance(spec, BoundLoss):
@@ -231,6 +273,7 @@ class KerasLoss(keras.losses.Loss):
         self.bound = bound
         self.spec = bound.spec
         self.validate = validate
+        self.check_finite = bool(check_finite)
         self._backend = backend or lossbridge.registry.default_registry().backend("tensorflow")
         self._wrapped = {b.spec.name: spec_gradient_values(b) for b in (bound, *bound.alternatives)}
 
@@ -262,8 +305,12 @@ class KerasLoss(keras.losses.Loss):
 
     def _evaluate(self, bound: BoundLoss, args: tuple[Any, ...], sample_weight: Any) -> Any:
         inputs, sample_weight = self._split(args, sample_weight)
-        bound = self._logits_behind(bound, inputs)
         weight = None if sample_weight is None else to_tensor(sample_weight, "sample_weight")
+        if self.check_finite:
+            names = [i.name for i in self.spec.inputs]
+            inputs = [check_finite_tensor(x, names[k] if k < len(names) else "input") for k, x in enumerate(inputs)]
+            weight = check_finite_tensor(weight, "sample_weight")
+        bound = self._logits_behind(bound, inputs)
         check = self.validate and tf.executing_eagerly()
         wrapped = self._wrapped if bound.params is self.bound.params else None
 
@@ -289,7 +336,7 @@ class KerasLoss(keras.losses.Loss):
         conv = self.bound.convention
         framework = conv.framework if conv is not None else None
         defaults = bind(self.spec, convention=framework).params  # type: ignore[union-attr]
-        params = {k: _jsonable(v) for k, v in self.bound.params.items() if defaults.get(k, _UNSET) != v}
+        params = {k: _jsonable(v) for k, v in self.bound.params.items() if _differs(defaults.get(k, _UNSET), v)}
         if self.bound.class_weight is not None:
             params["class_weight"] = _jsonable(self.bound.class_weight)
         if self.bound.ignore_index is not None and self.bound.ignore_index != defaults.get("ignore_index"):
@@ -300,6 +347,8 @@ class KerasLoss(keras.losses.Loss):
             config["convention"] = framework
         if params:
             config["params"] = params
+        if self.check_finite:
+            config["check_finite"] = True
         return config
 
     @classmethod
@@ -360,6 +409,7 @@ class KerasNativeLoss(KerasLoss):
         dtype: Any = None,
         validate: bool = True,
         backend: Any = None,
+        check_finite: bool = False,
         **params: Any,
     ) -> None:
         if bound is None:
@@ -376,7 +426,8 @@ class KerasNativeLoss(KerasLoss):
             default = inspect.signature(native).parameters.get("name", inspect.Parameter("name", 1)).default
         default = default if isinstance(default, str) else None
         super().__init__(
-            bound, reduction=reduction, name=name or default, dtype=dtype, validate=validate, backend=backend
+            bound, reduction=reduction, name=name or default, dtype=dtype, validate=validate, backend=backend,
+            check_finite=check_finite,
         )
 
     def get_config(self) -> dict[str, Any]:
@@ -393,7 +444,7 @@ class KerasNativeLoss(KerasLoss):
             native_of.update({ours: native for native, ours in conv.kwargs.items() if isinstance(ours, str)})
         config: dict[str, Any] = {"name": self.name, "reduction": _reduction_name(self.bound)}
         for k, v in self.bound.params.items():
-            if default.params.get(k, _UNSET) != v:
+            if _differs(default.params.get(k, _UNSET), v):
                 config[native_of.get(k, k)] = _jsonable(v)
         if self.bound.class_weight is not None:
             config[native_of.get("class_weight", "class_weight")] = _jsonable(self.bound.class_weight)
@@ -401,6 +452,8 @@ class KerasNativeLoss(KerasLoss):
             config[native_of.get("ignore_index", "ignore_index")] = self.bound.ignore_index
         if self.bound.dtype is not None and self.bound.dtype != keras.config.floatx():
             config["dtype"] = self.bound.dtype
+        if self.check_finite:
+            config["check_finite"] = True
         return config
 
     @classmethod

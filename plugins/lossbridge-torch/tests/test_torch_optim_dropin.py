@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -80,6 +82,20 @@ def test_torch_native_state_dict_is_refused_at_load():
     after = ours.state_dict()["state"]
     assert all(torch.equal(before[k][n], after[k][n]) for k in before for n in before[k])
     ours.step()  # still usable
+
+
+def test_torch_state_dict_with_a_wrong_slot_shape_is_refused_before_loading():
+    w, _ = _problem()
+    ours = lossbridge.get("Adam", backend="torch", convention="torch")([w])
+    _run_one(ours)
+    edited = copy.deepcopy(ours.state_dict())
+    slots = next(iter(edited["state"].values()))
+    slots["exp_avg" if "exp_avg" in slots else next(k for k in slots if k != "step")] = torch.zeros(7)
+    before = {k: {n: t.clone() for n, t in s.items()} for k, s in ours.state_dict()["state"].items()}
+    with pytest.raises(InputError, match=r"nothing was loaded.*has shape \(7,\)"):
+        ours.load_state_dict(edited)
+    after = ours.state_dict()["state"]
+    assert all(torch.equal(before[k][n], after[k][n]) for k in before for n in before[k])
 
 
 def test_torch_own_state_dict_round_trip_and_older_dict_without_flags():

@@ -143,8 +143,43 @@ def _signbit(t: tf.Tensor) -> tf.Tensor:
     return tf.bitcast(t, int_type) < 0
 
 
+#: float dtype: (integer of its width, exponent mask, mantissa mask, exponent of the smallest subnormal).
+_SUBNORMALS = {
+    tf.float32: (tf.int32, 0x7F800000, 0x007FFFFF, -149),
+    tf.float64: (tf.int64, 0x7FF0000000000000, 0x000FFFFFFFFFFFFF, -1074),
+}
+
+
+def _log(t: tf.Tensor) -> tf.Tensor:
+    """``tf.math.log``, exact at positive subnormal inputs too.
+
+    TensorFlow's CPU kernels treat subnormals as zero (float64: ``log(1e-310) = -inf``), and its
+    float32 ``log`` returns ``-103.97`` (log 2^-150) for every one of them. A positive subnormal
+    is ``m 2^e`` with its integer mantissa ``m`` read from the bits, so ``log m + e log 2`` is its
+    logarithm, exact to the dtype's rounding. The gradient stays TensorFlow's ``dy / x``.
+    """
+    info = _SUBNORMALS.get(t.dtype)
+    if info is None:
+        return tf.math.log(t)
+    int_type, exponent, mantissa, low = info
+
+    @tf.custom_gradient
+    def log_with_subnormals(x: tf.Tensor) -> Any:
+        bits = tf.bitcast(x, int_type)
+        m = tf.bitwise.bitwise_and(bits, tf.constant(mantissa, int_type))
+        subnormal = (tf.bitwise.bitwise_and(bits, tf.constant(exponent, int_type)) == 0) & (m != 0) & (bits > 0)
+        exact = tf.math.log(tf.cast(m, x.dtype)) + tf.constant(low * math.log(2.0), x.dtype)
+
+        def grad(dy: tf.Tensor) -> tf.Tensor:
+            return dy / x
+
+        return tf.where(subnormal, exact, tf.math.log(x)), grad
+
+    return log_with_subnormals(t)
+
+
 def _log_base(base: float) -> Fn:
-    return lambda t: tf.math.log(t) / tf.constant(math.log(base), t.dtype)
+    return lambda t: _log(t) / tf.constant(math.log(base), t.dtype)
 
 
 def _sign(t: tf.Tensor) -> tf.Tensor:
@@ -172,7 +207,7 @@ imag = _unary("imag", tf.math.imag, "Imaginary part.")
 isfinite = _unary("isfinite", _isfinite, "Whether x is finite (not NaN, not infinite).")
 isinf = _unary("isinf", _isinf, "Whether x is +inf or -inf.")
 isnan = _unary("isnan", _isnan, "Whether x is NaN.")
-log = _unary("log", tf.math.log, "Natural logarithm (log(0) = -inf, log(x<0) = nan).", floats=True)
+log = _unary("log", _log, "Natural logarithm (log(0) = -inf, log(x<0) = nan; exact at subnormals).", floats=True)
 log1p = _unary("log1p", tf.math.log1p, "log(1 + x), accurate near 0 (log1p(-1) = -inf).", floats=True)
 log2 = _unary("log2", _log_base(2.0), "Base-2 logarithm.", floats=True)
 log10 = _unary("log10", _log_base(10.0), "Base-10 logarithm.", floats=True)
@@ -207,14 +242,14 @@ def _nan_guard(op: Fn) -> Fn:
 
 def _logaddexp(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     # big + log1p(exp(small - big)): the gradient at a tie splits 1/2, 1/2 as it should, and
-    # equal infinities (whose difference is NaN) give the infinity itself.
+    # equal infinities (whose difference is NaN) give the infinity itself (delta 0: inf + log 2).
+    # A NaN needs no guard of its own: it reaches delta (as small, or as big - anything), so the
+    # result is NaN. Fewer ops matter: losses from logits call this twice forward, twice backward.
     first = a >= b
     big, small = tf.where(first, a, b), tf.where(first, b, a)
     same_inf = tf.math.is_inf(big) & tf.equal(big, small)
     delta = tf.where(same_inf, tf.zeros_like(big), small - big)
-    out = big + tf.math.log1p(tf.math.exp(delta))
-    nan = tf.math.is_nan(a) | tf.math.is_nan(b)
-    return tf.where(nan, a + b, tf.where(same_inf, big, out))
+    return big + tf.math.log1p(tf.math.exp(delta))
 
 
 def _hypot(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
