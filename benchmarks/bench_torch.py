@@ -5,13 +5,15 @@ RMSprop, Adagrad, NAdam, RAdam, Adamax, Adadelta) on ~1M parameters in 10 tensor
 ~100k in 1000 (small tensors), against ``torch.optim``'s default step (on a CPU: the single-tensor
 loop), its ``foreach=True`` step and its ``fused=True`` step where it has one. lossbridge modes: its
 default (the verified native kernel where one matches the spec), the spec's update eagerly
-(``fused=False``: list updates for small tensors, tensor by tensor for large ones), the same forced
-tensor by tensor (the path before list updates) and through ``torch.compile``
-(``fused=False, compile=True``; ``--no-compile`` skips it).
+(``fused=False``: an elementwise spec runs once per flat group of small tensors, large tensors run
+tensor by tensor), the eager path without flat groups (list updates for small tensors: the path before
+flat groups), the same forced tensor by tensor (the path before list updates) and through
+``torch.compile`` (``fused=False, compile=True``: flat groups, one fused kernel per group or per batch
+of large tensors; ``--no-compile`` skips it). ``--optimizers adam,sgd-momentum`` runs some of them.
 
 Losses: forward + backward of ``sparse_categorical_crossentropy`` (10 classes), ``binary_crossentropy``
-and ``mse`` at 1e3, 1e5 and 1e7 elements against ``torch.nn.functional``, eager and both compiled
-(``torch.compile(fullgraph=True, dynamic=True)``).
+and ``mse`` at 1e3, 1e5 and 1e7 elements against ``torch.nn.functional``, eager (value checks on, and
+``validate=False``) and both compiled (``torch.compile(fullgraph=True, dynamic=True)``).
 
 One process, warm-up then the median of repeats (``--clock cpu``, the default, times the thread's
 CPU time, steady on a shared machine; ``--clock wall`` times wall-clock). Run:
@@ -25,6 +27,7 @@ logits, lossbridge and ``F.cross_entropy`` each in a fresh process.
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 import warnings
@@ -78,11 +81,16 @@ def _has_fused(native_cls: type) -> bool:
     return True
 
 
-def bench_optimizers(repeats: int, emit: Callable[[tuple[str, ...]], None], *, compile_: bool) -> None:
+def bench_optimizers(
+    repeats: int, emit: Callable[[tuple[str, ...]], None], *, compile_: bool, only: list[str] | None = None
+) -> None:
     for name, (native_cls, kw) in OPTIMIZERS.items():
+        if only and name not in only:
+            continue
         spec_name = name.split("-")[0]
         cls = lossbridge.get(spec_name, backend="torch", convention="torch")
         per_tensor = type(cls.__name__, (cls,), {"_group_mode": "off"})  # the loop before list updates
+        no_flat = type(cls.__name__, (cls,), {"_flat_ok": False})  # the eager path before flat groups
         fused = _has_fused(native_cls)
         for size, (total, count) in SIZES.items():
             params = _params(total, count)
@@ -91,6 +99,7 @@ def bench_optimizers(repeats: int, emit: Callable[[tuple[str, ...]], None], *, c
                 ("torch foreach", native_cls, {"foreach": True}),
                 ("lb", cls, {}),
                 ("lb spec eager", cls, {"fused": False}),
+                ("lb no-flat", no_flat, {"fused": False}),
                 ("lb per-tensor", per_tensor, {"fused": False}),
             ]
             if fused:
@@ -114,6 +123,7 @@ def bench_optimizers(repeats: int, emit: Callable[[tuple[str, ...]], None], *, c
                 f"{t['lb'] / base:.2f}",
                 f"{t['lb spec eager'] / base:.2f}",
                 f"{t['lb spec eager'] / each:.2f}",
+                f"{t['lb no-flat'] / base:.2f}",
                 f"{t['lb per-tensor'] / base:.2f}",
                 f"{compiled / base:.2f}" if compiled is not None else "-",
                 f"{ours_best / native_best:.2f}",
@@ -164,6 +174,9 @@ def _fwd_bwd(fn: Callable[..., torch.Tensor], pred: torch.Tensor, target: torch.
 
 
 def bench_losses(repeats: int, emit: Callable[[tuple[str, ...]], None], *, compile_: bool = True) -> None:
+    # every lossbridge loss module shares one ``forward`` code object: three losses at three sizes
+    # (the batch size is specialized at the time of writing) exceed Dynamo's default limit of 8 graphs
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 32)
     compiled: dict[str, tuple[Any, Any]] = {}
     for exp in (3, 5, 7):
         for name, (ours, native, (pred, target)) in _loss_cases(10**exp).items():
@@ -175,15 +188,18 @@ def bench_losses(repeats: int, emit: Callable[[tuple[str, ...]], None], *, compi
             pred = pred.requires_grad_()
             reps = repeats if exp < 7 else 3
             modes = (("ours c", compiled[name][0]), ("native c", compiled[name][1])) if compile_ else ()
+            unchecked = copy.copy(ours)
+            unchecked.validate = False
             t = {
                 label: _median(_fwd_bwd(fn, pred, target), warmup=2, repeats=reps)
-                for label, fn in (("ours", ours), ("native", native), *modes)
+                for label, fn in (("ours", ours), ("unchecked", unchecked), ("native", native), *modes)
             }
             emit((
                 name,
                 f"1e{exp}",
                 f"{t['native'] * 1e3:.3f}",
                 f"{t['ours'] / t['native']:.2f}",
+                f"{t['unchecked'] / t['native']:.2f}",
                 f"{t['native c'] * 1e3:.3f}" if compile_ else "-",
                 f"{t['ours c'] / t['native c']:.2f}" if compile_ else "-",
             ))
@@ -245,6 +261,7 @@ def main() -> None:
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
     parser.add_argument("--only", choices=("optimizers", "losses", "memory"), default=None)
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile modes")
+    parser.add_argument("--optimizers", default=None, help="comma-separated names of OPTIMIZERS to run")
     args = parser.parse_args()
     global _CLOCK
     _CLOCK = time.thread_time if args.clock == "cpu" else time.perf_counter
@@ -257,11 +274,12 @@ def main() -> None:
         print("Optimizer step (ms for torch's default, foreach and fused steps; ratios vs torch's default step "
               "unless marked /foreach; last: fastest vs fastest)")
         header = ("optimizer", "params/tensors", "torch ms", "foreach ms", "fused ms", "lb", "lb eager",
-                  "eager/foreach", "lb per-tensor", "lb compiled", "fastest")
-        bench_optimizers(args.repeats, _table(header), compile_=not args.no_compile)
+                  "eager/foreach", "lb no-flat", "lb per-tensor", "lb compiled", "fastest")
+        only = args.optimizers.split(",") if args.optimizers else None
+        bench_optimizers(args.repeats, _table(header), compile_=not args.no_compile, only=only)
     if args.only in (None, "losses"):
         print("\nLoss forward+backward (ms for torch.nn.functional; ratios lossbridge / torch)")
-        header = ("loss", "elements", "F eager ms", "eager", "F compiled ms", "compiled")
+        header = ("loss", "elements", "F eager ms", "eager", "unchecked", "F compiled ms", "compiled")
         bench_losses(args.repeats, _table(header), compile_=not args.no_compile)
     if args.only in (None, "memory"):
         print("\nPeak extra memory of loss forward+backward (MB, float32; ratio lossbridge / torch)")

@@ -1,10 +1,10 @@
 """The ``lossbridge`` command: browse the catalog, inspect a spec, run the conformance kit, the demo.
 
 Subcommands: ``list``, ``info``, ``check``, ``plugins``, ``demo``, ``catalog`` (Markdown for the
-README) and ``docs`` (the guide site). Tables and the progress bar use ``rich``
-(``pip install "lossbridge[cli]"``); argument parsing is the standard library's ``argparse``.
-Errors the library raises on purpose (unknown names, missing backends) are printed to stderr with
-their own message and exit with status 2.
+README), ``docs`` (the guide site) and ``bench`` (the catalog benchmark, from a source checkout).
+Tables and the progress bar use ``rich`` (``pip install "lossbridge[cli]"``); argument parsing is
+the standard library's ``argparse``. Errors the library raises on purpose (unknown names, missing
+backends) are printed to stderr with their own message and exit with status 2.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from lossbridge.cli import _catalog, _check, _demo, _docs, _info, _list, _plugins
+from lossbridge.cli import _bench, _catalog, _check, _demo, _docs, _info, _list, _plugins
 from lossbridge.cli._console import CliError, load_registry, require
 from lossbridge.errors import LossbridgeError
 
 __all__ = ["main"]
 
 #: Each subcommand module provides ``add_parser(subparsers)`` and ``run(args, warnings) -> int``.
-_COMMANDS = (_list, _info, _check, _plugins, _demo, _catalog, _docs)
+_COMMANDS = (_list, _info, _check, _plugins, _demo, _catalog, _docs, _bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
