@@ -24,6 +24,7 @@ __all__ = [
     "UnverifiedVersionWarning",
     "available_backends",
     "catalog",
+    "chain",
     "get",
     "hookimpl",
     "load_state",
@@ -35,6 +36,7 @@ import lossbridge.spec as _spec_package
 from lossbridge._api import CatalogEntry, available_backends, catalog, get
 from lossbridge._versions import UnverifiedVersionWarning
 from lossbridge.backends.base import Backend
+from lossbridge.chain import chain
 from lossbridge.conventions import Convention, Reduction
 from lossbridge.errors import (
     BackendError,

@@ -359,9 +359,19 @@ class BoundOptimizer:
                 f"(OptimizerSpec.global_slots {list(self.spec.global_slots)}: a sum over all parameters); "
                 "it must run BoundOptimizer.update_all over all tensors at once"
             )
+        self._check_needs(hyper)
         values = self._rounded({**self.hyper, **hyper})
         assert self.spec.update is not None  # validated at registration
         return self.spec.update(param, grad, dict(state), step=step, xp=xp, **values)
+
+    def _check_needs(self, given: Mapping[str, Any]) -> None:
+        """Refuse a step without the spec's ``needs`` (a backend that does not supply them)."""
+        missing = [n for n in getattr(self.spec, "needs", ()) if n not in given]
+        if missing:
+            raise BackendError(
+                f"{self.spec.name}: its step needs {', '.join(missing)} besides the gradient (OptimizerSpec.needs) "
+                "and this backend does not supply it; use the numpy, torch or jax backend"
+            )
 
     def init_global(self, *, dtype: Any, xp: Any) -> dict[str, Any]:
         """Fresh global state (0-d arrays of ``dtype``) of a spec with ``global_slots``."""
@@ -392,6 +402,7 @@ class BoundOptimizer:
         assert self.spec.partials is not None and self.spec.combine is not None and self.spec.update is not None
         if not params:
             return [], [], dict(glob)
+        self._check_needs(hyper)
         values = self._rounded({**self.hyper, **hyper})
         glob = dict(glob)
         sums: dict[str, Any] = {}
@@ -507,7 +518,18 @@ def _takes(fn: Any, name: str) -> bool:
 
 
 def _names(ours: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    return (ours,) if isinstance(ours, str) else tuple(ours)
+    """The spec parameter names of a ``Convention.kwargs`` entry (a leading ``-`` marks a negation)."""
+    return (ours.removeprefix("-"),) if isinstance(ours, str) else tuple(ours)
+
+
+def _negated(value: Any) -> Any:
+    """The value of a keyword whose ``Convention.kwargs`` entry is ``"-name"`` (Optax's adafactor
+    ``decay_rate`` is ``-beta2_decay``): a number or array negated, a schedule wrapped, None kept."""
+    if value is None or isinstance(value, bool):
+        return value
+    if callable(value) and not hasattr(value, "shape"):
+        return lambda *args, **kw: -value(*args, **kw)
+    return -value
 
 
 def translate_kwargs(
@@ -547,7 +569,7 @@ def translate_kwargs(
                 )
             values = tuple(value)
         else:
-            values = (value,)
+            values = (_negated(value),) if isinstance(ours, str) and ours.startswith("-") else (value,)
         for target, item in zip(targets, values, strict=True):
             if target in out:
                 raise ParameterError(f"{spec.name}: give either {given_as[target]!r} or {native!r}, not both")

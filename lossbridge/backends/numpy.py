@@ -15,7 +15,7 @@ import numpy as np
 
 from lossbridge.backends.base import Backend
 from lossbridge.bound import BoundLoss, BoundOptimizer, BoundSchedule
-from lossbridge.errors import BackendError, InputError
+from lossbridge.errors import InputError
 from lossbridge.hookspecs import hookimpl
 
 __all__ = ["NumpyBackend", "NumpyLoss", "NumpyOptimizer", "NumpyOptimizerState", "NumpySchedule"]
@@ -114,6 +114,7 @@ class NumpyOptimizerState(NamedTuple):
     count: int  # type: ignore[assignment]  # shadows tuple.count, as in optax states
     slots: list[dict[str, np.ndarray]]
     glob: dict[str, np.ndarray] | None = None  # the spec's global_slots (shared by all leaves), if any
+    rng: Mapping[str, Any] | None = None  # the bit generator's state, for specs with random needs (noise, hessian)
 
 
 def _flatten(tree: Any) -> tuple[list[Any], Any]:
@@ -188,14 +189,25 @@ class NumpyOptimizer:
         leaves, _ = _flatten(params)
         arrays = [_float(p, "params") for p in leaves]
         slots = [self.bound.init(p, xp=xp) for p in arrays]
+        rng = None
+        if set(self.spec.needs) & {"noise", "hessian_diag"}:  # numpy.random.default_rng(key), kept as a value
+            rng = np.random.default_rng(self.bound.hyper["key"] or 0).bit_generator.state
         if not self.spec.global_slots:
-            return NumpyOptimizerState(0, slots)
+            return NumpyOptimizerState(0, slots, None, rng)
         # the global state in the parameters' lowest floating dtype, as Optax keeps it
         dtype = min((a.dtype for a in arrays), key=lambda d: d.itemsize, default=np.dtype(np.float64))
-        return NumpyOptimizerState(0, slots, self.bound.init_global(dtype=dtype, xp=xp))
+        return NumpyOptimizerState(0, slots, self.bound.init_global(dtype=dtype, xp=xp), rng)
 
-    def update(self, grads: Any, state: NumpyOptimizerState, params: Any) -> tuple[Any, NumpyOptimizerState]:
-        """Updates (to add to ``params``) with the tree structure of ``grads``, and the new state."""
+    def update(
+        self, grads: Any, state: NumpyOptimizerState, params: Any, *, value: Any = None, hvp: Any = None
+    ) -> tuple[Any, NumpyOptimizerState]:
+        """Updates (to add to ``params``) with the tree structure of ``grads``, and the new state.
+
+        A spec with ``needs`` (:class:`~lossbridge.spec.OptimizerSpec`) takes them here: ``value=`` the
+        loss at ``params`` (``polyak_sgd``), ``hvp=`` a function of a tree like ``params`` returning the
+        Hessian-vector product (``sophia``: a Rademacher vector from the state's generator); ``noise``
+        is drawn from ``numpy.random.default_rng(key)`` (kept in the state).
+        """
         g_leaves, rebuild = _flatten(grads)
         p_leaves, _ = _flatten(params)
         if len(g_leaves) != len(p_leaves):
@@ -210,6 +222,8 @@ class NumpyOptimizer:
                 f"params: expected {len(state.slots)} arrays (the state was made for that many), got {len(p_leaves)}"
             )
         checked = self._checked_leaves(p_leaves, g_leaves, state.slots, params, grads)
+        if self.spec.needs:
+            return self._update_needs(checked, rebuild, state, count, scheduled, value, hvp, params)
         if self.spec.global_slots:
             return self._update_global(checked, rebuild, state, count, scheduled)
         deltas, slots = [], []
@@ -247,7 +261,56 @@ class NumpyOptimizer:
         dtype = {k: np.asarray(v).dtype for k, v in state.glob.items()}
         glob = {k: np.asarray(v, dtype=dtype[k]) for k, v in glob.items()}
         deltas = [np.asarray(d, dtype=p.dtype) for d, p in zip(deltas, ps)]
-        return rebuild(deltas), NumpyOptimizerState(count, slots, glob)
+        return rebuild(deltas), NumpyOptimizerState(count, slots, glob, state.rng)
+
+    def _update_needs(
+        self, checked: list, rebuild: Any, state: NumpyOptimizerState, count: int, scheduled: dict[str, Any],
+        value: Any, hvp: Any, params: Any,
+    ) -> tuple[Any, NumpyOptimizerState]:
+        """One step of a spec with ``needs``: the value, Hessian estimate or noise, then the update."""
+        name, needs = self.spec.name, self.spec.needs
+        hyper = {**self.bound.hyper, **scheduled}
+        at = self.spec.needs_at
+        used = at is None or bool(at(np.asarray(count, dtype=np.float64), xp=xp, **hyper))
+        ps = [p for p, _, _ in checked]
+        rng = np.random.default_rng()  # its state is replaced by the saved one (random needs) below
+        if state.rng is not None:
+            rng.bit_generator.state = state.rng
+        shared: dict[str, Any] = {}
+        per_leaf: list[dict[str, Any]] = [{} for _ in ps]
+        if "value" in needs:
+            if value is None:
+                raise InputError(f"value: {name} needs the loss value at the current parameters: "
+                                 "update(grads, state, params, value=loss) or step(params, grads, value=loss)")
+            shared["value"] = np.asarray(value, dtype=np.float64)
+        if "hessian_diag" in needs:
+            if used and hvp is None:
+                raise InputError(f"hvp: {name} needs a Hessian-vector product function at this step: "
+                                 "update(grads, state, params, hvp=fn), fn(tree like params) -> H @ tree")
+            if used:
+                signs = [(2.0 * rng.integers(0, 2, size=p.shape) - 1.0).astype(p.dtype) for p in ps]
+                _, rebuild_p = _flatten(params)
+                products, _ = _flatten(hvp(rebuild_p(signs)))
+                for d, r, hr in zip(per_leaf, signs, products, strict=True):
+                    d["hessian_diag"] = r * np.asarray(hr, dtype=r.dtype)
+            else:
+                for d, p in zip(per_leaf, ps):
+                    d["hessian_diag"] = np.zeros_like(p)
+        if "noise" in needs:
+            for d, p in zip(per_leaf, ps):
+                # drawn in float64 and rounded: every parameter dtype sees the same stream
+                d["noise"] = rng.standard_normal(p.shape).astype(p.dtype) if used else np.zeros_like(p)
+        new_rng = rng.bit_generator.state if state.rng is not None else None
+        if self.spec.global_slots:
+            partial = state._replace(rng=new_rng)
+            return self._update_global(checked, rebuild, partial, count, {**scheduled, **shared})
+        deltas, slots = [], []
+        for (p, g, s), extra in zip(checked, per_leaf, strict=True):
+            step = np.asarray(count, dtype=np.finfo(p.dtype).dtype)
+            delta, new = self.bound.update(p, g, s, step=step, xp=xp, **scheduled, **shared, **extra)
+            deltas.append(np.asarray(delta, dtype=p.dtype))
+            slots.append(new)
+        return rebuild(deltas), NumpyOptimizerState(count, slots, state.glob, new_rng)
 
     def _check_state_shapes(self, params: Any, k: int, p: np.ndarray, slots: Mapping[str, Any]) -> None:
         """Refuse a parameter whose shape changed since its state was made (NumPy would broadcast or
@@ -267,11 +330,13 @@ class NumpyOptimizer:
             f"{p.shape}; a parameter whose shape changes needs a fresh state (init, or a new optimizer)"
         )
 
-    def step(self, params: Any, grads: Any) -> None:
-        """Update ``params`` in place (a list, tuple or dict of arrays) with ``grads``."""
+    def step(self, params: Any, grads: Any, *, value: Any = None, hvp: Any = None) -> None:
+        """Update ``params`` in place (a list, tuple or dict of arrays) with ``grads`` (``value``/``hvp``:
+        see :meth:`update`)."""
         if self._state is None:
             self._state = self.init(params)
-        updates, self._state = self.update(grads, self._state, params)
+        extra = {k: v for k, v in (("value", value), ("hvp", hvp)) if v is not None}
+        updates, self._state = self.update(grads, self._state, params, **extra)
         for p, u in zip(_flatten(params)[0], _flatten(updates)[0]):
             p += u
 
@@ -284,9 +349,6 @@ def _export_state(optimizer: Any, state: Any, params: Any) -> Any:
     from lossbridge.portable import from_bound
 
     state = state if state is not None else optimizer._state
-    if optimizer.spec.global_slots:
-        raise BackendError(f"{optimizer.spec.name}: the portable state format has no global_slots "
-                           f"({', '.join(optimizer.spec.global_slots)}) yet; save the NumpyOptimizerState itself")
     if state is None:
         raise InputError("optimizer: this NumPy optimizer has taken no step yet; pass state= (from init/update)")
     if params is None:
@@ -302,15 +364,13 @@ def _export_state(optimizer: Any, state: Any, params: Any) -> Any:
         shapes=[a.shape for a in arrays],
         dtypes=[a.dtype.name for a in arrays],
         backend="numpy",
+        glob=state.glob,  # the spec's global_slots (None without)
     )
 
 
 def _import_state(optimizer: Any, portable: Any, params: Any, convert: bool) -> NumpyOptimizerState:
     from lossbridge.portable import check_compatible
 
-    if optimizer.spec.global_slots:
-        raise BackendError(f"{optimizer.spec.name}: the portable state format has no global_slots "
-                           f"({', '.join(optimizer.spec.global_slots)}) yet")
     if params is None:
         raise InputError("params: the NumPy backend needs the parameters to load a state for")
     leaves, _ = _flatten(params)
@@ -326,12 +386,17 @@ def _import_state(optimizer: Any, portable: Any, params: Any, convert: bool) -> 
         slots=template.slots,
         convert=convert,
         backend="numpy",
+        glob=template.glob,
     )
     slots = [
         {k: np.asarray(v, dtype=np.asarray(t[k]).dtype) for k, v in saved.items()}
         for saved, t in zip(portable.slots, template.slots, strict=True)
     ]
-    optimizer._state = NumpyOptimizerState(int(portable.step), slots)
+    glob = None
+    if template.glob is not None:  # in the template's dtype (the parameters' lowest), as init keeps it
+        glob = {k: np.asarray(v, dtype=np.asarray(template.glob[k]).dtype) for k, v in portable.glob.items()}
+    # the portable format carries no random stream: a spec with random needs restarts it from its key
+    optimizer._state = NumpyOptimizerState(int(portable.step), slots, glob, template.rng)
     return optimizer._state
 
 
@@ -361,6 +426,14 @@ class NumpyBackend(Backend):
         return NumpyLoss(bound, **options)
 
     def materialize_optimizer(self, bound: BoundOptimizer, **options: Any) -> NumpyOptimizer:
+        if bound.spec.role == "transform":  # a gradient transform: update returns transformed gradients
+            from lossbridge.chain import NumpyTransform
+
+            return NumpyTransform(bound, **options)
+        if bound.spec.closure_step is not None:  # L-BFGS: step(params, closure) over all parameters as one vector
+            from lossbridge.backends._numpy_closure import NumpyClosureOptimizer
+
+            return NumpyClosureOptimizer(bound, **options)  # type: ignore[return-value]
         return NumpyOptimizer(bound, **options)
 
     def materialize_schedule(self, bound: BoundSchedule) -> NumpySchedule:

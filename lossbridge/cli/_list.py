@@ -19,7 +19,14 @@ from lossbridge.spec import TASKS
 
 __all__ = ["add_parser", "available_on", "run"]
 
-KINDS = ("loss", "optimizer", "schedule")
+KINDS = ("loss", "optimizer", "transform", "schedule")
+
+
+def _kind(entry: Any) -> str:
+    """The row's kind: a gradient transform (``OptimizerSpec.role == "transform"``) shows as "transform"."""
+    if entry.kind != "optimizer":
+        return entry.kind
+    return getattr(default_registry().spec(entry.name), "role", "optimizer")
 
 
 def add_parser(sub: Any) -> None:
@@ -68,7 +75,10 @@ def run(args: argparse.Namespace, registry_warnings: list[str]) -> int:
         backends = lossbridge.available_backends()
     probe = bool(args.backend or args.verify)
     rows = []
-    for entry in lossbridge.catalog(kind=args.kind, task=task):
+    kind = "optimizer" if args.kind == "transform" else args.kind
+    for entry in lossbridge.catalog(kind=kind, task=task):
+        if args.kind in ("optimizer", "transform") and _kind(entry) != args.kind:
+            continue
         where = [b for b in backends if not probe or available_on(entry.name, b)]
         if args.backend and not where:
             continue
@@ -83,7 +93,7 @@ def run(args: argparse.Namespace, registry_warnings: list[str]) -> int:
         add_text_row(
             grid,
             entry.name,
-            entry.kind,
+            _kind(entry),
             ", ".join(entry.aliases),
             ", ".join(entry.tasks) or "-",
             ", ".join(where) or "none",

@@ -165,6 +165,14 @@ def _quadratic(p: np.ndarray) -> tuple[float, np.ndarray]:
     return 0.5 * float(np.sum(_QUADRATIC_SCALE * p**2)), _QUADRATIC_SCALE * p
 
 
+def _hessian(fn: Callable[[np.ndarray], tuple[float, np.ndarray]], p: np.ndarray) -> np.ndarray:
+    """The Hessian of a problem at ``p`` (closed form: both problems are 2-D)."""
+    if fn is _quadratic:
+        return np.diag(_QUADRATIC_SCALE * np.ones_like(p))
+    x, y = p
+    return np.array([[2 - 400 * (y - x**2) + 800 * x**2, -400 * x], [-400 * x, 200.0]])
+
+
 _PROBLEMS: dict[str, tuple[Callable[[np.ndarray], tuple[float, np.ndarray]], np.ndarray]] = {
     "Rosenbrock": (_rosenbrock, _ROSENBROCK_START),
     "ill-conditioned quadratic": (_quadratic, _QUADRATIC_START),
@@ -173,14 +181,34 @@ _PROBLEMS: dict[str, tuple[Callable[[np.ndarray], tuple[float, np.ndarray]], np.
 
 def _run(name: str, conv: str | None, lr: float, problem: str) -> np.ndarray:
     fn, start = _PROBLEMS[problem]
-    opt = lossbridge.get(name, convention=conv, lr=lr)
+    spec = lookup(name)
+    if getattr(spec, "role", "optimizer") == "transform":  # pictured before plain SGD
+        from lossbridge.chain import chain
+
+        opt = chain(lossbridge.get(name, convention=conv), lossbridge.get("sgd", lr=lr))
+    else:
+        opt = lossbridge.get(name, convention=conv, lr=lr)
     params = [start.copy()]
-    state = opt.init(params)
+    closure = getattr(spec, "closure_step", None) is not None  # L-BFGS: the objective at trial points
+    state = None if closure else opt.init(params)
     path = [start.copy()]
     for _ in range(_STEPS):
-        _, grad = fn(params[0])
-        updates, state = opt.update([grad], state, params)
-        params = [params[0] + updates[0]]
+        if closure:
+
+            def objective(p: list[np.ndarray]) -> tuple[float, list[np.ndarray]]:
+                v, g = fn(p[0])
+                return v, [g]
+
+            opt.step(params, objective)
+        else:
+            value, grad = fn(params[0])
+            needs = set(getattr(spec, "needs", ()))
+            extra: dict[str, Any] = {"value": value} if "value" in needs else {}
+            if "hessian_diag" in needs:
+                hessian = _hessian(fn, params[0])
+                extra["hvp"] = lambda v, h=hessian: [h @ v[0]]
+            updates, state = opt.update([grad], state, params, **extra)
+            params = [params[0] + updates[0]]
         path.append(params[0].copy())
         if not np.all(np.isfinite(params[0])) or np.max(np.abs(params[0])) > 1e6:
             break
@@ -190,7 +218,7 @@ def _run(name: str, conv: str | None, lr: float, problem: str) -> np.ndarray:
 def _pick_lr(spec: OptimizerSpec, problem: str) -> float:
     """The learning rate a picture uses: of the default lr x (0.01 .. 100), the best on ``problem``."""
     fn = _PROBLEMS[problem][0]
-    default = float(spec.param("lr").default or 1e-3)
+    default = float(spec.param("lr").default or 1e-3) if "lr" in {p.name for p in spec.params} else 0.01
     best, best_value = default, np.inf
     for factor in (0.01, 0.1, 1.0, 10.0, 100.0):  # a larger one must halve the final value to be chosen
         try:

@@ -158,11 +158,102 @@ print(params)""",
 }
 
 
+#: Bodies for optimizers that consume more than gradients (``OptimizerSpec.closure_step``, ``needs``):
+#: the objective is sum(x ** 2) everywhere. Keras has none of them (its ``apply_gradients`` sees no loss).
+_CLOSURE_BODY = {
+    "numpy": """params = [np.array([1.0, -2.0])]
+for _ in range(3):
+    opt.step(params, lambda p: (float(np.sum(p[0] ** 2)), [2 * p[0]]))  # closure: (value, grads)
+print(params[0])""",
+    "torch": """w = torch.tensor([1.0, -2.0], requires_grad=True)
+opt = Optimizer([w])
+def closure():
+    opt.zero_grad()
+    loss = (w ** 2).sum()
+    loss.backward()
+    return loss
+for _ in range(3):
+    opt.step(closure)
+print(w.detach())""",
+    "jax": """f = lambda p: jnp.sum(p ** 2)
+params = jnp.array([1.0, -2.0])
+state = opt.init(params)
+value_and_grad = optax.value_and_grad_from_state(f)
+for _ in range(3):
+    value, grad = value_and_grad(params, state=state)
+    updates, state = opt.update(grad, state, params, value=value, grad=grad, value_fn=f)
+    params = optax.apply_updates(params, updates)
+print(params)""",
+}
+_VALUE_BODY = {
+    "numpy": """params = [np.array([1.0, -2.0])]
+for _ in range(3):
+    opt.step(params, [2 * params[0]], value=float(np.sum(params[0] ** 2)))  # the loss at params
+print(params[0])""",
+    "torch": _CLOSURE_BODY["torch"],
+    "jax": """f = lambda p: jnp.sum(p ** 2)
+params = jnp.array([1.0, -2.0])
+state = opt.init(params)
+for _ in range(3):
+    value, grads = jax.value_and_grad(f)(params)
+    updates, state = opt.update(grads, state, params, value=value)
+    params = optax.apply_updates(params, updates)
+print(params)""",
+}
+_HESSIAN_BODY = {
+    "numpy": """params = [np.array([1.0, -2.0])]
+for _ in range(3):
+    # hvp: the Hessian of sum(x ** 2) (2 I) times a tree like params
+    opt.step(params, [2 * params[0]], hvp=lambda v: [2 * v[0]])
+print(params[0])""",
+    "torch": """w = torch.tensor([1.0, -2.0], requires_grad=True)
+opt = Optimizer([w])
+for _ in range(3):
+    opt.zero_grad()
+    opt.step(lambda: (w ** 2).sum())  # the closure returns the loss; the optimizer differentiates it twice
+print(w.detach())""",
+    "jax": """f = lambda p: jnp.sum(p ** 2)
+params = jnp.array([1.0, -2.0])
+state = opt.init(params)
+for _ in range(3):
+    grads = jax.grad(f)(params)
+    updates, state = opt.update(grads, state, params, obj_fn=f)
+    params = optax.apply_updates(params, updates)
+print(params)""",
+}
+_NOT_ON_KERAS = """# Keras optimizers see gradients only (apply_gradients has no loss or closure), so lossbridge
+# refuses {name!r} on the tensorflow backend with a BackendError; use it on numpy, torch or jax."""
+_KERAS_TRANSFORM = """# Keras's own base-optimizer options are its gradient transforms (clipnorm, clipvalue,
+# global_clipnorm, use_ema, gradient_accumulation_steps), accepted by every lossbridge Keras optimizer:
+opt = lossbridge.get("adam", backend="tensorflow", convention="keras", learning_rate=0.1, global_clipnorm=1.0)
+"""
+
+
 def _optimizer_snippet(spec: OptimizerSpec, backend: str) -> str:
     name, conv, _ = _call_name(spec, backend)
     var = "Optimizer" if backend == "torch" else "opt"
-    lines = [BACKENDS[backend][2], "import lossbridge", "", _get_line(var, name, backend, conv)]
-    return "\n".join([*lines, _OPT_BODY[backend]])
+    lines = [BACKENDS[backend][2], "import lossbridge", ""]
+    needs = set(getattr(spec, "needs", ()))
+    special = getattr(spec, "closure_step", None) is not None or bool(needs)
+    if backend == "tensorflow" and special:
+        return "\n".join([*lines, _NOT_ON_KERAS.format(name=spec.name)])
+    if getattr(spec, "role", "optimizer") == "transform":
+        if backend == "tensorflow":
+            return "\n".join([*lines, _KERAS_TRANSFORM + _OPT_BODY[backend]])
+        where = "" if backend == "numpy" else f'backend="{backend}", '
+        lines.append(_get_line("transform", name, backend, conv))
+        lines.append(f'{var} = lossbridge.chain(transform, lossbridge.get("sgd", {where}lr=0.1))  # clip, then SGD')
+        return "\n".join([*lines, _OPT_BODY[backend]])
+    lines.append(_get_line(var, name, backend, conv))
+    if getattr(spec, "closure_step", None) is not None:
+        body = _CLOSURE_BODY[backend]
+    elif "hessian_diag" in needs:
+        body = _HESSIAN_BODY[backend]
+    elif "value" in needs:
+        body = _VALUE_BODY[backend]
+    else:
+        body = _OPT_BODY[backend]
+    return "\n".join([*lines, body])
 
 
 #: Children of a composite schedule (a spec with a ``schedules`` parameter) in the snippets.

@@ -133,6 +133,7 @@ def adamax_update(
 
 ADAMAX = OptimizerSpec(
     name="adamax",
+    elementwise=True,
     aliases=("ada_max",),
     summary="Adamax: Adam with the second moment replaced by an exponentially weighted infinity norm.",
     init=adamax_init,
@@ -180,12 +181,14 @@ ADAMAX = OptimizerSpec(
         "torch": Convention(
             "torch",
             "torch.optim.Adamax",
+            state={"m": "exp_avg", "u": "exp_inf"},
             notes="lr 2e-3; eps inside the running max; weight_decay is L2 added to the gradient.",
             names={"Adamax": {}},
         ),
         "keras": Convention(
             "keras",
             "keras.optimizers.Adamax",
+            state={"m": "_m", "u": "_u"},
             params={
                 "lr": 1e-3,
                 "eps": 1e-7,
@@ -202,6 +205,7 @@ ADAMAX = OptimizerSpec(
         "optax": Convention(
             "optax",
             "optax.adamax / optax.adamaxw",
+            state={"m": "mu", "u": "nu"},
             notes="eps inside the running max as in PyTorch; adamaxw adds decoupled decay (1e-4) times lr.",
             names={"adamax": {}, "adamaxw": _optax_w()},
             masks={"mask": {"weight_decay": 0.0}},
@@ -305,6 +309,7 @@ _DTYPE_DOC = "; None: exact float64 arithmetic"
 
 NADAM = OptimizerSpec(
     name="nadam",
+    elementwise=True,
     aliases=("nesterov_adam",),
     summary="NAdam: Adam with Nesterov momentum (the next step's momentum applied now).",
     init=nadam_init,
@@ -378,6 +383,7 @@ NADAM = OptimizerSpec(
         "torch": Convention(
             "torch",
             "torch.optim.NAdam",
+            state={"m": "exp_avg", "v": "exp_avg_sq", "mu_product": "mu_product"},
             params={"product_dtype": "float32"},
             notes="lr 2e-3, momentum_decay 4e-3; the product of mu is a float32 tensor under torch's default "
             "dtype; weight_decay L2 unless decoupled_weight_decay=True (NAdamW).",
@@ -386,6 +392,7 @@ NADAM = OptimizerSpec(
         "keras": Convention(
             "keras",
             "keras.optimizers.Nadam",
+            state={"m": "_momentums", "v": "_velocities", "mu_product": "_u_product"},
             params={
                 "lr": 1e-3,
                 "eps": 1e-7,
@@ -402,6 +409,7 @@ NADAM = OptimizerSpec(
         "optax": Convention(
             "optax",
             "optax.nadam / optax.nadamw",
+            state={"m": "mu", "v": "nu"},
             params={"lr": 1e-3, "momentum_schedule": "constant"},
             notes="adam(nesterov=True): mu_t = beta_1, so the products are beta_1^t and beta_1^(t+1); "
             "nadamw adds decoupled decay (1e-4) times lr.",
@@ -464,6 +472,7 @@ def radam_update(
 
 RADAM = OptimizerSpec(
     name="radam",
+    elementwise=True,
     aliases=("rectified_adam",),
     summary="RAdam: Adam whose adaptive step is switched on and rectified by the variance of its estimate.",
     init=adam_init,
@@ -512,6 +521,7 @@ RADAM = OptimizerSpec(
         "torch": Convention(
             "torch",
             "torch.optim.RAdam",
+            state={"m": "exp_avg", "v": "exp_avg_sq"},
             params={"eps_placement": "uncorrected"},
             notes="threshold 5 (strict); eps on the uncorrected sqrt(v); weight_decay L2 unless "
             "decoupled_weight_decay=True.",
@@ -520,6 +530,7 @@ RADAM = OptimizerSpec(
         "optax": Convention(
             "optax",
             "optax.radam",
+            state={"m": "mu", "v": "nu"},
             params={"threshold_inclusive": True},
             notes="rho_t >= threshold (default 5); eps (and eps_root) on the corrected v; no weight decay.",
             names={"radam": {}},
@@ -588,6 +599,7 @@ def adabelief_update(
 
 ADABELIEF = OptimizerSpec(
     name="adabelief",
+    elementwise=True,
     aliases=("ada_belief",),
     summary="AdaBelief: Adam whose second moment tracks the gradient's deviation from its running mean.",
     init=adam_init,
@@ -615,6 +627,7 @@ ADABELIEF = OptimizerSpec(
         "optax": Convention(
             "optax",
             "optax.adabelief",
+            state={"m": "mu", "v": "nu"},
             notes="eps and eps_root 1e-16; eps_root is added to the stored s_t each step; nesterov as "
             "optax.adam's.",
             names={"adabelief": {}},
@@ -667,6 +680,7 @@ def yogi_update(
 
 YOGI = OptimizerSpec(
     name="yogi",
+    elementwise=True,
     summary="Yogi: Adam whose second moment moves additively towards g^2, so it cannot shrink too fast.",
     init=yogi_init,
     update=yogi_update,
@@ -693,6 +707,7 @@ YOGI = OptimizerSpec(
         "optax": Convention(
             "optax",
             "optax.yogi",
+            state={"m": "mu", "v": "nu"},
             notes="lr required; eps 1e-3, eps_root 0, initial accumulator 1e-6 for m and v, both bias-corrected.",
             names={"yogi": {}},
         ),
@@ -751,6 +766,7 @@ def adan_update(
 
 ADAN = OptimizerSpec(
     name="adan",
+    elementwise=True,
     summary="Adan: adaptive Nesterov momentum from moments of the gradient and of its differences.",
     init=adan_init,
     update=adan_update,
@@ -783,6 +799,7 @@ ADAN = OptimizerSpec(
         "optax": Convention(
             "optax",
             "optax.adan",
+            state={"m": "m", "v": "v", "n": "n", "prev_grad": "g"},
             notes="b1 0.98, b2 0.92, b3 0.99, eps 1e-8, eps_root 1e-8; add_decayed_weights before -lr.",
             names={"adan": {}},
             masks={"mask": {"weight_decay": 0.0}},

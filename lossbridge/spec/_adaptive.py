@@ -12,7 +12,7 @@ from typing import Any
 from lossbridge.conventions import Convention
 from lossbridge.spec._first_order import DECOUPLED, is_zero, lr_param, weight_decay_terms
 from lossbridge.spec._model import OptimizerSpec
-from lossbridge.spec._ops import abs_sq
+from lossbridge.spec._ops import abs_sq, scaled_norm
 from lossbridge.spec._params import Param
 
 __all__ = [
@@ -291,6 +291,7 @@ _KERAS_NOTE = (
 
 ADAM = OptimizerSpec(
     name="adam",
+    elementwise=True,
     summary="Adam: bias-corrected moment estimates scale each coordinate's step (optionally AMSGrad).",
     init=adam_init,
     update=adam_update,
@@ -365,6 +366,7 @@ _ADAMW_PARAMS = tuple(
 
 ADAMW = OptimizerSpec(
     name="adamw",
+    elementwise=True,
     aliases=("adam_w",),
     summary="AdamW: Adam with weight decay decoupled from the adaptive gradient step.",
     init=adam_init,
@@ -452,8 +454,8 @@ def lamb_update(
         param = param + decay
     elif not is_zero(weight_decay):
         direction = direction + weight_decay * param
-    w_norm = xp.sqrt(xp.sum(abs_sq(param, xp=xp)))
-    r_norm = xp.sqrt(xp.sum(abs_sq(direction, xp=xp)))
+    w_norm = scaled_norm(param, xp=xp)  # m * sqrt(sum((x / m)^2)): no float32 underflow of the squares
+    r_norm = scaled_norm(direction, xp=xp)
     one = xp.ones_like(w_norm)
     safe = xp.where(r_norm > 0, r_norm, one)
     ratio = xp.where((w_norm > 0) & (r_norm > 0), w_norm / safe, one)
@@ -497,6 +499,7 @@ LAMB = OptimizerSpec(
         "keras": Convention(
             "keras",
             "keras.optimizers.Lamb",
+            state={"m": "_momentums", "v": "_velocities"},
             params={"eps": 1e-7, "bias_correction_dtype": "float32", "decoupled_weight_decay": True},
             notes="eps 1e-7; weight_decay is the base optimizer's decoupled decay, applied before the "
             "step so the decayed weights enter the trust ratio. " + _KERAS_NOTE,
@@ -507,6 +510,7 @@ LAMB = OptimizerSpec(
         "optax": Convention(
             "optax",
             "optax.lamb",
+            state={"m": "mu", "v": "nu"},
             notes="scale_by_adam, add_decayed_weights, scale_by_trust_ratio, then -lr; eps 1e-6.",
             names={"lamb": {}},
             masks={"mask": {"weight_decay": 0.0}},

@@ -123,6 +123,7 @@ def adopt_update(
 
 ADOPT = OptimizerSpec(
     name="adopt",
+    elementwise=True,
     summary="ADOPT: Adam with the gradient normalized by the previous second moment before the momentum.",
     init=_moments_init("m", "v"),
     update=adopt_update,
@@ -163,6 +164,7 @@ ADOPT = OptimizerSpec(
         "optax": Convention(
             "optax",
             "optax.contrib.adopt",
+            state={"m": "mu", "v": "nu"},
             notes="The same algorithm and defaults. Optax's clip_value_fn (a function of the 0-based "
             "update count) is expressed as the power (t-1)^clip_exponent; another function cannot be "
             "given. mu_dtype is not supported (the moments have the parameter's dtype).",
@@ -218,6 +220,7 @@ def ademamix_update(
 
 ADEMAMIX = OptimizerSpec(
     name="ademamix",
+    elementwise=True,
     aliases=("ad_ema_mix",),
     summary="AdEMAMix: AdamW whose numerator adds alpha times a slow EMA of the gradient to the fast one.",
     init=_moments_init("m1", "m2", "v"),
@@ -251,6 +254,7 @@ ADEMAMIX = OptimizerSpec(
         "optax": Convention(
             "optax",
             "optax.contrib.ademamix",
+            state={"m1": "m1", "m2": "m2", "v": "nu"},
             notes="The same algorithm and defaults (alpha 5.0; optax.contrib.scale_by_ademamix alone "
             "defaults to 6.0); b3 and alpha may be Optax schedules of the update count, as here. "
             "weight_decay is added to the direction before the -lr scaling (decoupled, times lr). The "
@@ -303,6 +307,7 @@ def simplified_ademamix_update(
 
 SIMPLIFIED_ADEMAMIX = OptimizerSpec(
     name="simplified_ademamix",
+    elementwise=True,
     summary="Simplified AdEMAMix: one undamped momentum sum plus alpha times the current gradient, over Adam's v.",
     init=_moments_init("m", "v"),
     update=simplified_ademamix_update,
@@ -331,6 +336,7 @@ SIMPLIFIED_ADEMAMIX = OptimizerSpec(
         "optax": Convention(
             "optax",
             "optax.contrib.simplified_ademamix",
+            state={"m": "m", "v": "n"},
             notes="The same algorithm and defaults (b1 0.99, b2 0.95, alpha 0); alpha may be an Optax "
             "schedule. The weight-decay mask is not supported.",
             names={"simplified_ademamix": {}},
@@ -400,6 +406,7 @@ def madgrad_update(
 
 MADGRAD = OptimizerSpec(
     name="madgrad",
+    elementwise=True,
     summary="MADGRAD: momentumized dual averaging from the start point, scaled by the cube root of squared gradients.",
     init=madgrad_init,
     update=madgrad_update,
@@ -438,6 +445,7 @@ MADGRAD = OptimizerSpec(
         "optax": Convention(
             "optax",
             "optax.contrib.madgrad",
+            state={"x0": "x0", "s": "s", "grad_sum_sq": "grad_sum_sq"},
             params={"step_weight_dtype": "float32"},
             notes="The same algorithm; the L2 weight decay is added to the gradient first "
             "(add_decayed_weights). Optax computes sqrt(count + 1) of its int32 count in float32: with a "

@@ -139,6 +139,7 @@ def momentum_step(
 
 SGD = OptimizerSpec(
     name="sgd",
+    elementwise=True,
     aliases=("gradient_descent", "momentum"),
     summary="Stochastic gradient descent with optional (Nesterov) momentum and weight decay.",
     init=sgd_init,

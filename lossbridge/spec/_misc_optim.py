@@ -7,7 +7,7 @@ from typing import Any
 from lossbridge.conventions import Convention
 from lossbridge.spec._first_order import is_zero, lr_param, momentum_step, round_through, sgd_init
 from lossbridge.spec._model import OptimizerSpec
-from lossbridge.spec._ops import abs_sq
+from lossbridge.spec._ops import abs_sq, scaled_norm
 from lossbridge.spec._params import Param
 
 __all__ = [
@@ -75,6 +75,7 @@ def asgd_update(
 
 ASGD = OptimizerSpec(
     name="asgd",
+    elementwise=True,
     aliases=("averaged_sgd", "polyak_averaging_sgd"),
     summary="Averaged SGD: SGD with a decaying step and a running (Polyak) average of the iterates.",
     init=asgd_init,
@@ -160,6 +161,18 @@ def _rate(n: Any, lr_power: Any, *, xp: Any) -> Any:
     return n ** (-lr_power)
 
 
+def _rate_change(g2: Any, n: Any, rate: Any, lr_power: Any, *, xp: Any) -> Any:
+    r""":math:`n_t^{-p} - n_{t-1}^{-p}` with :math:`n_t = n_{t-1} + g_t^2`; for the square root (a literal
+    ``p = -0.5``) as :math:`g_t^2 / (\sqrt{n_t} + \sqrt{n_{t-1}})`, equal in exact arithmetic but free
+    of the cancellation of two nearly equal roots: a small gradient on a large accumulator loses all
+    of the difference in float32 (Keras subtracts the roots). 0 where both roots are 0.
+    """
+    if isinstance(lr_power, (int, float)) and lr_power == -0.5:
+        den = rate + xp.sqrt(n)
+        return g2 / xp.where(den > 0, den, xp.ones_like(den))
+    return rate - _rate(n, lr_power, xp=xp)
+
+
 def ftrl_update(
     param: Any,
     grad: Any,
@@ -193,10 +206,11 @@ def ftrl_update(
     [-1.0]
     """
     n = state["n"]
-    new_n = n + grad * grad
+    g2 = grad * grad
+    new_n = n + g2
     g = grad + (2.0 * l2_shrinkage) * param
     rate = _rate(new_n, lr_power, xp=xp)
-    z = state["z"] + (g - ((rate - _rate(n, lr_power, xp=xp)) / lr) * param)
+    z = state["z"] + (g - (_rate_change(g2, n, rate, lr_power, xp=xp) / lr) * param)
     quadratic = rate / lr + 2.0 * (l2 + beta / (2.0 * lr))
     new = (xp.clip(z, min=-l1, max=l1) - z) / quadratic
     return new - param, {"n": new_n, "z": z}
@@ -204,6 +218,7 @@ def ftrl_update(
 
 FTRL = OptimizerSpec(
     name="ftrl",
+    elementwise=True,
     aliases=("ftrl_proximal", "follow_the_regularized_leader"),
     summary="FTRL-Proximal: per-coordinate adaptive steps with L1/L2 regularization giving sparse weights.",
     init=ftrl_init,
@@ -247,6 +262,7 @@ FTRL = OptimizerSpec(
         "keras": Convention(
             "keras",
             "keras.optimizers.Ftrl",
+            state={"n": "_accumulators", "z": "_linears"},
             params={"initial_accumulator_dtype": "float32"},
             notes="learning_rate (and the base optimizer's weight_decay, not modelled here) is a float32 "
             "variable; the initial accumulator is filled through float32; the regularization strengths "
@@ -300,8 +316,8 @@ def lars_update(
     u = grad if is_zero(weight_decay) else grad + weight_decay * param
     if not trust_ratio:
         return _lars_momentum(u, state, step=step, xp=xp, lr=lr, momentum=momentum, nesterov=nesterov)
-    w_norm = xp.sqrt(xp.sum(abs_sq(param, xp=xp)))
-    u_norm = xp.sqrt(xp.sum(abs_sq(u, xp=xp)))
+    w_norm = scaled_norm(param, xp=xp)  # m * sqrt(sum((x / m)^2)): no float32 underflow of the squares
+    u_norm = scaled_norm(u, xp=xp)
     one = xp.ones_like(w_norm)
     ratio = trust_coefficient * w_norm / (u_norm + eps)
     ratio = xp.where((w_norm == 0) | (u_norm == 0), one, ratio)
@@ -361,6 +377,7 @@ LARS = OptimizerSpec(
         "optax": Convention(
             "optax",
             "optax.lars",
+            state={"momentum": "trace"},
             notes="add_decayed_weights, scale_by_trust_ratio (trust_coefficient 1e-3, eps 0), -lr, then "
             "trace(momentum 0.9): the buffer holds lr-scaled steps. weight_decay_mask / trust_ratio_mask "
             "choose per tensor: False runs it with weight_decay 0 / trust_ratio False.",
@@ -449,6 +466,7 @@ NOVOGRAD = OptimizerSpec(
         "optax": Convention(
             "optax",
             "optax.novograd",
+            state={"m": "mu", "v": "nu"},
             notes="b2 0.25, eps 1e-6; the first step initializes v = ||g||^2 and m = the normalized "
             "gradient (no bias correction); ||g||^2 is computed as norm(g)**2.",
             names={"novograd": {}},

@@ -64,6 +64,9 @@ TASKS = frozenset(
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
+#: What an optimizer's step may need beyond ``(param, grad, state)`` (see :class:`OptimizerSpec`).
+NEEDS = frozenset({"value", "hessian_diag", "noise"})
+
 
 @dataclass(frozen=True)
 class Input:
@@ -291,22 +294,117 @@ class OptimizerSpec(_SpecBase):
     The three functions are present exactly when ``global_slots`` is non-empty; a spec without
     global slots takes the per-tensor path unchanged. A backend that cannot run global state
     refuses such a spec with a :class:`~lossbridge.BackendError` naming ``global_slots``.
+
+    Gradient transforms (``role="transform"``: clipping, centralization, an EMA of updates)
+    ------------------------------------------------------------------------------------------
+    A gradient transform is an OptimizerSpec with ``role="transform"``: the same ``init`` /
+    ``update`` (and, for a sum over all tensors such as a global norm, the same ``global_slots`` /
+    ``partials`` / ``combine``), but ``update`` returns the TRANSFORMED GRADIENT instead of a
+    parameter increment: ``update(param, grad, state, /, *, step, xp, **hyper) -> (new_grad, new_state)``.
+    It needs no ``lr``. Optax's ``update(grads, state, params) -> (updates, state)`` is exactly this
+    contract, so the JAX adapter materializes a transform as an ``optax.GradientTransformation``
+    through its optimizer path unchanged (it composes with ``optax.chain``); the torch adapter makes
+    an object whose ``step()`` rewrites each ``p.grad`` (run before any optimizer); the NumPy
+    adapter's ``update`` returns the transformed gradients. :func:`lossbridge.chain` composes
+    transforms with an optimizer on each backend (see :mod:`lossbridge.chain`). ``param`` is
+    ``None`` for a transform that does not read it when the caller has no parameters (Optax's
+    ``update(grads, state)``).
+
+    Per-parameter labels (a weight-decay mask, Keras's ``exclude_from_weight_decay``, Caffe's
+    ``lr_mult``/``decay_mult``) are not part of a spec: the adapter runs the SAME spec with some
+    hyperparameters replaced for the labelled tensors (torch param groups; Optax masks, see
+    ``Convention.masks``; on Keras, ``weight_decay=0`` for the variables Keras's own
+    ``_use_weight_decay`` excludes).
+
+    Extra inputs (optimizers that need more than the gradient: Polyak SGD, Sophia, noisy SGD)
+    ----------------------------------------------------------------------------------------
+    ``needs`` names what else a step consumes beyond ``(param, grad, state)``. The adapter supplies
+    each one as a keyword argument of that name to ``update`` (and to ``partials`` and ``combine``
+    of a spec with global slots); the spec never computes or draws it (that would need autodiff or
+    a random generator, which the Array API has not). The names (:data:`NEEDS`):
+
+    * ``"value"``: the objective's value at the current parameters, a 0-d array (one for all tensors);
+    * ``"hessian_diag"``: an estimate of the diagonal of the objective's Hessian at the current
+      parameters, shaped like the parameter: Hutchinson's ``r * (H r)`` with a Rademacher
+      vector :math:`r` over ALL parameters (Optax's ``hutchinson_estimator_diag_hessian``), computed
+      by the adapter from the objective (JAX: ``obj_fn=`` as an extra argument of ``update``, a jvp
+      of the gradient; torch: ``step(closure)``, ``torch.autograd.grad(create_graph=True)``; NumPy:
+      an ``hvp=`` function given to ``update``);
+    * ``"noise"``: a standard-normal sample shaped like the parameter, drawn by the adapter (JAX:
+      a PRNG key in the state, split as Optax splits it, so numbers equal Optax's; the other
+      backends: their own generator seeded with the spec's ``key``: the same distribution, not
+      the same numbers).
+
+    A spec whose needs are random (``hessian_diag``, ``noise``) has a static int parameter ``key``,
+    the seed. ``needs_at(step, /, *, xp, **hyper) -> 0-d bool array`` (optional) tells at which
+    steps ``update`` uses its needs (Sophia refreshes its Hessian estimate every
+    ``update_interval`` steps); on the other steps the adapter passes zeros and neither computes
+    nor draws anything, so a random stream advances only when used, as Optax's does. ``None``:
+    every step. A backend that cannot supply a need refuses the spec with a
+    :class:`~lossbridge.BackendError` naming it.
+
+    Closure steps (the objective at trial points, all parameters as one vector: L-BFGS)
+    -----------------------------------------------------------------------------------
+    ``closure_step`` replaces ``update`` (which is then ``None``; no ``global_slots``, no ``needs``).
+    The spec works on ``x``, the concatenation of ALL parameters as one 1-D vector (each tensor
+    flattened, in the backend's fixed leaf order, complex tensors as real pairs, as torch and Optax
+    do), and ``init(x, /, *, xp, **hyper)`` gives the state of that vector (declared in ``slots``,
+    shared by all parameters). One step is::
+
+        closure_step(x, grad, state, /, *, value, value_and_grad, loop, xp, **hyper) -> (new_x, delta, new_state)
+
+    * ``grad``, ``value``: the gradient and the objective at ``x``, evaluated once by the caller
+      (torch's ``closure()``, Optax's ``value=``/``grad=`` extra arguments, a NumPy closure);
+    * ``value_and_grad(x_trial) -> (value, grad)``: the objective at a trial point (the torch
+      closure run on parameters set to ``x_trial``; ``jax.value_and_grad(value_fn)`` on JAX);
+    * ``loop(cond, body, carry) -> carry``: the backend's while loop over a dict of arrays (a host
+      ``while bool(cond(carry))`` on NumPy, array-api-strict and torch, ``jax.lax.while_loop`` on
+      JAX). Every value-dependent decision (a line search's bracket, a stopping test, a guarded
+      evaluation) is data in the carry, so the spec never branches on values and traces under
+      ``jax.jit``; host backends run the same loop eagerly, as ``torch.optim.LBFGS`` itself does;
+    * ``new_x`` is the new vector and ``delta`` the increment (exactly the step when the spec takes
+      one iteration per call, Optax's updates); host backends write ``new_x``.
+
+    A backend that cannot evaluate the objective refuses such a spec with a
+    :class:`~lossbridge.BackendError` naming ``closure_step``.
     """
 
     init: Callable[..., dict[str, Any]] | None = None
     update: Callable[..., tuple[Any, dict[str, Any]]] | None = None
     slots: tuple[str, ...] = ()
+    #: ``update`` is elementwise: no reduction over a tensor, no branch on shapes, and every slot of
+    #: ``init`` is shaped like the parameter or 0-d (the same value for every tensor at one step).
+    #: Then ``update`` of the concatenation of several tensors (0-d slots shared) is the concatenation
+    #: of their updates, bit for bit, and a backend may run it once over a whole param group flattened
+    #: (``tests/spec/test_elementwise_flag.py`` proves the flag for every spec that sets it).
+    elementwise: bool = False
     global_slots: tuple[str, ...] = ()
     init_global: Callable[..., dict[str, Any]] | None = None
     partials: Callable[..., dict[str, Any]] | None = None
     combine: Callable[..., dict[str, Any]] | None = None
+    role: Literal["optimizer", "transform"] = "optimizer"
+    needs: tuple[str, ...] = ()
+    needs_at: Callable[..., Any] | None = None
+    closure_step: Callable[..., tuple[Any, Any, dict[str, Any]]] | None = None
     kind: Literal["optimizer"] = "optimizer"
+
+    @property
+    def gradient_driven(self) -> bool:
+        """A step consumes only gradients from the caller (no ``closure_step``, no ``value`` or
+        ``hessian_diag`` need; drawn ``noise`` is the adapter's own): the plain ``step(grads)`` /
+        ``update(grads, state, params)`` loops of every backend drive it."""
+        return self.closure_step is None and not set(self.needs) & {"value", "hessian_diag"}
 
     def _problems(self) -> list[str]:
         problems = super()._problems()
         if not callable(self.init):
             problems.append("init is not callable")
-        if not callable(self.update):
+        if self.closure_step is not None:
+            if not callable(self.closure_step):
+                problems.append("closure_step is not callable")
+            if self.update is not None or self.global_slots or self.needs:
+                problems.append("a closure_step spec has no per-tensor update, global_slots or needs")
+        elif not callable(self.update):
             problems.append("update is not callable")
         for name in ("init_global", "partials", "combine"):
             fn = getattr(self, name)
@@ -314,8 +412,19 @@ class OptimizerSpec(_SpecBase):
                 problems.append(f"{name} is not callable (required when global_slots is non-empty)")
             if not self.global_slots and fn is not None:
                 problems.append(f"{name} is given but global_slots is empty")
-        if "lr" not in {p.name for p in self.params}:
+        if self.role not in ("optimizer", "transform"):
+            problems.append(f"role {self.role!r} is not 'optimizer' or 'transform'")
+        if self.role == "optimizer" and "lr" not in {p.name for p in self.params}:
             problems.append("parameters must include the learning rate 'lr'")
+        unknown = sorted(set(self.needs) - NEEDS)
+        if unknown:
+            problems.append(f"needs {unknown} are not among {sorted(NEEDS)}")
+        if self.needs_at is not None and (not self.needs or not callable(self.needs_at)):
+            problems.append("needs_at must be callable and is given only with needs")
+        if set(self.needs) & {"hessian_diag", "noise"} and "key" not in {p.name for p in self.params}:
+            problems.append("a spec with random needs (hessian_diag, noise) must have a 'key' (seed) parameter")
+        if self.global_slots and set(self.needs) - {"value"}:
+            problems.append("with global_slots only the shared need 'value' is supported (not per-tensor needs)")
         return problems
 
 

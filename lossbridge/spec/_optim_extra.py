@@ -90,6 +90,7 @@ def optimistic_gd_update(
 
 OPTIMISTIC_GRADIENT_DESCENT = OptimizerSpec(
     name="optimistic_gradient_descent",
+    elementwise=True,
     aliases=("ogd", "optimistic_gd", "ogda"),
     summary="Optimistic gradient descent: the gradient step plus a correction by the last gradient change.",
     init=optimistic_gd_init,
@@ -179,6 +180,7 @@ def optimistic_adam_update(
 
 OPTIMISTIC_ADAM = OptimizerSpec(
     name="optimistic_adam",
+    elementwise=True,
     aliases=("oadam", "optimistic_adam_v2"),
     summary="Optimistic Adam: optimistic gradient descent applied to Adam's normalized direction.",
     init=optimistic_adam_init,

@@ -12,6 +12,7 @@ from typing import Any
 
 from lossbridge.conventions import Convention
 from lossbridge.errors import ParameterError
+from lossbridge.spec._factored import OptionalParam
 from lossbridge.spec._first_order import DECOUPLED, is_zero, lr_param, momentum_step, round_through, weight_decay_terms
 from lossbridge.spec._model import OptimizerSpec
 from lossbridge.spec._ops import abs_sq
@@ -156,6 +157,7 @@ def rmsprop_update(
 
 RMSPROP = OptimizerSpec(
     name="rmsprop",
+    elementwise=True,
     aliases=("rms_prop",),
     summary="RMSprop: divide the gradient by a running root mean square (optionally centered, with momentum).",
     init=rmsprop_init,
@@ -233,7 +235,7 @@ RMSPROP = OptimizerSpec(
         "optax": Convention(
             "optax",
             "optax.rmsprop",
-            state={"square_avg": "nu", "grad_avg": "mu"},
+            state={"square_avg": "nu", "grad_avg": "mu", "momentum": "trace"},
             params={"eps_in_sqrt": True, "lr_in_momentum": True},
             notes="decay 0.9, eps 1e-8 inside the sqrt by default (eps_in_sqrt), initial_scale 0; "
             "scale_by_rms/scale_by_stddev, then -lr, then trace(momentum, nesterov): the buffer holds "
@@ -311,6 +313,7 @@ def adagrad_update(
 
 ADAGRAD = OptimizerSpec(
     name="adagrad",
+    elementwise=True,
     aliases=("ada_grad",),
     summary="Adagrad: per-coordinate steps scaled by the root of the sum of all past squared gradients.",
     init=adagrad_init,
@@ -425,22 +428,27 @@ def adadelta_update(
     >>> params[0].round(6).tolist()
     [0.051317]
     """
-    g, decay = weight_decay_terms(param, grad, lr=lr, weight_decay=weight_decay, decoupled=decoupled_weight_decay)
+    rate = 1.0 if lr is None else lr
+    g, decay = weight_decay_terms(param, grad, lr=rate, weight_decay=weight_decay, decoupled=decoupled_weight_decay)
     v = rho * state["square_avg"] + (1.0 - rho) * (g * g)
     d = xp.sqrt(state["acc_delta"] + eps) / xp.sqrt(v + eps) * g
     u = rho * state["acc_delta"] + (1.0 - rho) * (d * d)
+    if lr is None:  # Optax's learning_rate=None: no scaling and no sign flip, the update is +d (it ascends)
+        return decay + d, {"square_avg": v, "acc_delta": u}
     return decay - lr * d, {"square_avg": v, "acc_delta": u}
 
 
 ADADELTA = OptimizerSpec(
     name="adadelta",
+    elementwise=True,
     aliases=("ada_delta",),
     summary="Adadelta: the step is the ratio of running RMS of past updates to running RMS of gradients.",
     init=adadelta_init,
     update=adadelta_update,
     slots=("square_avg", "acc_delta"),
     params=(
-        Param("lr", 1.0, "learning rate (the paper has none, i.e. 1)", low=0.0),
+        OptionalParam("lr", 1.0, "learning rate (the paper has none, i.e. 1); None: Optax's learning_rate=None, "
+                      "no scaling and no sign flip (theta += d: the parameters climb the gradient)", low=0.0),
         Param("rho", 0.95, "decay of both running averages (Caffe: momentum)", low=0.0, high=1.0),
         Param("eps", 1e-6, "added inside both square roots; also sets the first steps' size", low=0.0),
         _WEIGHT_DECAY,
@@ -461,6 +469,7 @@ ADADELTA = OptimizerSpec(
         "torch": Convention(
             "torch",
             "torch.optim.Adadelta",
+            state={"square_avg": "square_avg", "acc_delta": "acc_delta"},
             params={"rho": 0.9},
             notes="rho 0.9, eps 1e-6, lr 1.0; weight_decay is L2 added to the gradient.",
             names={"Adadelta": {}},
@@ -468,6 +477,7 @@ ADADELTA = OptimizerSpec(
         "keras": Convention(
             "keras",
             "keras.optimizers.Adadelta",
+            state={"square_avg": "_accumulated_grads", "acc_delta": "_accumulated_delta_vars"},
             params={"lr": 1e-3, "eps": 1e-7, "decoupled_weight_decay": True},
             notes="rho 0.95, epsilon 1e-7, lr 1e-3. " + _KERAS_NOTE,
             hyper_dtype="float32",
@@ -477,10 +487,13 @@ ADADELTA = OptimizerSpec(
         "optax": Convention(
             "optax",
             "optax.adadelta",
+            state={"square_avg": "e_g", "acc_delta": "e_x"},
             params={"rho": 0.9},
             notes="add_decayed_weights (L2 on the gradient), scale_by_adadelta (rho 0.9, eps 1e-6), "
-            "then -lr. Pass learning_rate: Optax's default None skips the lr scaling and its sign flip, "
-            "so the parameters climb the gradient; lossbridge keeps its lr 1.0 descent instead.",
+            "then -lr. Optax's learning_rate=None (its default) skips the lr scaling and its sign flip, so "
+            "the parameters climb the gradient: an explicit learning_rate=None (lr=None) reproduces it, but "
+            "the convention's default stays lr 1.0 descent (Keras's optimizer, which the tensorflow backend "
+            "builds, has no learning-rate-free form). Pass learning_rate.",
             names={"adadelta": {}},
             masks={"weight_decay_mask": {"weight_decay": 0.0}},
         ),

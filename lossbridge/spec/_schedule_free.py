@@ -193,6 +193,7 @@ _OPTAX_NOTE = (
 
 SCHEDULE_FREE_ADAMW = OptimizerSpec(
     name="schedule_free_adamw",
+    elementwise=True,
     aliases=("schedule_free_adam",),
     summary="Schedule-free AdamW: RMS-scaled steps on z, evaluation at a weighted average x of z, "
     "gradients at an interpolation y.",
@@ -269,6 +270,7 @@ SCHEDULE_FREE_ADAMW = OptimizerSpec(
 
 SCHEDULE_FREE_SGD = OptimizerSpec(
     name="schedule_free_sgd",
+    elementwise=True,
     summary="Schedule-free SGD: gradient steps on z, evaluation at a weighted average x of z, "
     "gradients at an interpolation y.",
     init=partial(schedule_free_init, base="sgd"),

@@ -14,7 +14,7 @@ import numpy as np
 import lossbridge
 from lossbridge._inputs import native_layout
 from lossbridge.backends.numpy import NumpyOptimizer
-from lossbridge.bound import BoundLoss, bind
+from lossbridge.bound import BoundLoss, BoundOptimizer, bind
 from lossbridge.errors import BackendError
 from lossbridge.registry import Registry, default_registry
 from lossbridge.spec._model import LossSpec, OptimizerSpec
@@ -197,9 +197,14 @@ class Check:
     def _get(self) -> Any:
         params = _with_dtype(self.case, self.dtype)
         with _framework_deprecations_ignored():  # a spec named like a name its framework deprecated
-            return lossbridge.get(
+            made = lossbridge.get(
                 self.spec, backend=self.backend, convention=self.case.convention, registry=self.registry, **params
             )
+        reg = self.registry or default_registry()
+        if getattr(reg.spec(self.spec), "role", "optimizer") == "transform":  # see TRANSFORM_OPTIMIZER
+            opt = lossbridge.get(TRANSFORM_OPTIMIZER[0], backend=self.backend, registry=reg, **TRANSFORM_OPTIMIZER[1])
+            return lossbridge.chain(made, opt)
+        return made
 
 
 def _worst(pairs: Sequence[tuple[str, Any, Any]]) -> tuple[float, str]:
@@ -242,11 +247,48 @@ def _run_fd(check: Check) -> tuple[float, str]:
     return _worst([(f"d/d{i}", a, n) for i, a, n in zip(range(len(numeric)), analytic, numeric)])
 
 
+#: A gradient transform (``OptimizerSpec.role == "transform"``) is checked as the chain
+#: ``lossbridge.chain(transform, sgd(lr=0.1))`` on every backend that chains (NumPy, torch, JAX), against the
+#: same chain on NumPy in float64; the parameters then follow a descent whose every step goes through it.
+TRANSFORM_OPTIMIZER: tuple[str, dict[str, Any]] = ("sgd", {"lr": 0.1})
+
+
+def _numpy_optimizer(spec: OptimizerSpec, case: OptimizerCase) -> Any:
+    """The NumPy reference of a case: the optimizer, or a transform chained before :data:`TRANSFORM_OPTIMIZER`."""
+    bound = bind(spec, convention=case.convention, params=case.params)
+    assert isinstance(bound, BoundOptimizer)
+    if spec.role != "transform":
+        return NumpyOptimizer(bound)
+    from lossbridge.chain import NumpyChain, NumpyTransform
+
+    sgd = bind(default_registry().spec(TRANSFORM_OPTIMIZER[0]), params=TRANSFORM_OPTIMIZER[1])
+    assert isinstance(sgd, BoundOptimizer)
+    return NumpyChain((NumpyTransform(bound), NumpyOptimizer(sgd)))
+
+
+def _chains(target: Any, spec: str, registry: Registry) -> bool:
+    """Whether ``target`` chains a gradient transform before an optimizer (``lossbridge.chain``): one probe
+    per backend. TensorFlow does not (Keras's base-optimizer options are its native transforms, verified in
+    tests/conventions/test_transform_oracles.py); array-api-strict has no chain object (the transform specs'
+    purity is checked on array-api-strict in tests/spec/test_transforms.py)."""
+    if target.name not in _CHAIN_SUPPORT:
+        try:
+            lossbridge.chain(lossbridge.get(spec, backend=target.name, registry=registry),
+                             lossbridge.get(TRANSFORM_OPTIMIZER[0], backend=target.name, registry=registry))
+            _CHAIN_SUPPORT[target.name] = True
+        except (BackendError, lossbridge.ParameterError):
+            _CHAIN_SUPPORT[target.name] = False
+    return _CHAIN_SUPPORT[target.name]
+
+
+_CHAIN_SUPPORT: dict[str, bool] = {}
+
+
 def reference_trajectory(
     spec: OptimizerSpec, case: OptimizerCase
 ) -> tuple[list[list[np.ndarray]], list[list[np.ndarray]]]:
     """Closed-loop float64 NumPy run: the gradient sequence it saw and the parameters after each step."""
-    optimizer = NumpyOptimizer(bind(spec, convention=case.convention, params=case.params))
+    optimizer = _numpy_optimizer(spec, case)
     params, grad = least_squares()
     current = [p.copy() for p in params]
     grads, path = [], []
@@ -284,7 +326,7 @@ def _run_optimizer(check: Check) -> tuple[float, str]:
 def _reference_on(
     spec: OptimizerSpec, case: OptimizerCase, start: list[np.ndarray], grads: list[list[np.ndarray]], dtype: str
 ) -> list[list[np.ndarray]]:
-    optimizer = NumpyOptimizer(bind(spec, convention=case.convention, params=case.params))
+    optimizer = _numpy_optimizer(spec, case)
     current = [_round_to(p, dtype) for p in start]
     if spec.global_slots:
         # Prodigy-type d-estimates difference x0 - x (cancellation) and take maxima, so a low-precision
@@ -349,6 +391,20 @@ def generate_checks(
             continue
         if spec.kind == "schedule":
             continue  # schedules are checked by generate_schedule_checks
+        if getattr(spec, "role", "optimizer") == "transform" and not _chains(target, spec.name, reg):
+            continue  # no chain on this backend (see _chains)
+        if getattr(spec, "closure_step", None) is not None:
+            # L-BFGS-type specs need the objective at trial points (a closure), not a fixed gradient
+            # sequence: the kit's trajectories replay precomputed gradients, which such a step cannot
+            # consume. Their cross-backend agreement (numpy, torch, jax) is tests/spec/test_optimizers_lbfgs.py
+            # and tests/conventions/test_lbfgs_oracles.py.
+            continue
+        if getattr(spec, "needs", ()):
+            # the kit's trajectories feed gradients only; a step that also needs the loss value, a Hessian
+            # estimate or a noise sample (OptimizerSpec.needs) is checked across backends by
+            # tests/spec/test_optimizers_oracle.py, tests/conventions/test_oracle_optim_oracles.py and
+            # plugins/lossbridge-{torch,jax}/tests/test_oracle_optim.py (and fuzzed on NumPy)
+            continue
         if getattr(spec, "global_slots", ()) and not _runs_global_state(target, spec.name, reg):
             continue  # the backend refuses global_slots with a BackendError (tested where it is supported)
         cases: Sequence[LossCase | OptimizerCase] = (

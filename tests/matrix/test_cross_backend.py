@@ -33,6 +33,14 @@ def test_every_spec_on_the_backend_matches_the_reference(backend: str) -> None:
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
     backend_report(backend).write_text(report.to_json())
     specs = {s.name for s, _ in default_registry().specs() if s.kind != "schedule"}
+    # not in the kit's gradient-replay trajectories, each covered across backends by its own tests:
+    # closure steps (L-BFGS) and steps that need the loss value, a Hessian estimate or a noise sample
+    # (tests/conventions/test_lbfgs_oracles.py, test_oracle_optim_oracles.py, the plugins' test_oracle_optim.py),
+    # and gradient transforms where the backend has no chain object (Keras's own options instead:
+    # tests/conventions/test_transform_oracles.py; strict refuses them)
+    specs -= {s.name for s, _ in default_registry().specs() if s.kind == "optimizer" and (s.closure_step or s.needs)}
+    if backend in ("tensorflow", "strict"):
+        specs -= {s.name for s, _ in default_registry().specs() if getattr(s, "role", "") == "transform"}
     assert set(report.matrix()) == specs
     failures = "\n".join(f"{r.check_id}: {r.message}" for r in report.failed)
     assert not report.failed, f"{len(report.failed)} of {len(report.results)} checks failed:\n{failures}"

@@ -59,7 +59,7 @@ from lossbridge.bound import BoundOptimizer
 from lossbridge.errors import InputError, ParameterError
 
 from ._backend import JaxBackend
-from ._loss import to_jax
+from ._loss import check_finite_array, to_jax
 
 __all__ = [
     "OPTAX_OPTIONS",
@@ -170,7 +170,8 @@ def _pack(
 
 def _class_for_fields(names: tuple[str, ...], slots: set[str] | None) -> type:
     """The state class with these field names (holding ``slots`` when given)."""
-    for (fields, spec_slots), cls in list(_STATE_CLASSES.items()):
+    for key, cls in list(_STATE_CLASSES.items()):
+        fields, spec_slots = key[0], key[1]  # global-state classes' keys carry a third part
         if fields == names and (slots is None or set(spec_slots) == slots):
             return cls
     inverse = {v: k for k, v in OPTAX_SLOT_NAMES.items()}
@@ -191,6 +192,8 @@ class _Options:
 
     slot_dtypes: Mapping[str, Any] = field(default_factory=dict)
     masks: tuple[tuple[Any, Mapping[str, Any]], ...] = ()
+    #: lossbridge's opt-in check: refuse NaN and infinity in the gradients (concrete arrays only)
+    check_finite: bool = False
 
 
 def resolve_options(bound: BoundOptimizer, options: Mapping[str, Any]) -> _Options:
@@ -202,6 +205,8 @@ def resolve_options(bound: BoundOptimizer, options: Mapping[str, Any]) -> _Optio
     masks = dict(getattr(convention, "masks", {}) or {})
     dtypes: dict[str, Any] = {}
     chosen: list[tuple[Any, Mapping[str, Any]]] = []
+    options = dict(options)
+    check_finite = bool(options.pop("check_finite", False))
     for key, value in options.items():
         if key not in slot_dtypes and key not in masks:
             known = sorted(set(slot_dtypes) | set(masks))
@@ -213,7 +218,15 @@ def resolve_options(bound: BoundOptimizer, options: Mapping[str, Any]) -> _Optio
             dtypes[slot_dtypes[key]] = jax.dtypes.canonicalize_dtype(value)
         else:
             chosen.append((value, masks[key]))
-    return _Options(dtypes, tuple(chosen))
+    return _Options(dtypes, tuple(chosen), check_finite)
+
+
+def check_finite_tree(tree: Any, name: str) -> None:
+    """``check_finite=True``: an :class:`InputError` naming the leaf (``grads['w']``) and the first
+    non-finite index. Eager only: under ``jax.jit`` the leaves are tracers with no values, and the
+    check is skipped (use ``jax.config.update("jax_debug_nans", True)`` or ``jax.experimental.checkify``)."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        check_finite_array(leaf, name + jax.tree_util.keystr(path))
 
 
 def _mask_flags(mask: Any, tree: Any, treedef: Any) -> list[bool]:
@@ -269,6 +282,12 @@ class LossbridgeTransformation(optax.GradientTransformationExtraArgs):
     def factory(self) -> Callable[..., LossbridgeTransformation]:
         """``factory(**hyper)``: a transformation with some numeric hyperparameters replaced."""
         return _factory(self.bound, self.init.options)  # type: ignore[attr-defined]
+
+    def __lossbridge_chain__(self, parts: Any, accumulate: int) -> Any:
+        """:func:`lossbridge.chain` on JAX: ``optax.chain`` (and ``optax.MultiSteps``), see ``_transforms``."""
+        from ._transforms import chain
+
+        return chain(*parts, accumulate=accumulate)
 
 
 def _compute_dtype(dtype: Any) -> Any:
@@ -362,6 +381,14 @@ def make_transformation(
 ) -> LossbridgeTransformation:
     """The Optax transformation running ``bound`` on every leaf of a parameter tree."""
     opts = options or _Options()
+    if getattr(bound.spec, "closure_step", None) is not None:  # L-BFGS: one vector, value_fn, lax loops
+        from ._lbfgs import closure_transformation
+
+        return closure_transformation(bound)  # type: ignore[return-value]
+    if getattr(bound.spec, "needs", ()):  # value / Hessian estimate / noise: see lossbridge_jax._oracle
+        from ._oracle import oracle_transformation
+
+        return oracle_transformation(bound, opts)
     if bound.spec.global_slots:
         return _global_transformation(bound, opts)
 
@@ -382,6 +409,8 @@ def make_transformation(
         del extra_args
         leaves, treedef = jax.tree.flatten(updates)
         leaves = [_check_leaf(g, "grads") for g in leaves]
+        if opts.check_finite:
+            check_finite_tree(updates, "grads")
         slot_leaves = _unpack(state, treedef)
         param_leaves = [None] * len(leaves) if params is None else treedef.flatten_up_to(params)
         count = optax.safe_int32_increment(state.count)
@@ -431,20 +460,23 @@ def _global_transformation(bound: BoundOptimizer, opts: _Options) -> LossbridgeT
         updates: Any, state: LossbridgeState, params: Any | None = None, **extra_args: Any
     ) -> tuple[Any, LossbridgeState]:
         del extra_args
-        if params is None:
+        transform = bound.spec.role == "transform"  # a gradient transform (global norm) may run without params
+        if params is None and not transform:
             raise InputError(f"params: {bound.spec.name} needs the current parameters, got None; "
                              "call update(grads, state, params)")
         leaves, treedef = jax.tree.flatten(updates)
         leaves = [_check_leaf(g, "grads") for g in leaves]
+        if opts.check_finite:
+            check_finite_tree(updates, "grads")
         slot_leaves = _unpack(state, treedef)
-        param_leaves = treedef.flatten_up_to(params)
+        param_leaves = [None] * len(leaves) if params is None else treedef.flatten_up_to(params)
         count = optax.safe_int32_increment(state.count)
         hyper = _scheduled(bound, state.count)
         gs, ps, sts, steps = [], [], [], []
         for g, s, p in zip(leaves, slot_leaves, param_leaves, strict=True):
             dtype = _compute_dtype(g.dtype)
             gs.append(g.astype(dtype))
-            ps.append(jnp.asarray(p).astype(dtype))
+            ps.append(None if p is None else jnp.asarray(p).astype(dtype))
             sts.append({k: v.astype(jnp.promote_types(dtype, v.dtype)) if _inexact(v.dtype) else v
                         for k, v in s.items()})
             steps.append(count.astype(_real_dtype(dtype)))
@@ -468,6 +500,8 @@ def _factory(bound: BoundOptimizer, options: _Options) -> Callable[..., Lossbrid
         arrays = {k: v for k, v in hyper.items() if isinstance(v, jax.Array)}
         python = {k: v for k, v in hyper.items() if k not in arrays}
         rebound = bound.with_hyper(**python) if python else bound
+        if "key" in arrays and getattr(bound.spec, "needs", ()):  # a random need's seed, injected (Optax's key=)
+            rebound = BoundOptimizer(rebound.spec, {**rebound.hyper, "key": arrays.pop("key")}, rebound.convention)
         if arrays:
             unknown = sorted(set(arrays) - set(names))
             if unknown:

@@ -14,7 +14,7 @@ import pytest
 import lossbridge
 from lossbridge import InputError, ParameterError
 
-OPTIMIZERS = sorted(e.name for e in lossbridge.catalog(kind="optimizer"))
+OPTIMIZERS = sorted(e.name for e in lossbridge.catalog(kind="optimizer") if lossbridge.spec(e.name).gradient_driven)
 
 
 def _tree(dtype: Any = jnp.float64) -> dict[str, Any]:

@@ -25,7 +25,7 @@ SCRIPT = textwrap.dedent(
         "w": jax.device_put(jnp.arange(24.0).reshape(8, 3) / 10, row),
         "b": jax.device_put(jnp.ones(3), rep),
     }
-    for name in [e.name for e in lossbridge.catalog(kind="optimizer")]:
+    for name in [e.name for e in lossbridge.catalog(kind="optimizer") if lossbridge.spec(e.name).gradient_driven]:
         tx = lossbridge.get(name, backend="jax")
         state = tx.init(params)
 

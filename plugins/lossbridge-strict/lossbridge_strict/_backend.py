@@ -9,6 +9,7 @@ import numpy as np
 
 from lossbridge.backends import Backend
 from lossbridge.bound import BoundLoss, BoundOptimizer
+from lossbridge.errors import BackendError
 
 
 class StrictLoss:
@@ -77,6 +78,11 @@ class StrictBackend(Backend):
         return StrictLoss(bound)
 
     def materialize_optimizer(self, bound: BoundOptimizer, **options: Any) -> StrictOptimizer:
+        if getattr(bound.spec, "role", "optimizer") == "transform":
+            raise BackendError(
+                f"{bound.spec.name}: the strict backend has no gradient-transform object (a transform rewrites "
+                "gradients, it is not an optimizer step); use the numpy backend's lossbridge.chain"
+            )
         return StrictOptimizer(bound)
 
     def _to(self, x: np.ndarray, dtype: str) -> Any:
@@ -110,6 +116,73 @@ class StrictBackend(Backend):
             out.append([_np(p) for p in current])
         return out
 
+    # -- portable optimizer state (lossbridge.save_state / load_state) ------------------------------
+    def export_optimizer_state(self, optimizer: Any, *, params: Any = None, **_: Any) -> Any:
+        """A :class:`StrictOptimizer`'s state (its slots and global state) for ``lossbridge.save_state``."""
+        if not isinstance(optimizer, StrictOptimizer):
+            return None
+        from lossbridge.errors import InputError
+        from lossbridge.portable import from_bound
+
+        if optimizer.slots is None:
+            raise InputError("optimizer: this array-api-strict optimizer has taken no step yet; nothing to save")
+        if params is None or len(params) != len(optimizer.slots):
+            raise InputError(f"params: expected the {len(optimizer.slots)} parameter arrays the optimizer steps")
+        return from_bound(
+            optimizer.bound,
+            step=optimizer.count,
+            slots=[{k: _native(v) for k, v in one.items()} for one in optimizer.slots],
+            shapes=[tuple(p.shape) for p in params],
+            dtypes=[_native(p).dtype.name for p in params],
+            backend="strict",
+            glob={k: _native(v) for k, v in (optimizer.glob or {}).items()},
+        )
+
+    def import_optimizer_state(
+        self, optimizer: Any, portable: Any, *, params: Any = None, convert: bool = False, **_: Any
+    ) -> Any:
+        """Load a portable state into a :class:`StrictOptimizer` over ``params`` (all checks first)."""
+        if not isinstance(optimizer, StrictOptimizer):
+            return NotImplemented
+        from lossbridge.errors import InputError
+        from lossbridge.portable import check_compatible
+
+        if params is None:
+            raise InputError("params: the array-api-strict backend needs the parameters to load a state for")
+        xp = self.namespace()
+        templates = [optimizer.bound.init(p, xp=xp) for p in params]
+        glob = None
+        if optimizer.spec.global_slots and params:
+            dtype = min((p.dtype for p in params), key=lambda d: xp.finfo(d).bits)
+            glob = optimizer.bound.init_global(dtype=dtype, xp=xp)
+        conv = optimizer.bound.convention.framework if optimizer.bound.convention is not None else None
+        check_compatible(
+            portable,
+            spec=optimizer.spec.name,
+            convention=conv,
+            hyper=optimizer.bound.hyper,
+            shapes=[tuple(p.shape) for p in params],
+            names=[None] * len(params),
+            slots=templates,
+            convert=convert,
+            backend="strict",
+            glob=glob,
+        )
+        optimizer.slots = [
+            {k: xp.asarray(np.asarray(v), dtype=t[k].dtype) for k, v in saved.items()}
+            for saved, t in zip(portable.slots, templates, strict=True)
+        ]
+        optimizer.glob = None if glob is None else {
+            k: xp.asarray(np.asarray(v), dtype=glob[k].dtype) for k, v in portable.glob.items()
+        }
+        optimizer.count = int(portable.step)
+        return portable
+
 
 def _np(x: Any) -> np.ndarray:
     return np.asarray(np.from_dlpack(x), dtype=np.float64)
+
+
+def _native(x: Any) -> np.ndarray:
+    """An array-api-strict array as NumPy in its own dtype (a copy)."""
+    return np.array(np.from_dlpack(x))

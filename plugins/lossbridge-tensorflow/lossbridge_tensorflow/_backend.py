@@ -33,6 +33,20 @@ def _fresh(optimizer: Any) -> Any:
     return type(optimizer).from_config(optimizer.get_config()) if optimizer.built else optimizer
 
 
+
+#: Keyword arguments that go to ``keras.optimizers.Optimizer`` itself rather than to the spec.
+KERAS_BASE_OPTIONS = (
+    "clipnorm",
+    "clipvalue",
+    "global_clipnorm",
+    "use_ema",
+    "ema_momentum",
+    "ema_overwrite_frequency",
+    "loss_scale_factor",
+    "gradient_accumulation_steps",
+    "name",
+)
+
 class TensorflowBackend(Backend):
     """Losses as ``keras.losses.Loss``, optimizers as ``keras.optimizers.Optimizer`` subclasses."""
 
@@ -41,7 +55,10 @@ class TensorflowBackend(Backend):
     requires = ("tensorflow", "keras")
     distribution = "\"lossbridge-tensorflow[cpu]\" (or [gpu])"
     loss_order = "truth_first"
-    loss_options = ("validate", "name")
+    loss_options = ("validate", "name", "check_finite")
+    #: Keras's base-optimizer options: ``lossbridge.get`` passes them to ``keras.optimizers.Optimizer``
+    #: itself (Keras's implementation is the native behaviour; see ``_optimizers.KERAS_BASE_OPTIONS``)
+    optimizer_options = (*KERAS_BASE_OPTIONS, "check_finite")
 
     def namespace(self) -> Any:
         from lossbridge_tensorflow import array_api
@@ -62,9 +79,18 @@ class TensorflowBackend(Backend):
         return make_keras_loss(bound, backend=self, **options)
 
     def materialize_optimizer(self, bound: BoundOptimizer, **options: Any) -> Any:
+        if getattr(bound.spec, "closure_step", None) is not None:
+            from lossbridge.errors import BackendError
+
+            raise BackendError(
+                f"{bound.spec.name}: the tensorflow backend has no closure-step optimizers (OptimizerSpec."
+                "closure_step: a step that evaluates the objective at trial points, such as L-BFGS); Keras's "
+                "optimizer API applies gradients only (apply_gradients) and Keras has no L-BFGS. Use the torch, "
+                "jax or numpy backend"
+            )
         from ._optimizers import KerasOptimizer
 
-        return KerasOptimizer(bound)
+        return KerasOptimizer(bound, **options)
 
     def materialize_schedule(self, bound: Any) -> Any:
         """A ``keras.optimizers.schedules.LearningRateSchedule`` (float32, serializable)."""

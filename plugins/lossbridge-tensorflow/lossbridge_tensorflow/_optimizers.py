@@ -21,23 +21,12 @@ import tensorflow as tf
 
 import lossbridge
 from lossbridge.bound import BoundOptimizer, bind
-from lossbridge.errors import ParameterError
+from lossbridge.errors import InputError, ParameterError
 from lossbridge_tensorflow import array_api as xp
+from lossbridge_tensorflow._backend import KERAS_BASE_OPTIONS
 
 __all__ = ["KERAS_BASE_OPTIONS", "KerasOptimizer"]
 
-#: Keyword arguments that go to ``keras.optimizers.Optimizer`` itself rather than to the spec.
-KERAS_BASE_OPTIONS = (
-    "clipnorm",
-    "clipvalue",
-    "global_clipnorm",
-    "use_ema",
-    "ema_momentum",
-    "ema_overwrite_frequency",
-    "loss_scale_factor",
-    "gradient_accumulation_steps",
-    "name",
-)
 
 
 def _read(v: Any) -> Any:
@@ -85,6 +74,7 @@ class KerasOptimizer(keras.optimizers.Optimizer):
         *,
         learning_rate: Any = None,
         hyper: Mapping[str, Any] | None = None,
+        check_finite: bool = False,
         **kwargs: Any,
     ) -> None:
         if isinstance(spec, BoundOptimizer):
@@ -98,12 +88,26 @@ class KerasOptimizer(keras.optimizers.Optimizer):
             bound = bind(found, convention=convention, params=given)
             if not isinstance(bound, BoundOptimizer):
                 raise ParameterError(f"{found.name} is a loss, not an optimizer; use KerasLoss")
+        if bound.spec.role == "transform":
+            raise lossbridge.BackendError(
+                f"{bound.spec.name} is a gradient transform; on Keras give it as the optimizer's own option "
+                "(clipnorm=, clipvalue=, global_clipnorm=, use_ema=, gradient_accumulation_steps=), e.g. "
+                "lossbridge.get('adam', backend='tensorflow', global_clipnorm=1.0)"
+            )
+        if getattr(bound.spec, "needs", ()):
+            raise lossbridge.BackendError(
+                f"{bound.spec.name}: its step needs {', '.join(bound.spec.needs)} besides the gradient "
+                "(OptimizerSpec.needs), which a Keras optimizer's apply_gradients does not receive; the "
+                "tensorflow backend does not support it yet: use backend='jax' (Optax's update(..., value=, "
+                "obj_fn=)), 'torch' (step(closure)) or 'numpy'"
+            )
         if learning_rate is None:
             learning_rate = bound.hyper["lr"]
         base.setdefault("name", bound.spec.name)
         super().__init__(learning_rate=learning_rate, **base)
         self.bound = bound
         self.spec = bound.spec
+        self.check_finite = bool(check_finite)
         self._exact_learning_rate(learning_rate)
 
     def _exact_learning_rate(self, learning_rate: Any) -> None:
@@ -157,6 +161,59 @@ class KerasOptimizer(keras.optimizers.Optimizer):
 
         return self.add_variable(shape=(), dtype=value.dtype, initializer=initializer, name=f"lossbridge_{name}")
 
+    def apply(self, grads: Any, trainable_variables: Any = None) -> Any:
+        """Keras's ``apply``; with ``check_finite=True`` the gradients are checked first (see
+        :func:`~lossbridge_tensorflow._losses.check_finite_tensor`: eager ``InputError`` naming
+        ``grads[<variable path>]``, a run-time check inside ``tf.function``, none under XLA)."""
+        if getattr(self, "check_finite", False):
+            from ._losses import check_finite_tensor
+
+            variables = trainable_variables if trainable_variables is not None else self._trainable_variables
+            paths = [getattr(v, "path", getattr(v, "name", str(k))) for k, v in enumerate(variables)]
+            checked = []
+            for k, g in enumerate(grads):
+                name = f"grads[{paths[k]!r}]" if k < len(paths) else f"grads[{k}]"
+                if isinstance(g, tf.IndexedSlices):
+                    g = tf.IndexedSlices(check_finite_tensor(g.values, name), g.indices, g.dense_shape)
+                elif g is not None:
+                    g = check_finite_tensor(tf.convert_to_tensor(g), name)
+                checked.append(g)
+            grads = checked
+        return super().apply(grads, trainable_variables)
+
+    # -- atomic loads: every count and shape is checked before any variable changes -------------
+    def set_weights(self, weights: Any) -> None:
+        """Keras's ``set_weights``, atomic: a wrong number of arrays or a wrong shape is refused
+        (``InputError``, a ``ValueError``) before any variable changes (Keras's own assigns one by
+        one, stopping at the first bad shape, and ignores extra or missing arrays)."""
+        if self.built:
+            weights = list(weights)
+            self._check_loadable([tuple(getattr(w, "shape", ())) for w in weights], "set_weights")
+        super().set_weights(weights)
+
+    def load_own_variables(self, store: Any) -> None:
+        """Keras's ``load_own_variables``, atomic: a wrong shape is refused before any variable
+        changes. A store with another number of arrays is skipped with Keras's own warning."""
+        if len(store.keys()) == len(self.variables):
+            missing = [str(i) for i in range(len(self.variables)) if str(i) not in store]
+            if missing:
+                raise InputError(f"{self.spec.name}: cannot load the optimizer state (nothing was loaded): "
+                                 f"the store lacks the entries {missing}")
+            self._check_loadable([tuple(store[str(i)].shape) for i in range(len(self.variables))],
+                                 "load_own_variables")
+        super().load_own_variables(store)
+
+    def _check_loadable(self, shapes: list[tuple[int, ...]], what: str) -> None:
+        variables = list(self._variables)
+        where = f"{self.spec.name}: {what} refused (nothing was loaded)"
+        if len(shapes) != len(variables):
+            raise InputError(f"{where}: expected {len(variables)} arrays (one per optimizer variable), "
+                             f"got {len(shapes)}")
+        for variable, shape in zip(variables, shapes, strict=True):
+            if tuple(variable.shape) != shape:
+                path = getattr(variable, "path", getattr(variable, "name", "?"))
+                raise InputError(f"{where}: variable {path} has shape {tuple(variable.shape)}, the array {shape}")
+
     def _backend_update_step(self, grads: Any, trainable_variables: Any, learning_rate: Any) -> None:
         """Keras's per-variable loop, or for a spec with ``global_slots`` one update over all variables."""
         if not self.spec.global_slots:
@@ -203,6 +260,18 @@ class KerasOptimizer(keras.optimizers.Optimizer):
             shape=tuple(value.shape), dtype=value.dtype, initializer=initializer, name=f"{path}_{name}"
         )
 
+    def _variable_overrides(self, variable: Any) -> dict[str, Any]:
+        """Per-variable hyperparameters from Keras's per-variable labels.
+
+        ``exclude_from_weight_decay(var_list=..., var_names=[...])`` (Keras's base-optimizer method,
+        matched by Keras's own ``_use_weight_decay`` on the variable's name) runs the spec with
+        ``weight_decay=0`` for the excluded variables, as Keras's AdamW/Lion/Lamb skip them. (Not for a
+        spec with ``global_slots``: its hyperparameters are shared by all variables.)
+        """
+        if "weight_decay" in self.bound.hyper and not self._use_weight_decay(variable):
+            return {"weight_decay": 0.0}
+        return {}
+
     @tf.autograph.experimental.do_not_convert  # spec code has no tensor-dependent Python control flow
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
         """One spec ``update`` for one variable; step ``iterations + 1`` in the variable's dtype."""
@@ -212,7 +281,8 @@ class KerasOptimizer(keras.optimizers.Optimizer):
         grad = tf.cast(tf.convert_to_tensor(gradient), dtype)
         step = tf.cast(self.iterations + 1, dtype)
         lr = tf.cast(learning_rate, dtype)
-        delta, new_state = self.bound.update(_read(variable), grad, state, step=step, xp=xp, lr=lr)
+        over = self._variable_overrides(variable)
+        delta, new_state = self.bound.update(_read(variable), grad, state, step=step, xp=xp, lr=lr, **over)
         self.assign_add(variable, delta)
         for k, new in new_state.items():
             if new is not state.get(k):
@@ -230,6 +300,8 @@ class KerasOptimizer(keras.optimizers.Optimizer):
                 "hyper": {k: v for k, v in self.bound.hyper.items() if k != "lr" and not callable(v)},
             }
         )
+        if getattr(self, "check_finite", False):
+            config["check_finite"] = True
         return config
 
     def __repr__(self) -> str:

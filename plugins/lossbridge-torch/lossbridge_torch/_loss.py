@@ -19,7 +19,7 @@ import torch
 
 from lossbridge import InputError, ParameterError
 from lossbridge.bound import BoundLoss
-from lossbridge.spec import REDUCTION_PARAM
+from lossbridge.spec import REDUCTION_PARAM, domain
 
 from ._namespace import namespace
 
@@ -191,19 +191,91 @@ class TorchLoss(torch.nn.Module):
         if not self.validate or torch.compiler.is_compiling():
             return False
         wrapped = torch._C._functorch.is_functorch_wrapped_tensor
-        return all(t.device.type != "meta" and not _is_fake(t) and not wrapped(t) for t in tensors)
+        return all(
+            t.device.type != "meta" and (type(t) in _PLAIN or not _is_fake(t)) and not wrapped(t) for t in tensors
+        )
+
+    def _fused_checks_pass(self, inputs: tuple[torch.Tensor, ...]) -> bool:
+        """The core's value checks of ``inputs`` (spec order) as one pass per input and ONE host sync.
+
+        True when every checked input is valid; False when something is invalid or a check is not one
+        of the fused kinds (:func:`_check_plan`), and then the caller runs the core's own checks, whose
+        errors name the problem (so the errors are the core's, only the valid case is fast).
+        """
+        bound = self._bound.select(namespace(), inputs) if self._bound.alternatives else self._bound
+        plans = self.__dict__.setdefault("_check_plans", {})
+        key = (bound.spec.name, id(bound.params))
+        plan = plans.get(key, False)
+        if plan is False:
+            plan = plans[key] = _check_plan(bound)
+        if plan is None:
+            return False
+        if not plan:
+            return True
+        stats: list[torch.Tensor] = []
+        bounds: list[tuple[float, float]] = []
+        pred = inputs[next(k for k, i in enumerate(bound.spec.inputs) if i.differentiable)]
+        for k, kind, arg in plan:
+            x = inputs[k].detach()
+            if x.numel() == 0:
+                continue
+            if kind == "class":
+                if x.is_floating_point() or x.is_complex():  # float labels: the core also checks they are whole
+                    return False
+                # no masking of ignore_index: an ignored label outside [0, C) fails here, and the core's
+                # check (which masks it) decides; inside [0, C) it passes either way
+                classes = pred.shape[1] if arg and pred.ndim > 2 else (pred.shape[-1] if pred.ndim else 0)
+                low, high = 0.0, float(classes - 1)
+            elif not x.is_floating_point():
+                return False
+            elif kind == "set":
+                allowed = self.__dict__.setdefault("_allowed", {})
+                where = (arg, x.dtype, x.device)
+                if where not in allowed:
+                    allowed[where] = torch.tensor(arg, dtype=x.dtype, device=x.device)
+                stats.append(torch.isin(x, allowed[where]).all())
+                bounds.append((1.0, 1.0))
+                continue
+            else:
+                low, high = arg
+            mn, mx = torch.aminmax(x)
+            stats += [mn, mx]
+            bounds += [(low, high), (low, high)]
+        if not stats:
+            return True
+        by_dtype: dict[torch.dtype, list[int]] = {}
+        for n, v in enumerate(stats):
+            by_dtype.setdefault(v.dtype, []).append(n)
+        order = [n for idx in by_dtype.values() for n in idx]
+        parts = [torch.stack([stats[n] for n in idx]) for idx in by_dtype.values()]
+        flat = parts[0] if len(parts) == 1 else torch.cat([p.to(torch.float64) for p in parts])
+        values = flat.tolist()  # the one host sync
+        return all(bounds[n][0] <= v <= bounds[n][1] for n, v in zip(order, values, strict=True))
 
     def forward(self, *args: Any, sample_weight: Any | None = None) -> torch.Tensor:
         """The reduced loss (prediction first, then target, then any other input)."""
         backend = self._backend
         if self._bound.rules.native is not None:  # torch's CTC takes lengths as tuples of ints too
             args = tuple(torch.as_tensor(x) if isinstance(x, (list, tuple)) else x for x in args)
-        tensors = [_tensor(x, name, k) for k, (x, name) in enumerate(zip(args, self._names(), strict=False))]
-        inputs = backend.to_spec_order(self.spec, tensors)
+        names = self.__dict__.get("_arg_names") or self.__dict__.setdefault("_arg_names", self._names())
+        tensors = [_tensor(x, name, k) for k, (x, name) in enumerate(zip(args, names, strict=False))]
+        order = self.__dict__.get("_arg_order") or self.__dict__.setdefault(
+            "_arg_order", tuple(backend.argument_order(self.spec))
+        )
+        if len(tensors) == len(order):  # the backend's rearrangement, with the order computed once
+            ordered: list[Any] = [None] * len(order)
+            for position, k in enumerate(order):
+                ordered[k] = tensors[position]
+            inputs = tuple(ordered)
+        else:  # the backend's error
+            inputs = backend.to_spec_order(self.spec, tensors)
         if sample_weight is not None:
             sample_weight = _tensor(sample_weight, "sample_weight", None)
         check = self._concrete(tensors)
-        if self.check_finite and check:
+        finite = self.check_finite and check
+        if check and self._fused_checks_pass(inputs):
+            check = False  # checked above (one host sync); the core's checks run only when something is wrong
+        if finite:
             for t, name in zip((*tensors, sample_weight), (*self._names(), "sample_weight"), strict=False):
                 _check_finite(t, name)
         device = tensors[0].device if tensors else None
@@ -225,6 +297,39 @@ class TorchLoss(torch.nn.Module):
     def extra_repr(self) -> str:
         conv = self._bound.convention.framework if self._bound.convention else None
         return f"spec={self.spec.name!r}, convention={conv!r}, reduction={self.reduction!r}"
+
+
+#: tensor types that are never fake (a FakeTensor is a subclass)
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+#: the core's range checks (lossbridge.spec._domain) of the built-in domains, as (low, high) bounds
+_RANGES = {"probability": (0.0, 1.0), "soft_binary": (0.0, 1.0), "positive": (0.0, float("inf"))}
+#: the core's set checks: the allowed values
+_SETS = {"binary": (0.0, 1.0), "sign": (-1.0, 1.0), "binary_or_sign": (-1.0, 0.0, 1.0)}
+
+
+def _check_plan(bound: BoundLoss) -> list[tuple[int, str, Any]] | None:
+    """What the core checks (``prepare_inputs``), per spec input: ``(index, kind, argument)``.
+
+    The same condition as the core (a domain with a check, integer or ``rules.check_ranges``);
+    None when an input's check is not one of the built-in kinds known here (then the core checks).
+    """
+    rules = bound.rules
+    if rules.native is not None or rules.match_rank:
+        return None
+    plan: list[tuple[int, str, Any]] = []
+    for k, decl in enumerate(bound.spec.inputs):
+        dom = domain(decl.domain_for(bound.params))
+        if dom.check is None or not (dom.integer or rules.check_ranges):
+            continue
+        if dom.name in _RANGES:
+            plan.append((k, "range", _RANGES[dom.name]))
+        elif dom.name in _SETS:
+            plan.append((k, "set", _SETS[dom.name]))
+        elif dom.name == "class_index":  # argument: the class axis is 1 for inputs of more than 2 dims
+            plan.append((k, "class", rules.class_axis == 1 and not bound.spec.elementwise))
+        else:
+            return None
+    return plan
 
 
 def _check_finite(t: Any, name: str) -> None:

@@ -6,6 +6,10 @@ hyperparameters. Each step runs, per param group, one of three engines:
 
 * a verified native kernel (:mod:`lossbridge_torch._native`), when the override registered one
   and the group's hyperparameters are ones it computes exactly (``fused=False`` turns it off);
+* for a spec declaring ``OptimizerSpec.elementwise``, whole-group updates (:mod:`lossbridge_torch._flat`):
+  the state slots in one flat buffer per group (``state[p][slot]`` are views into it), the spec's
+  update run once per group of small tensors eagerly, and compiled (``compile=True``) as one fused
+  kernel per group or per batch of large tensors; bit for bit the per-tensor values eagerly;
 * the spec's update of one tensor compiled with ``torch.compile`` (``compile=True``; dynamic
   shapes, so one graph per parameter rank serves every tensor), falling back to eager if
   compilation fails;
@@ -71,6 +75,11 @@ class SpecOptimizer(torch.optim.Optimizer):
     #: :meth:`_group_step`), "shape" (the same, split by shape: the spec branches on shapes), "off"
     #: (tensor by tensor: the list namespace could not run this spec)
     _group_mode: ClassVar[str] = "list"
+    #: whether an elementwise spec (``OptimizerSpec.elementwise``) runs once per flat group
+    #: (:mod:`lossbridge_torch._flat`); turned off for the class if its update fails there
+    _flat_ok: ClassVar[bool] = True
+    #: the compiled flat update (one per optimizer class), False once compiling it failed
+    _flat_compiled: ClassVar[Any] = None
 
     def __init__(self, params: Iterable[Any], **hyper: Any) -> None:
         options = {k: hyper.pop(k, default) for k, default in _OPTION_DEFAULTS.items()}
@@ -85,6 +94,13 @@ class SpecOptimizer(torch.optim.Optimizer):
         for group in self.param_groups:
             for k, default in _OPTION_DEFAULTS.items():
                 group.setdefault(k, self.defaults.get(k, default))
+
+    @classmethod
+    def __lossbridge_chain__(cls, parts: Any, accumulate: int) -> Any:
+        """:func:`lossbridge.chain` on torch (see :mod:`lossbridge_torch._transforms`)."""
+        from ._transforms import chain
+
+        return chain(*parts, accumulate=accumulate)
 
     # -- param groups -------------------------------------------------------------------------------
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -151,9 +167,10 @@ class SpecOptimizer(torch.optim.Optimizer):
     #: ``state_dict``/``load_state_dict``, which store non-parameter keys as they are)
     GLOBAL_STATE_KEY: ClassVar[str] = "global"
 
-    def _global_step(self) -> None:
+    def _global_step(self, **extra: Any) -> None:
         """One step of a spec with global state: its partial sums run over the tensors of ALL param
-        groups (in group order), then every tensor updates with the old and new global state."""
+        groups (in group order), then every tensor updates with the old and new global state.
+        ``extra``: a spec's shared needs (``value``), see :mod:`lossbridge_torch._oracle`."""
         name = self.bound.spec.name
         keys, params, grads, hypers = [], [], [], []
         for group in self.param_groups:
@@ -185,7 +202,7 @@ class SpecOptimizer(torch.optim.Optimizer):
             self.state[key]["step"] += 1
             steps.append(self.state[key]["step"].to(_step_dtype(p)))
         slots = [self._slots(key) for key in keys]
-        deltas, news, new_glob = bound.update_all(params, grads, slots, glob, steps=steps, xp=xp)
+        deltas, news, new_glob = bound.update_all(params, grads, slots, glob, steps=steps, xp=xp, **extra)
         for key, p, delta, new in zip(keys, params, deltas, news, strict=True):
             p.add_(delta)
             self.state[key].update(new)
@@ -238,9 +255,91 @@ class SpecOptimizer(torch.optim.Optimizer):
         elif real and native is not None and group["fused"] is not False and native.accepts(hyper, params):
             native.run(self, params, grads, hyper)
         elif group["compile"]:
-            self._compiled_step(keys, params, grads, hyper)
+            keys, params, grads = self._flat_step(keys, params, grads, hyper, compiled=True)
+            if params:
+                self._compiled_step(keys, params, grads, hyper)
         else:
-            self._list_step(keys, params, grads, hyper)
+            keys, params, grads = self._flat_step(keys, params, grads, hyper)
+            if params:
+                self._list_step(keys, params, grads, hyper)
+
+    # -- whole-group updates of an elementwise spec (see :mod:`lossbridge_torch._flat`) --------------
+    def _flat_step(
+        self,
+        keys: list[Tensor],
+        params: list[Tensor],
+        grads: list[Tensor],
+        hyper: dict[str, Any],
+        *,
+        compiled: bool = False,
+    ) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+        """The spec's update once per flat group of an elementwise spec; returns the tensors left to the
+        other engines (all of them for a spec without ``elementwise``, none usually)."""
+        cls = type(self)
+        if not (self.bound.spec.elementwise and cls._flat_ok and cls._group_mode != "off"):
+            return keys, params, grads
+        from ._flat import build_groups
+
+        if not compiled:  # eagerly, large tensors run faster tensor by tensor (see _FLAT_MAX_NUMEL)
+            small = [k for k, p in enumerate(params) if p.numel() <= _FLAT_MAX_NUMEL]
+            if len(small) < 2:
+                return keys, params, grads
+            if len(small) < len(params):
+                large = sorted(set(range(len(params))) - set(small))
+                left = self._flat_step(*([xs[k] for k in small] for xs in (keys, params, grads)), hyper)
+                return tuple(  # type: ignore[return-value]
+                    [xs[k] for k in large] + rest for xs, rest in zip((keys, params, grads), left, strict=True)
+                )
+        states = [self.state[k] for k in keys]
+        cache: dict[tuple[Any, ...], Any] = self.__dict__.setdefault("_flat_cache", {})
+        cache_key = (compiled, *(id(k) for k in keys))
+        entry = cache.get(cache_key)
+        if entry is None or not all(
+            fg.matches([keys[k] for k in idx], [params[k] for k in idx], [states[k] for k in idx])
+            for fg, idx in entry[0]
+        ):
+            if len(cache) > 8:
+                cache.clear()
+            entry = cache[cache_key] = build_groups(keys, params, grads, states)
+        groups, rest = entry
+        for n, (fg, idx) in enumerate(groups):
+            works, gs = [params[k] for k in idx], [grads[k] for k in idx]
+            try:
+                if compiled:
+                    self._flat_compiled_update(fg, works, gs, hyper)
+                else:
+                    self._flat_eager_update(fg, works, gs, [states[k] for k in idx], hyper)
+            except Exception as exc:  # nothing of this group was written: the other engines run it
+                if compiled:
+                    _log.warning("lossbridge: torch.compile of %s failed (%s); eager", self.bound.spec.name, exc)
+                    cls._flat_compiled = False
+                    self._flat_eager_update(fg, works, gs, [states[k] for k in idx], hyper)
+                    continue
+                _log.info("lossbridge: %s flat update failed (%r); per tensor", self.bound.spec.name, exc)
+                cls._flat_ok = False
+                cache.clear()
+                left = sorted({k for _, i in groups[n:] for k in i} | set(rest))
+                return [keys[k] for k in left], [params[k] for k in left], [grads[k] for k in left]
+        return [keys[k] for k in rest], [params[k] for k in rest], [grads[k] for k in rest]
+
+    def _flat_eager_update(
+        self, fg: Any, works: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]], hyper: dict[str, Any]
+    ) -> None:
+        fg.run_eager(self.bound.update, works, grads, hyper, namespace())
+
+    def _flat_compiled_update(self, fg: Any, works: list[Tensor], grads: list[Tensor], hyper: dict[str, Any]) -> None:
+        cls = type(self)
+        if cls._flat_compiled is False:
+            raise RuntimeError("torch.compile failed before for this optimizer")
+        if cls._flat_compiled is None:  # compiled once per optimizer class (dynamic sizes)
+            from ._flat import compiled_batch_update, compiled_flat_update
+
+            xp = namespace()
+            cls._flat_compiled = (compiled_flat_update(self.bound, xp), compiled_batch_update(self.bound, xp))
+            if cls._compiled is None:  # the per-tensor one, for tensors a flat group cannot take (compiled lazily)
+                cls._compiled = torch.compile(_fresh_tensor_update(self.bound), dynamic=True)
+        flat_fn, batch_fn = cls._flat_compiled
+        fg.run_compiled(flat_fn, batch_fn, works, grads, _as_tensors(self.bound, hyper, fg.dtype))
 
     # -- state_dict ---------------------------------------------------------------------------------
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -286,7 +385,8 @@ class SpecOptimizer(torch.optim.Optimizer):
                     continue
                 p = by_id[pid]
                 work = torch.view_as_real(p.detach()) if p.is_complex() else p.detach()
-                expected = {"step", *bound.init(work, xp=namespace())}
+                init = bound.init(work, xp=namespace())
+                expected = {"step", *init}
                 have = set(slots)
                 if have != expected:
                     raise InputError(
@@ -294,6 +394,13 @@ class SpecOptimizer(torch.optim.Optimizer):
                         f"{sorted(have)}, {name} expects {sorted(expected)}"
                         + (" (a torch.optim state_dict?)" if have - expected else "")
                     )
+                for slot, fresh in init.items():
+                    got = getattr(slots[slot], "shape", None)
+                    if got is not None and tuple(got) != tuple(fresh.shape):
+                        raise InputError(
+                            f"{where}: slot {slot!r} of parameter {pid} has shape {tuple(got)}, {name} expects "
+                            f"{tuple(fresh.shape)} for a parameter of shape {tuple(p.shape)}"
+                        )
 
     def _eager_step(
         self, keys: list[Tensor], params: list[Tensor], grads: list[Tensor], hyper: dict[str, Any]
@@ -441,6 +548,12 @@ _CHUNK_ELEMENTS = 1 << 18
 #: tensors up to this size run through list updates; larger ones tensor by tensor (measured on a
 #: 2-core EPYC: list updates win below ~10k elements per tensor, lose above; see benchmarks/bench_torch.py)
 _LIST_MAX_NUMEL = 1 << 13
+#: eagerly, tensors up to this size run through whole-group (flat) updates of an elementwise spec; larger
+#: ones tensor by tensor. Measured (benchmarks/bench_torch.py, 2-core EPYC, 1 MB L2 per core): at 100k
+#: parameters in 1000 tensors a flat update takes half torch's default step, at 1M in 10 or 10M in 200 the
+#: per-tensor loop is faster than flat chunks (each ``update`` call costs ~80 us of Python, a chunk of the
+#: flat range must be large to amortize it, and large temporaries are fresh mmap'd pages every call)
+_FLAT_MAX_NUMEL = 1 << 15
 
 
 def _chunks(splits: dict[tuple[Any, ...], list[int]], params: list[Tensor]) -> Iterable[tuple[Any, list[int]]]:
@@ -519,6 +632,14 @@ def _fresh_tensor_update(bound: BoundOptimizer) -> Callable[..., None]:
 
 def optimizer_class(bound: BoundOptimizer, native: Any = None) -> type[SpecOptimizer]:
     """A ``torch.optim.Optimizer`` subclass whose defaults are ``bound``'s hyperparameters."""
+    if bound.spec.role == "transform":  # a gradient transform: step() rewrites p.grad (see _transforms)
+        from ._transforms import transform_class
+
+        return transform_class(bound)  # type: ignore[return-value]
+    if bound.spec.closure_step is not None:  # L-BFGS: step(closure) over all parameters as one vector
+        from ._lbfgs import closure_optimizer_class
+
+        return closure_optimizer_class(bound)  # type: ignore[return-value]
     name = "".join(part.capitalize() for part in bound.spec.name.split("_"))
     conv = bound.convention.framework if bound.convention else None
     doc = (
@@ -526,5 +647,10 @@ def optimizer_class(bound: BoundOptimizer, native: Any = None) -> type[SpecOptim
         f"torch.optim.Optimizer. Defaults: {dict(bound.hyper)}.\n\n{bound.spec.formula}"
     )
     attrs = {"bound": bound, "native": native, "__doc__": doc, "__module__": __name__}
-    return type(name, (SpecOptimizer,), attrs)
+    base: type[SpecOptimizer] = SpecOptimizer
+    if getattr(bound.spec, "needs", ()):  # the loss value / Hessian estimate / noise: lossbridge_torch._oracle
+        from ._oracle import OracleOptimizer
+
+        base = OracleOptimizer
+    return type(name, (base,), attrs)
 
