@@ -168,10 +168,13 @@ def _leaf_name(tree: Any, index: int) -> str:
 class NumpyOptimizer:
     """An optimizer over NumPy arrays: functional ``init``/``update`` and in-place ``step``."""
 
-    def __init__(self, bound: BoundOptimizer, *, check_finite: bool = False) -> None:
+    def __init__(
+        self, bound: BoundOptimizer, *, check_finite: bool = False, lr_mult: Any = None, decay_mult: Any = None
+    ) -> None:
         self.bound = bound
         self.spec = bound.spec
         self.check_finite = check_finite
+        self.mults = _caffe_mults(bound, lr_mult, decay_mult)
         self._state: NumpyOptimizerState | None = None
         self._slot_shapes: dict[tuple[tuple[int, ...], str], dict[str, tuple[int, ...]]] = {}
 
@@ -227,12 +230,29 @@ class NumpyOptimizer:
         if self.spec.global_slots:
             return self._update_global(checked, rebuild, state, count, scheduled)
         deltas, slots = [], []
-        for p, g, s in checked:
+        overrides = self._leaf_overrides(len(checked), scheduled)
+        for (p, g, s), over in zip(checked, overrides, strict=True):
             step = np.asarray(count, dtype=np.finfo(p.dtype).dtype)
-            delta, new = self.bound.update(p, g, s, step=step, xp=xp, **scheduled)
+            delta, new = self.bound.update(p, g, s, step=step, xp=xp, **over)
             deltas.append(np.asarray(delta, dtype=p.dtype))
             slots.append(new)
         return rebuild(deltas), NumpyOptimizerState(count, slots)
+
+    def _leaf_overrides(self, n: int, scheduled: dict[str, Any]) -> list[dict[str, Any]]:
+        """Per leaf, the hyperparameters of this step: Caffe's ``lr_mult`` / ``decay_mult`` applied."""
+        if not self.mults:
+            return [scheduled] * n
+        out = [dict(scheduled) for _ in range(n)]
+        for key, target in (("lr_mult", "lr"), ("decay_mult", "weight_decay")):
+            if key not in self.mults:
+                continue
+            mults, _ = _flatten(self.mults[key])
+            if len(mults) != n:
+                raise InputError(f"{key}: expected one multiplier per parameter array ({n}), got {len(mults)}")
+            base = scheduled.get(target, self.bound.hyper[target])
+            for over, m in zip(out, mults, strict=True):
+                over[target] = base * float(m)
+        return out
 
     def _checked_leaves(
         self, p_leaves: list, g_leaves: list, slots: list, params: Any, grads: Any
@@ -345,6 +365,29 @@ class NumpyOptimizer:
         return f"<lossbridge numpy optimizer {self.spec.name!r} convention={conv!r} {dict(self.bound.hyper)}>"
 
 
+def _caffe_mults(bound: BoundOptimizer, lr_mult: Any, decay_mult: Any) -> dict[str, Any]:
+    """Caffe's per-blob multipliers (``ParamSpec.lr_mult`` / ``decay_mult``; ``sgd_solver.cpp``:
+    ``local_rate = rate * lr_mult``, ``local_decay = weight_decay * decay_mult``): a tree like the
+    parameters, one number per array. Accepted under ``convention="caffe"`` only."""
+    mults = {k: v for k, v in (("lr_mult", lr_mult), ("decay_mult", decay_mult)) if v is not None}
+    if not mults:
+        return {}
+    name = bound.spec.name
+    if bound.convention is None or bound.convention.framework != "caffe":
+        raise InputError(f"{name}: lr_mult / decay_mult are Caffe's per-blob multipliers; "
+                         "they are accepted under convention='caffe' only")
+    if bound.spec.global_slots or bound.spec.needs:
+        raise InputError(f"{name}: lr_mult / decay_mult are not supported for an optimizer with global "
+                         "state or needs")
+    if "decay_mult" in mults and "weight_decay" not in bound.hyper:
+        raise InputError(f"{name}: decay_mult given, but the spec has no weight_decay")
+    for key, tree in mults.items():
+        for m in _flatten(tree)[0]:
+            if not float(m) >= 0.0:
+                raise InputError(f"{key}: expected non-negative multipliers, got {m!r}")
+    return mults
+
+
 def _export_state(optimizer: Any, state: Any, params: Any) -> Any:
     from lossbridge.portable import from_bound
 
@@ -417,7 +460,7 @@ class NumpyBackend(Backend):
     loss_order = "spec"
     #: ``check_finite=True`` refuses NaN and infinity in inputs / gradients (off by default: no cost).
     loss_options = ("validate", "check_finite")
-    optimizer_options = ("check_finite",)
+    optimizer_options = ("check_finite", "lr_mult", "decay_mult")
 
     def namespace(self) -> Any:
         return xp

@@ -314,7 +314,15 @@ class OptimizerSpec(_SpecBase):
     ``lr_mult``/``decay_mult``) are not part of a spec: the adapter runs the SAME spec with some
     hyperparameters replaced for the labelled tensors (torch param groups; Optax masks, see
     ``Convention.masks``; on Keras, ``weight_decay=0`` for the variables Keras's own
-    ``_use_weight_decay`` excludes).
+    ``_use_weight_decay`` excludes). A label that switches the formula is a static parameter of the
+    spec: muon's ``use_adam`` (the Adam fallback whatever the shape), which the Keras adapter sets for
+    the variables Keras Muon's ``exclude_layers`` (regexes searched in ``variable.path``) and
+    ``exclude_embeddings`` (``"embedding"`` in the lower-cased path, default True) match: the keras
+    convention's ``masks``. Caffe's per-blob ``lr_mult`` / ``decay_mult`` (``sgd_solver.cpp``:
+    ``local_rate = rate * lr_mult``, ``local_decay = weight_decay * decay_mult``) scale ``lr`` and
+    ``weight_decay`` under ``convention="caffe"``: keys of a torch param group
+    (``{"params": [b], "lr_mult": 2, "decay_mult": 0}``), or on NumPy ``lr_mult=`` / ``decay_mult=``
+    trees like the parameters, one number per array.
 
     Extra inputs (optimizers that need more than the gradient: Polyak SGD, Sophia, noisy SGD)
     ----------------------------------------------------------------------------------------

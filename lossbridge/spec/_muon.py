@@ -6,7 +6,9 @@ goes, how the step is scaled by the matrix shape, which Adam runs the parameters
 matrices, and torch's bfloat16 iteration), not in the algorithm.
 
 The per-tensor choice between the orthogonalized step and the Adam fallback is made on the
-parameter's static ``ndim`` (2-D: Muon; otherwise Adam), as Optax and Keras do by default.
+parameter's static ``ndim`` (2-D: Muon; otherwise Adam), as Optax and Keras do by default, or forced
+by the static ``use_adam``, which an adapter sets per tensor from the framework's labels (Keras's
+``exclude_layers`` / ``exclude_embeddings``: ``Convention.masks`` of the keras convention).
 """
 
 from __future__ import annotations
@@ -139,8 +141,8 @@ def _shape_scale(
 
 
 def muon_init(param: Any, /, *, xp: Any, **hyper: Any) -> dict[str, Any]:
-    """The momentum ``m``; ``v`` is the Adam fallback's second moment (a 0-d zero for matrices)."""
-    v = xp.zeros((), dtype=param.dtype) if param.ndim == 2 else xp.zeros_like(param)
+    """The momentum ``m``; ``v`` is the Adam fallback's second moment (a 0-d zero for Muon's matrices)."""
+    v = xp.zeros((), dtype=param.dtype) if param.ndim == 2 and not hyper.get("use_adam") else xp.zeros_like(param)
     return {"m": xp.zeros_like(param), "v": v}
 
 
@@ -183,7 +185,7 @@ def muon_update(
     >>> bool(np.allclose(params[0], -0.1 * np.eye(2), atol=0.03))
     True
     """
-    if param.ndim != 2:
+    if param.ndim != 2 or hyper["use_adam"]:
         adam_lr = hyper["lr"] if hyper["adam_lr"] is None else hyper["adam_lr"]
         direction, new_state = _adam_step(grad, state, step, xp=xp, hyper=hyper)
         decay: Any = 0.0 if is_zero(hyper["adam_weight_decay"]) else -adam_lr * hyper["adam_weight_decay"] * param
@@ -306,6 +308,14 @@ _PARAMS = (
         choices=("adam", "adam_eps_hat"),
         static=True,
     ),
+    Param(
+        "use_adam",
+        False,
+        "run the Adam fallback on this tensor whatever its shape; set per tensor by the adapter from the "
+        "framework's labels (Keras's exclude_layers / exclude_embeddings), a per-parameter label",
+        kind="bool",
+        static=True,
+    ),
     beta_param("adam_beta_1", 0.9, "the Adam fallback's first-moment decay"),
     beta_param("adam_beta_2", 0.999, "the Adam fallback's second-moment decay"),
     Param("adam_eps", None, "the Adam fallback's eps; None: eps", low=0.0, nullable=True),
@@ -350,8 +360,8 @@ MUON = OptimizerSpec(
         "Hidden-layer weight matrices of transformers and CNNs (flatten conv kernels to 2-D first): "
         "faster than AdamW per step in the nanoGPT speedruns. Embeddings, output heads, biases and "
         "norms belong to AdamW: 1-D and 0-D parameters here get the Adam fallback automatically, but "
-        "embeddings and heads are 2-D and must be given to another optimizer (Keras's exclude_layers / "
-        "exclude_embeddings need a name per parameter, which the per-tensor form does not see). The "
+        "embeddings and heads are 2-D and must be labelled use_adam=True (a torch param group; Keras's "
+        "exclude_layers / exclude_embeddings on the tensorflow backend) or given to another optimizer. The "
         "iteration is 3 matmuls per step on the smaller Gram matrix."
     ),
     conventions={
@@ -394,9 +404,13 @@ MUON = OptimizerSpec(
             "fallback Adam's (epsilon hat on the raw sqrt(v)); step rms_rate*sqrt(max(rows, cols)) with "
             "the root in float32 (rms_rate=None: no scaling); learning_rate and both weight decays live "
             "in float32; the fallback's lr is learning_rate*adam_lr_ratio, its decay uses learning_rate. "
-            "exclude_layers / exclude_embeddings are not supported (they need parameter names).",
+            "exclude_layers (regexes searched in variable.path) and exclude_embeddings (default True: "
+            "'embedding' in the lower-cased path) give those variables the fallback (use_adam=True per "
+            "variable) on the tensorflow backend (KerasOptimizer); the other backends take use_adam= for "
+            "the whole optimizer (torch: per param group).",
             hyper_dtype="float32",
             rounded=("lr", "weight_decay", "adam_weight_decay"),
+            masks={"exclude_layers": {"use_adam": True}, "exclude_embeddings": {"use_adam": True}},
             names={"Muon": {}},
             kwargs={"muon_a": "ns_a", "muon_b": "ns_b", "muon_c": "ns_c", "epsilon": "adam_eps",
                     "rms_rate": "rms_scale"},

@@ -24,7 +24,13 @@ reduction, and each dtype of the backend. For each example it checks, on the bac
   pair for losses that average over positive pairs; no input above log(float64 max) under an exp);
   on that boundary, float32 results are compared with the NumPy backend's float32 run instead, as
   the kit's edge cases are (clipping thresholds such as ``1 - 1e-7`` round with the dtype);
-* optimizers: finite updates for finite gradients, and the trajectory within tolerance.
+* optimizers: finite updates for finite gradients, and the trajectory within tolerance;
+* optimizers that need the objective (``closure_step``: L-BFGS, on NumPy, torch and JAX; ``needs``:
+  Polyak SGD, Sophia, noisy SGD, on torch and JAX, NumPy replaying synthetic needs) are driven on a
+  drawn convex quadratic as each backend's users drive them (:func:`objective_trajectory`): no
+  exception, finite parameters, and agreement with the NumPy float64 run on the same objective,
+  except for noisy SGD on torch and JAX (finiteness only: each backend draws its own noise). Keras
+  and array-api-strict refuse these specs (not fuzzed, with the reason).
 
 A failing example is shrunk to a minimal one and reported as a ready-to-paste Python snippet
 (:attr:`FuzzResult.reproduction`) that calls ``lossbridge.get(...)`` with the literal arrays.
@@ -619,6 +625,288 @@ def _trajectory_problem(path: Sequence[Sequence[Any]], expected: Sequence[Sequen
     return None
 
 
+# -- specs driven on an objective: closure steps (L-BFGS) and needs (value, Hessian estimate, noise) ----
+
+
+#: Specs whose steps each backend drives with its OWN random draws (OptimizerSpec.needs ``noise``: torch's
+#: generator, Optax's key splits, NumPy's generator: the same distribution, not the same numbers). Sophia's
+#: Hutchinson estimate is random too, but on a separable quadratic ``r * (H r) = r^2 a = a`` for every
+#: Rademacher ``r``: exact, so Sophia is compared across backends like the deterministic specs.
+_BACKEND_RANDOM = frozenset({"noise"})
+#: The diagonal scales of the fuzzed quadratic (its Hessian), extremes included.
+_SCALES = (1e-3, 1e-2, 0.5, 1.0, 2.0, 1e2)
+
+
+def _no_objective(backend: str) -> str:
+    if backend == "tensorflow":
+        return "refused by the backend: Keras's apply_gradients takes gradients only"
+    return "the backend's optimizer steps with step(params, grads) only: no objective to drive"
+
+
+def _objective_driven(spec: Any, backend: str) -> bool:
+    """Whether ``spec`` is fuzzed on ``backend`` on a drawn objective rather than replayed gradients: a
+    closure step everywhere, needs on every backend but NumPy (NumPy replays them, see _needs_trajectory)."""
+    return getattr(spec, "closure_step", None) is not None or (bool(getattr(spec, "needs", ())) and backend != "numpy")
+
+
+def _quadratic(xp: Any, params: Sequence[Any], scales: Sequence[Any]) -> Any:
+    """``sum_k 0.5 * sum(scales[k] * params[k] ** 2)``, in the parameters' dtype."""
+    total = None
+    for a, p in zip(scales, params, strict=True):
+        term = 0.5 * xp.sum(a * p * p)
+        total = term if total is None else total + term
+    return total
+
+
+def objective_trajectory(
+    spec: str, backend: str, params: Sequence[Any], scales: Sequence[Any], steps: int, *, dtype: str,
+    convention: str | None = None, registry: Any = None, **hyper: Any,
+) -> list[list[np.ndarray]]:
+    """``steps`` steps of optimizer ``spec`` on ``backend`` in ``dtype`` on the convex quadratic
+    ``sum_k 0.5 * sum(scales[k] * params[k] ** 2)`` from ``params``, driven as each backend's users drive
+    it: NumPy ``step(params, closure)`` (closure steps) or ``step(params, grads, value=, hvp=)``; torch
+    ``step(closure)`` (the closure calls ``backward()``, except for a Hessian estimate, which needs the
+    loss's graph; noise alone: ``.grad`` set, then ``step()``); JAX ``update(grads, state, params,
+    value=, grad=, value_fn=)`` with ``optax.value_and_grad_from_state`` (closure steps) or ``value=`` /
+    ``obj_fn=`` (needs), jitted. Returns the parameters after each step, in float64."""
+    from lossbridge.registry import default_registry
+
+    reg = registry or default_registry()
+    the_spec = reg.spec(spec)
+    made = _get_object(spec, backend, convention, hyper, reg)
+    start = [np.asarray(p, dtype=dtype) for p in params]
+    a = [np.asarray(s, dtype=dtype) for s in scales]
+    if backend == "numpy":
+        return _numpy_objective(the_spec, made, start, a, steps)
+    if backend == "torch":
+        return _torch_objective(the_spec, made, start, a, steps, dtype)
+    if backend == "jax":
+        return _jax_objective(the_spec, made, start, a, steps, dtype, (spec, convention, repr(sorted(hyper.items()))))
+    raise NotImplementedError(f"{backend}: no objective-driven optimizer loop in the fuzzer")
+
+
+def _numpy_objective(spec: Any, opt: Any, start: list[np.ndarray], a: list[np.ndarray], steps: int) -> Any:
+    current = [p.copy() for p in start]
+
+    def closure(ps: Sequence[np.ndarray]) -> tuple[float, list[np.ndarray]]:
+        return float(_quadratic(np, ps, a)), [s * p for s, p in zip(a, ps, strict=True)]
+
+    path = []
+    for _ in range(steps):
+        if spec.closure_step is not None:
+            opt.step(current, closure)
+        else:
+            value, grads = closure(current)
+            opt.step(current, grads, value=value, hvp=lambda v: [s * np.asarray(x) for s, x in zip(a, v, strict=True)])
+        path.append([np.array(p, dtype=np.float64, copy=True) for p in current])  # stepped in place
+    return path
+
+
+def _torch_objective(spec: Any, cls: Any, start: list[np.ndarray], a: list[np.ndarray], steps: int, dtype: str) -> Any:
+    import importlib
+
+    torch: Any = importlib.import_module("torch")
+    tensors = [torch.nn.Parameter(torch.tensor(p, dtype=getattr(torch, dtype))) for p in start]
+    scales = [torch.tensor(s, dtype=getattr(torch, dtype)) for s in a]
+    opt = cls(tensors)
+    keep_graph = "hessian_diag" in spec.needs  # the adapter differentiates the loss twice
+
+    def closure() -> Any:
+        opt.zero_grad()
+        loss = _quadratic(torch, tensors, scales)
+        if not keep_graph:
+            loss.backward()
+        return loss
+
+    path = []
+    for _ in range(steps):
+        if spec.closure_step is not None or set(spec.needs) & {"value", "hessian_diag"}:
+            opt.step(closure)
+        else:  # noise only: a gradient-driven step
+            with torch.enable_grad():
+                closure()
+            opt.step()
+        path.append([t.detach().to(torch.float64).numpy().copy() for t in tensors])
+    return path
+
+
+#: Jitted JAX steps by (spec, convention, hyperparameters): each new objective is an argument, not a new trace.
+_JAX_STEPS: dict[tuple[Any, ...], Any] = {}
+
+
+def _jax_objective(
+    spec: Any, tx: Any, start: list[np.ndarray], a: list[np.ndarray], steps: int, dtype: str, key: tuple[Any, ...]
+) -> Any:
+    import importlib
+
+    jax: Any = importlib.import_module("jax")
+    jnp: Any = importlib.import_module("jax.numpy")
+    optax: Any = importlib.import_module("optax")
+    if key not in _JAX_STEPS:
+
+        def step(params: Any, state: Any, scales: Any) -> Any:
+            def f(ps: Any) -> Any:
+                return _quadratic(jnp, ps, scales)
+
+            if spec.closure_step is not None:
+                value, grad = optax.value_and_grad_from_state(f)(params, state=state)
+                updates, state = tx.update(grad, state, params, value=value, grad=grad, value_fn=f)
+            else:
+                value, grad = jax.value_and_grad(f)(params)
+                extra = {"value": value} if "value" in spec.needs else {}
+                if "hessian_diag" in spec.needs:
+                    extra["obj_fn"] = f
+                updates, state = tx.update(grad, state, params, **extra)
+            return optax.apply_updates(params, updates), state
+
+        _JAX_STEPS[key] = (tx, jax.jit(step))
+    tx, step = _JAX_STEPS[key]
+    x64 = jax.enable_x64(True) if dtype == "float64" and not jax.config.jax_enable_x64 else contextlib.nullcontext()
+    with x64:
+        current = [jnp.asarray(p, dtype=dtype) for p in start]
+        scales = [jnp.asarray(s, dtype=dtype) for s in a]
+        state = tx.init(current)
+        path = []
+        for _ in range(steps):
+            current, state = step(current, state, scales)
+            path.append([np.asarray(p, dtype=np.float64) for p in current])
+    return path
+
+
+def _objective_reproduction(
+    spec: str, backend: str, convention: str | None, params: Mapping[str, Any], start: Sequence[Any],
+    scales: Sequence[Any], steps: int, dtype: str,
+) -> str:
+    lines = [
+        "import numpy as np",
+        "from lossbridge.testing._fuzz import objective_trajectory",
+        "",
+        f"params = [{', '.join(_literal(p) for p in start)}]  # rounded to {dtype}",
+        f"scales = [{', '.join(_literal(s) for s in scales)}]  # objective: sum_k 0.5 * sum(scales[k] * params[k]**2)",
+        f"kwargs = dict(convention={convention!r}{_kwargs(params)})",
+        f"for backend, dtype in ((\"numpy\", \"float64\"), ({backend!r}, {dtype!r})):",
+        f"    path = objective_trajectory({spec!r}, backend, params, scales, {steps}, dtype=dtype, **kwargs)",
+        "    print(backend, path[-1])",
+    ]
+    return "\n".join(lines)
+
+
+def _objective_example(
+    data: Any, spec: Any, backend: str, dtypes: Sequence[str], registry: Any, pooled: bool = False
+) -> None:
+    """A closure-step spec (any backend) or a spec with needs (torch, JAX) on a drawn convex quadratic
+    ``sum_k 0.5 * sum(a_k * p_k ** 2)`` (diagonal scales ``a`` from 1e-3 to 1e2, extremes included; the
+    starting point from the ``real`` domain, extremes included), driven for 1 to 3 steps on the backend in
+    the drawn dtype, as its users drive it (:func:`objective_trajectory`). Checked: no exception, finite
+    parameters at every step, and agreement with the NumPy backend's float64 run on the same objective
+    (parameters and scales as rounded to the dtype) within the dtype's tolerance, a disagreement being
+    accepted only as the dtype's arithmetic: subnormals flushed to zero, within four times the float64
+    run's own change under perturbations of one rounding error of the start and scales (the problem's
+    conditioning, e.g. a line search's branch), or, on a backend other than NumPy, the NumPy backend's
+    run in the same dtype. A spec whose backend draws its own random numbers (``noise``: noisy SGD) is
+    checked for no exception and finiteness only on torch and JAX, not agreement (the draws differ by
+    design) nor descent."""
+    from lossbridge.testing._checks import _round_to, tolerance
+
+    st = _st()
+    variant, conv, params = data.draw(st.sampled_from(list(_param_variants_of(spec))), label="variant")
+    dtype = data.draw(st.sampled_from(tuple(dtypes)), label="dtype")
+    if pooled:
+        rows, cols = data.draw(st.sampled_from(_POOLED_OPTIMIZER), label="rows, cols")
+    else:
+        rows, cols = data.draw(st.integers(1, 4), label="rows"), data.draw(st.integers(1, 4), label="cols")
+    shapes = [(rows, cols), (cols,)]
+    steps = data.draw(st.integers(1, 3), label="steps")
+    scale_value = st.sampled_from(_SCALES) | st.floats(-3.0, 2.0).map(lambda e: 10.0**e)
+    scales = [
+        _round_to(np.array(data.draw(st.lists(scale_value, min_size=int(np.prod(s)), max_size=int(np.prod(s))),
+                                     label="scales")).reshape(s), dtype)
+        for s in shapes
+    ]
+    start = [_round_to(data.draw(domain_strategy("real", s), label="param"), dtype) for s in shapes]
+
+    def fail(message: str) -> None:
+        raise _Failure(
+            f"{backend}-{spec.name} [{variant}, {dtype}, {steps} steps, shapes {shapes}]: {message}",
+            _objective_reproduction(spec.name, backend, conv, params, start, scales, steps, dtype),
+        )
+
+    def run(on: str, kind: str, p0: Sequence[Any], a: Sequence[Any]) -> list[list[np.ndarray]]:
+        return objective_trajectory(spec.name, on, p0, a, steps, dtype=kind, convention=conv, registry=registry,
+                                    **params)
+
+    try:
+        expected = run("numpy", "float64", start, scales)
+    except Exception as exc:
+        fail(f"the float64 NumPy run raised {type(exc).__name__}: {exc}")
+    if not all(_finite(p) for step in expected for p in step):
+        fail("the float64 NumPy run gave a non-finite parameter on a convex quadratic")
+    if backend == "numpy" and dtype == "float64":
+        return
+    try:
+        path = run(backend, dtype, start, scales)
+    except Exception as exc:
+        fail(f"raised {type(exc).__name__}: {exc}")
+    for t, step in enumerate(path):
+        for k, p in enumerate(step):
+            if not _finite(p):
+                fail(f"step {t + 1} param {k} is not finite on a convex quadratic: {p}")
+    if backend != "numpy" and set(spec.needs) & _BACKEND_RANDOM:
+        return  # the backend's own draws: finiteness only (see the docstring)
+    tol = tolerance(dtype, "optimizer")
+    problem = _path_problem(path, expected, start, tol)
+    if problem is None:
+        return
+    flushed = run("numpy", "float64", [_nudge(p, dtype, 0.0) for p in start], [_nudge(s, dtype, 0.0) for s in scales])
+    if _path_problem(path, flushed, start, tol) is None:
+        return
+    eps = float(np.finfo(dtype).eps)
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    for _ in range(3):  # the float64 run's own sensitivity to one rounding error of the data
+        moved = run("numpy", "float64", [_perturbed(p, eps, rng) for p in start],
+                    [_perturbed(s, eps, rng) for s in scales])
+        worst = max(worst, _path_error(moved, expected, start))
+    if np.isfinite(worst) and _path_error(path, expected, start) <= max(tol, 4.0 * worst):
+        return
+    if backend != "numpy" and _path_problem(path, run("numpy", dtype, start, scales), start, tol) is None:
+        return
+    fail(f"{problem} (the float64 run's change under one rounding error of the data: {worst:.3g})")
+
+
+def _path_problem(path: Sequence[Sequence[Any]], expected: Sequence[Sequence[Any]], start: Sequence[Any],
+                  tol: float) -> str | None:
+    """:func:`_trajectory_problem` for a minimizer: errors relative to the largest parameter SO FAR (the
+    start included). A minimizer drives the parameters towards the exact minimum 0, where the dtype's
+    rounding errors keep the size of the values they were made on (L-BFGS converges in one step)."""
+    scale = max(float(np.max(np.abs(np.asarray(p, dtype=np.float64)), initial=0.0)) for p in start)
+    for t, (pa, pe) in enumerate(zip(path, expected)):
+        scale = max([scale] + [float(np.max(np.abs(e), initial=0.0)) for e in pe])
+        for k, (a, e) in enumerate(zip(pa, pe)):
+            err = mixed_error(a, e, scale)
+            if err > tol:
+                return (
+                    f"step {t + 1} param {k}: error {err:.3g} > {tol:g} against the float64 NumPy run "
+                    "(relative to the largest parameter so far)"
+                )
+    return None
+
+
+def _path_error(path: Sequence[Sequence[Any]], expected: Sequence[Sequence[Any]], start: Sequence[Any]) -> float:
+    scale = max(float(np.max(np.abs(np.asarray(p, dtype=np.float64)), initial=0.0)) for p in start)
+    worst = 0.0
+    for pa, pe in zip(path, expected):
+        scale = max([scale] + [float(np.max(np.abs(e), initial=0.0)) for e in pe])
+        worst = max([worst] + [mixed_error(a, e, scale) for a, e in zip(pa, pe)])
+    return worst
+
+
+def _param_variants_of(spec: Any) -> Any:
+    from lossbridge.testing._cases import param_variants
+
+    return param_variants(spec)
+
+
 def fuzz_spec(
     spec: str,
     backend: str = "numpy",
@@ -647,19 +935,23 @@ def fuzz_spec(
     target = reg.backend(backend)
     the_spec = reg.spec(spec)
     kinds = tuple(dtypes or target.dtypes)
-    if getattr(the_spec, "closure_step", None) is not None:
-        # a closure step evaluates the objective at trial points; the fuzzer replays gradients only
-        # (its cross-backend tests: tests/spec/test_optimizers_lbfgs.py, tests/conventions/test_lbfgs_oracles.py)
-        return FuzzResult(the_spec.name, target.name, 0, True, "not fuzzed: closure_step (needs the objective)")
+    if getattr(the_spec, "closure_step", None) is not None and target.name not in ("numpy", "torch", "jax"):
+        # Keras has no closure step (the backend refuses the spec: BackendError naming closure_step);
+        # array-api-strict's optimizer steps with step(params, grads) only (no closure to drive)
+        reason = f"not fuzzed: closure_step ({_no_objective(target.name)})"
+        return FuzzResult(the_spec.name, target.name, 0, True, reason)
     if getattr(the_spec, "role", "optimizer") == "transform" and target.name in ("tensorflow", "strict"):
         # no transform object there (Keras's own base-optimizer options are the native form)
         return FuzzResult(the_spec.name, target.name, 0, True, "not fuzzed: no gradient-transform object")
-    if getattr(the_spec, "needs", ()) and target.name != "numpy":
-        # the backends' trajectory API feeds gradients only; the needs are fuzzed on NumPy and checked
-        # across backends by tests/conventions/test_oracle_optim_oracles.py and the plugins' tests
+    if getattr(the_spec, "needs", ()) and target.name not in ("numpy", "torch", "jax"):
+        # Keras has no way to supply the objective's value, Hessian estimate or noise: the backend
+        # refuses these specs (BackendError naming the need); array-api-strict: step(params, grads) only
         needs = list(getattr(the_spec, "needs", ()))
-        return FuzzResult(the_spec.name, target.name, 0, True, f"not fuzzed: needs {needs}")
+        reason = f"not fuzzed: needs {needs} ({_no_objective(target.name)})"
+        return FuzzResult(the_spec.name, target.name, 0, True, reason)
     run = _loss_example if isinstance(the_spec, LossSpec) else _optimizer_example
+    if not isinstance(the_spec, LossSpec) and _objective_driven(the_spec, target.name):
+        run = _objective_example
     pooled = target.name != "numpy" if pooled_shapes is None else pooled_shapes
     count = 0
     last: list[_Failure] = []

@@ -83,6 +83,14 @@ class StrictBackend(Backend):
                 f"{bound.spec.name}: the strict backend has no gradient-transform object (a transform rewrites "
                 "gradients, it is not an optimizer step); use the numpy backend's lossbridge.chain"
             )
+        closure, needs = getattr(bound.spec, "closure_step", None) is not None, getattr(bound.spec, "needs", ())
+        if closure or needs:
+            what = "closure_step" if closure else f"needs {needs}"
+            raise BackendError(
+                f"{bound.spec.name}: the strict backend's optimizer steps with step(params, grads) only, and this "
+                f"spec's step needs more ({what}: the objective, its value, a Hessian estimate or noise); its "
+                "purity is checked on array-api-strict in the spec tests. Use the numpy, torch or jax backend"
+            )
         return StrictOptimizer(bound)
 
     def _to(self, x: np.ndarray, dtype: str) -> Any:

@@ -58,7 +58,7 @@ class TensorflowBackend(Backend):
     loss_options = ("validate", "name", "check_finite")
     #: Keras's base-optimizer options: ``lossbridge.get`` passes them to ``keras.optimizers.Optimizer``
     #: itself (Keras's implementation is the native behaviour; see ``_optimizers.KERAS_BASE_OPTIONS``)
-    optimizer_options = (*KERAS_BASE_OPTIONS, "check_finite")
+    optimizer_options = (*KERAS_BASE_OPTIONS, "check_finite", "exclude_layers", "exclude_embeddings")
 
     def namespace(self) -> Any:
         from lossbridge_tensorflow import array_api

@@ -13,6 +13,7 @@ Importing this module imports TensorFlow and Keras; the backend imports it lazil
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,6 +35,29 @@ def _read(v: Any) -> Any:
     if isinstance(v, keras.Variable):
         v = v.value
     return tf.convert_to_tensor(v)
+
+
+#: Keras's per-variable labels by name (``Convention.masks`` options of a keras convention): a list of
+#: regexes searched in ``variable.path`` (Muon's ``exclude_layers``), or a flag for a fixed keyword in
+#: the lower-cased path (Muon's ``exclude_embeddings``), with Keras's default when not given.
+_KERAS_FLAG_LABELS = {"exclude_embeddings": ("embedding", True)}
+
+
+def _pop_labels(convention: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The label options the convention declares (``Convention.masks``), removed from ``kwargs``."""
+    masks = getattr(convention, "masks", None) or {}
+    labels = {k: kwargs.pop(k) for k in list(kwargs) if k in masks}
+    for key, (_, default) in _KERAS_FLAG_LABELS.items():
+        if key in masks:
+            labels.setdefault(key, default)
+    for key, value in labels.items():
+        if key in _KERAS_FLAG_LABELS:
+            labels[key] = bool(value)
+        elif value is None or isinstance(value, str):
+            labels[key] = [] if value is None else [value]
+        else:
+            labels[key] = [str(v) for v in value]
+    return labels
 
 
 def _split_kwargs(spec_params: set[str], kwargs: Mapping[str, Any], owner: str) -> tuple[dict, dict]:
@@ -79,10 +103,12 @@ class KerasOptimizer(keras.optimizers.Optimizer):
     ) -> None:
         if isinstance(spec, BoundOptimizer):
             bound = spec
+            labels = _pop_labels(bound.convention, kwargs)
             given, base = _split_kwargs(set(bound.hyper), {**(hyper or {}), **kwargs}, bound.spec.name)
             bound = bound.with_hyper(**given) if given else bound
         else:
             found = lossbridge.spec(spec)
+            labels = _pop_labels(found.conventions.get(convention) if convention else None, kwargs)
             names = {p.name for p in found.params}
             given, base = _split_kwargs(names, {**(hyper or {}), **kwargs}, found.name)
             bound = bind(found, convention=convention, params=given)
@@ -108,6 +134,7 @@ class KerasOptimizer(keras.optimizers.Optimizer):
         self.bound = bound
         self.spec = bound.spec
         self.check_finite = bool(check_finite)
+        self.labels = labels
         self._exact_learning_rate(learning_rate)
 
     def _exact_learning_rate(self, learning_rate: Any) -> None:
@@ -143,8 +170,9 @@ class KerasOptimizer(keras.optimizers.Optimizer):
         super().build(var_list)
         self._lb_slots: list[dict[str, Any]] = []
         for var in var_list:
+            over = self._variable_overrides(var)
             with tf.init_scope():
-                state = self.bound.init(_read(var), xp=xp)
+                state = (self.bound.with_hyper(**over) if over else self.bound).init(_read(var), xp=xp)
             self._lb_slots.append({k: self._slot_variable(var, k, v) for k, v in state.items()})
         if self.spec.global_slots:
             # the spec's global state (shared by all variables), in the variables' lowest dtype
@@ -267,10 +295,27 @@ class KerasOptimizer(keras.optimizers.Optimizer):
         matched by Keras's own ``_use_weight_decay`` on the variable's name) runs the spec with
         ``weight_decay=0`` for the excluded variables, as Keras's AdamW/Lion/Lamb skip them. (Not for a
         spec with ``global_slots``: its hyperparameters are shared by all variables.)
+
+        The convention's label options (``Convention.masks``, e.g. Muon's ``exclude_layers=[...]``:
+        regexes searched in ``variable.path``, and ``exclude_embeddings``: ``"embedding"`` in the
+        lower-cased path, Keras's ``_should_use_adamw``) replace the mask's hyperparameters (Muon's
+        ``use_adam=True``) for the variables they match.
         """
+        over: dict[str, Any] = {}
         if "weight_decay" in self.bound.hyper and not self._use_weight_decay(variable):
-            return {"weight_decay": 0.0}
-        return {}
+            over["weight_decay"] = 0.0
+        labels = getattr(self, "labels", None)
+        if labels:
+            masks = self.bound.convention.masks if self.bound.convention is not None else {}
+            path = str(getattr(variable, "path", getattr(variable, "name", "")))
+            for key, value in labels.items():
+                if key in _KERAS_FLAG_LABELS:
+                    hit = value and _KERAS_FLAG_LABELS[key][0] in path.lower()
+                else:
+                    hit = any(re.search(pattern, path) for pattern in value)
+                if hit:
+                    over.update(masks[key])
+        return over
 
     @tf.autograph.experimental.do_not_convert  # spec code has no tensor-dependent Python control flow
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
@@ -302,6 +347,7 @@ class KerasOptimizer(keras.optimizers.Optimizer):
         )
         if getattr(self, "check_finite", False):
             config["check_finite"] = True
+        config.update(getattr(self, "labels", None) or {})
         return config
 
     def __repr__(self) -> str:

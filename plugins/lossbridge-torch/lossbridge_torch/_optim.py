@@ -104,12 +104,28 @@ class SpecOptimizer(torch.optim.Optimizer):
 
     # -- param groups -------------------------------------------------------------------------------
     def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """Add a group; torch's names (``betas``) are accepted, values are validated."""
+        """Add a group; torch's names (``betas``) are accepted, values are validated.
+
+        Under ``convention="caffe"`` a group may give Caffe's per-blob multipliers ``lr_mult`` and
+        ``decay_mult`` (``ParamSpec``; Caffe's ``sgd_solver.cpp``: ``local_rate = rate * lr_mult``,
+        ``local_decay = weight_decay * decay_mult``): the group's ``lr`` and ``weight_decay`` (its
+        own or the defaults) are multiplied by them, and the multipliers are kept in the group.
+        """
         extra = {k: v for k, v in param_group.items() if k != "params" and k not in _OPTIONS}
+        mults = {k: float(extra.pop(k)) for k in ("lr_mult", "decay_mult") if k in extra}
+        if mults and self._framework() != "caffe":
+            raise InputError(f"{self.bound.spec.name}: lr_mult / decay_mult are Caffe's per-blob multipliers; "
+                             "they are accepted in a param group under convention='caffe' only")
+        if "decay_mult" in mults and "weight_decay" not in {p.name for p in self.bound.spec.params}:
+            raise InputError(f"{self.bound.spec.name}: decay_mult given, but the spec has no weight_decay")
         group = {"params": param_group["params"], **translate_kwargs(self.bound.spec, self._framework(), extra)}
         group.update({k: param_group[k] for k in _OPTIONS if k in param_group})
         super().add_param_group(group)
         added = self.param_groups[-1]
+        for key, target in (("lr_mult", "lr"), ("decay_mult", "weight_decay")):
+            if key in mults:
+                added[target] = added[target] * mults[key]
+                added[key] = mults[key]
         _check_options(self.bound.spec.name, {k: added[k] for k in _OPTIONS})
         names = [p.name for p in self.bound.spec.params]
         given = {k: added[k] for k in names}
