@@ -515,6 +515,21 @@ def _loss_problem(
     return None
 
 
+def _draw_optimizer_setup(
+    data: Any, variants: Any, dtypes: Sequence[str], pooled: bool
+) -> tuple[str, str | None, dict[str, Any], str, list[tuple[int, ...]]]:
+    """An optimizer example's variant, dtype and parameter shapes (a matrix and a vector), drawn in
+    a fixed order so that derandomized runs and reproductions stay stable."""
+    st = _st()
+    variant, conv, params = data.draw(st.sampled_from(list(variants)), label="variant")
+    dtype = data.draw(st.sampled_from(tuple(dtypes)), label="dtype")
+    if pooled:
+        rows, cols = data.draw(st.sampled_from(_POOLED_OPTIMIZER), label="rows, cols")
+    else:
+        rows, cols = data.draw(st.integers(1, 4), label="rows"), data.draw(st.integers(1, 4), label="cols")
+    return variant, conv, params, dtype, [(rows, cols), (cols,)]
+
+
 def _optimizer_example(
     data: Any, spec: Any, backend: str, dtypes: Sequence[str], registry: Any, pooled: bool = False
 ) -> None:
@@ -522,13 +537,7 @@ def _optimizer_example(
     from lossbridge.testing._checks import _reference_on, _round_to, tolerance
 
     st = _st()
-    variant, conv, params = data.draw(st.sampled_from(list(param_variants(spec))), label="variant")
-    dtype = data.draw(st.sampled_from(tuple(dtypes)), label="dtype")
-    if pooled:
-        rows, cols = data.draw(st.sampled_from(_POOLED_OPTIMIZER), label="rows, cols")
-    else:
-        rows, cols = data.draw(st.integers(1, 4), label="rows"), data.draw(st.integers(1, 4), label="cols")
-    shapes = [(rows, cols), (cols,)]
+    variant, conv, params, dtype, shapes = _draw_optimizer_setup(data, param_variants(spec), dtypes, pooled)
     steps = data.draw(st.integers(1, 4), label="steps")
     start = [_round_to(data.draw(domain_strategy("real", s), label="param"), dtype) for s in shapes]
     grads = [
@@ -809,13 +818,7 @@ def _objective_example(
     from lossbridge.testing._checks import _round_to, tolerance
 
     st = _st()
-    variant, conv, params = data.draw(st.sampled_from(list(_param_variants_of(spec))), label="variant")
-    dtype = data.draw(st.sampled_from(tuple(dtypes)), label="dtype")
-    if pooled:
-        rows, cols = data.draw(st.sampled_from(_POOLED_OPTIMIZER), label="rows, cols")
-    else:
-        rows, cols = data.draw(st.integers(1, 4), label="rows"), data.draw(st.integers(1, 4), label="cols")
-    shapes = [(rows, cols), (cols,)]
+    variant, conv, params, dtype, shapes = _draw_optimizer_setup(data, _param_variants_of(spec), dtypes, pooled)
     steps = data.draw(st.integers(1, 3), label="steps")
     scale_value = st.sampled_from(_SCALES) | st.floats(-3.0, 2.0).map(lambda e: 10.0**e)
     scales = [
