@@ -536,7 +536,9 @@ def lbfgs_step(
                 m = {**m, "x": x0 + step_size * m["d"], "f": f_n, "g": g_n, "t": step_size, "stepsize": step_size,
                      "value": f_n, "vgrad": g_n}
             else:
-                m = {**m, "x": x0 + m["t"] * m["d"]}
+                # the objective at the moved point is unknown until evaluated (inf, as
+                # optax.value_and_grad_from_state reads it): torch skips the evaluation after the last iteration
+                m = {**m, "x": x0 + m["t"] * m["d"], "value": xp.full_like(m["value"], float("inf"))}
 
                 def evaluate(e: dict) -> dict:
                     f_n, g_n = value_and_grad(e["x"])
