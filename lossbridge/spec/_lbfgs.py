@@ -113,14 +113,17 @@ def _run_if(pred: Any, fn: Callable[[dict], dict], carry: dict, *, loop: Any, xp
     return {k: v for k, v in out.items() if k != "_go"}
 
 
-def two_loop(q: Any, s_mem: Any, y_mem: Any, rho: Any, gamma: Any, *, xp: Any) -> Any:
+def two_loop(q: Any, s_mem: Any, y_mem: Any, rho: Any, gamma: Any, *, xp: Any, loop: Any = None) -> Any:
     r"""The L-BFGS two-loop recursion: :math:`H q` for the memory rows (oldest first).
 
     .. math::
         \alpha_i = \rho_i s_i^\top q,\ q \leftarrow q - \alpha_i y_i\ (i = m..1);\quad
         r = \gamma q;\quad r \leftarrow r + (\alpha_i - \rho_i y_i^\top r) s_i\ (i = 1..m)
 
-    A row with :math:`\rho = 0` (empty, or a rejected pair) changes nothing.
+    A row with :math:`\rho = 0` (empty, or a rejected pair) changes nothing. With the backend's
+    ``loop`` (``loop(cond, body, carry)``) both recursions run as loops over the rows from the oldest
+    non-empty one: the work grows with the pairs held, not ``history_size``, and ``jax.jit`` traces one
+    body instead of unrolling every row. Without it the rows are unrolled (the same numbers).
 
     >>> import numpy as np
     >>> s, y = np.array([[1.0, 0.0]]), np.array([[2.0, 0.0]])
@@ -128,6 +131,8 @@ def two_loop(q: Any, s_mem: Any, y_mem: Any, rho: Any, gamma: Any, *, xp: Any) -
     [2.0, 0.5]
     """
     m = s_mem.shape[0]
+    if loop is not None:
+        return _two_loop_rows(q, s_mem, y_mem, rho, gamma, xp=xp, loop=loop)
     alphas: list[Any] = [None] * m
     for i in range(m - 1, -1, -1):
         a = _dot(s_mem[i, ...], q, xp=xp) * rho[i]
@@ -138,6 +143,35 @@ def two_loop(q: Any, s_mem: Any, y_mem: Any, rho: Any, gamma: Any, *, xp: Any) -
         b = _dot(y_mem[i, ...], r, xp=xp) * rho[i]
         r = r + (alphas[i] - b) * s_mem[i, ...]
     return r
+
+
+def _two_loop_rows(q: Any, s_mem: Any, y_mem: Any, rho: Any, gamma: Any, *, xp: Any, loop: Any) -> Any:
+    """:func:`two_loop` as two loops over rows ``start..m-1``, ``start`` the oldest row with rho != 0
+    (rows before it are empty: they would add zeros)."""
+    m = s_mem.shape[0]
+    held = xp.astype(rho != 0.0, rho.dtype)
+    first = xp.argmax(held)
+    start = xp.where(xp.any(rho != 0.0), first, first * 0 + m)
+    rows = xp.arange(m, dtype=first.dtype)
+
+    def row(mem: Any, i: Any) -> Any:
+        return xp.take(mem, xp.reshape(i, (1,)), axis=0)[0, ...]
+
+    def newest_first(c: dict) -> dict:
+        i = c["i"]
+        a = _dot(row(s_mem, i), c["q"], xp=xp) * row(rho, i)
+        return {"i": i - 1, "q": c["q"] - a * row(y_mem, i), "alphas": xp.where(rows == i, a, c["alphas"])}
+
+    back = loop(lambda c: c["i"] >= start, newest_first,
+                {"i": first * 0 + (m - 1), "q": q, "alphas": xp.zeros_like(rho)})
+    alphas = back["alphas"]
+
+    def oldest_first(c: dict) -> dict:
+        i, r = c["i"], c["r"]
+        b = _dot(row(y_mem, i), r, xp=xp) * row(rho, i)
+        return {"i": i + 1, "r": r + (row(alphas, i) - b) * row(s_mem, i)}
+
+    return loop(lambda c: c["i"] < m, oldest_first, {"i": start, "r": back["q"] * gamma})["r"]
 
 
 def _push(mem: Any, row: Any, *, xp: Any) -> Any:
@@ -471,7 +505,7 @@ def lbfgs_step(
         "prev_x": state["prev_x"], "prev_grad": state["prev_grad"], "prev_value": state["prev_value"],
         "n_iter": state["n_iter"], "k": zero, "evals": zero + 1, "func_evals": state["func_evals"] + 1,
         "value": state["value"], "vgrad": state["grad"], "stepsize": state["stepsize"],
-        "done": below(_maxabs(grad, xp=xp), tolerance_grad),
+        "done": below(_maxabs(grad, xp=xp), tolerance_grad), "moved": never,
     }
     # Optax's grad= (the gradient the line search reads at x) when it is given apart from the updates
     slope_g = slope_grad if slope_grad is not None and max_iter == 1 else None
@@ -488,11 +522,16 @@ def lbfgs_step(
             ys = _dot(y, s, xp=xp)
             keep = ~first & (ys > curvature_eps)
             yy = _dot(y, y, xp=xp)
-            s_mem = xp.where(keep, _push(s_mem, s, xp=xp), s_mem)
-            y_mem = xp.where(keep, _push(y_mem, y, xp=xp), y_mem)
-            rho = xp.where(keep, _push(rho, 1.0 / xp.where(keep, ys, one), xp=xp), rho)
-            if scale_init_precond:
-                h = xp.where(keep, ys / xp.where(keep, yy, one), h)
+
+            def kept(mem: dict) -> dict:  # only when kept: no select over the whole memory
+                out = {"s_mem": _push(mem["s_mem"], s, xp=xp), "y_mem": _push(mem["y_mem"], y, xp=xp),
+                       "rho": _push(mem["rho"], 1.0 / ys, xp=xp), "h": mem["h"]}
+                if scale_init_precond:
+                    out["h"] = ys / yy
+                return out
+
+            mem = _run_if(keep, kept, {"s_mem": s_mem, "y_mem": y_mem, "rho": rho, "h": h}, loop=loop, xp=xp)
+            s_mem, y_mem, rho, h = mem["s_mem"], mem["y_mem"], mem["rho"], mem["h"]
             gamma = h
         else:  # optax: every (dx, dg) in a cyclic memory
             s = xp.where(first, xp.zeros_like(g), c["x"] - c["prev_x"])
@@ -508,7 +547,7 @@ def lbfgs_step(
                     gamma = xp.where(first, xp.minimum(one, 1.0 / norm), gamma)
             else:
                 gamma = one
-        d = two_loop(-g, s_mem, y_mem, rho, gamma, xp=xp)
+        d = two_loop(-g, s_mem, y_mem, rho, gamma, xp=xp, loop=loop)
         if first_step == "l1_step":
             t = xp.where(first, xp.minimum(one, 1.0 / xp.sum(xp.abs(g))) * lr, lr * one)
         else:
@@ -551,6 +590,7 @@ def lbfgs_step(
 
         nxt = _run_if(~stop, move, nxt, loop=loop, xp=xp)
         moved = ~stop
+        nxt["moved"] = moved  # torch's gtd > -tolerance_change: the iteration takes no step at all
         tc = tolerance_change
         done = (stop | (nxt["k"] == max_iter) | (nxt["evals"] >= max_evals)
                 | (moved & below(_maxabs(nxt["g"], xp=xp), tolerance_grad))
@@ -568,7 +608,7 @@ def lbfgs_step(
     }
     if max_iter == 1:
         delta = c["t"] * c["d"]
-        delta = xp.where(c["k"] > 0, delta, xp.zeros_like(delta))
+        delta = xp.where((c["k"] > 0) & c["moved"], delta, xp.zeros_like(delta))
         if line_search is None:
             return x + delta, delta, new_state
         return c["x"], delta, new_state
