@@ -19,6 +19,21 @@ hyperparameters, step count, per-parameter names, shapes and dtypes, and the glo
 (``"global"``, present only when the optimizer has global state, so a file without it, as every
 file written before global state was portable, reads as before: the format version is still 1).
 
+Two optional sections extend the format (version 1 still: a file without them reads as before):
+
+* ``"flat/<slot>"``: the state of an optimizer that works on all parameters as ONE vector
+  (:attr:`OptimizerSpec.closure_step`: L-BFGS), arrays of any shape (``s_mem`` is
+  ``(history_size, n)``, ``n`` the parameters' total size, each flattened in order), described by
+  the metadata key ``"flat"`` (slot -> dtype); the per-parameter entries then hold no slots.
+* ``"rng"``: the random stream of a spec with random needs (``sophia``'s Rademacher vectors,
+  ``noisy_sgd``'s noise), tagged with its generator's kind (``"numpy.random.PCG64"``,
+  ``"torch.Generator"``, ``"jax.random.threefry2x32"``): metadata ``{"kind": ..., "state": ...}``
+  where the state is JSON (NumPy's bit-generator state, integers as decimal strings) or
+  ``"tensor"``, stored as the tensor ``"rng/state"`` (torch's ``Generator.get_state()`` bytes, a
+  JAX key's ``key_data``). The same kind resumes bit for bit; another kind is refused (naming
+  both) unless ``convert=True``, which keeps the deterministic state and restarts the stream from
+  the loading optimizer's own ``key``.
+
 Each backend reads and writes its own optimizers through two methods of the backend contract,
 :meth:`~lossbridge.backends.base.Backend.export_optimizer_state` and
 :meth:`~lossbridge.backends.base.Backend.import_optimizer_state`; this module holds what is
@@ -44,10 +59,27 @@ import numpy as np
 
 from lossbridge.errors import InputError, LossbridgeError
 
-__all__ = ["FORMAT_VERSION", "PortableState", "load_state", "read_state", "save_state", "write_state"]
+__all__ = ["FORMAT_VERSION", "PortableState", "RandomState", "load_state", "read_state", "save_state", "write_state"]
 
 FORMAT_VERSION = 1
 _FORMAT = "lossbridge.optimizer_state"
+
+
+@dataclass
+class RandomState:
+    """A random stream's state, tagged with its generator's kind (each backend has its own generator).
+
+    ``kind`` names the generator (``"numpy.random.PCG64"``, ``"torch.Generator"``,
+    ``"jax.random.threefry2x32"``); ``state`` is a JSON-able dict (NumPy's bit-generator state) or
+    a NumPy array (torch's ``Generator.get_state()`` bytes, a JAX key's ``key_data``). Only an
+    optimizer drawing from the same kind of generator can continue the stream.
+    """
+
+    kind: str
+    state: Any
+
+    def is_tensor(self) -> bool:
+        return isinstance(self.state, np.ndarray)
 
 
 @dataclass
@@ -59,7 +91,9 @@ class PortableState:
     one (a torch ``named_parameters`` key, a Keras variable path, a pytree key path), else ``None``.
     ``backend`` is the backend that saved it: names are compared only when the loading backend is
     the same one (each framework names parameters its own way). ``glob`` is the state shared by all
-    parameters (the spec's ``global_slots``, 0-d arrays), empty for a spec without it.
+    parameters (the spec's ``global_slots``, 0-d arrays), empty for a spec without it. ``flat`` is
+    the state of a closure-step spec (L-BFGS) over all parameters as one vector (then every
+    ``slots[i]`` is empty), ``rng`` the random stream of a spec with random needs.
     """
 
     spec: str
@@ -72,6 +106,8 @@ class PortableState:
     names: list[str | None] = field(default_factory=list)
     backend: str | None = None
     glob: dict[str, np.ndarray] = field(default_factory=dict)
+    flat: dict[str, np.ndarray] = field(default_factory=dict)
+    rng: RandomState | None = None
 
     def __post_init__(self) -> None:
         if not self.names:
@@ -133,26 +169,9 @@ def write_state(path: str | Path, portable: PortableState) -> None:
     tensors: dict[str, np.ndarray] = {}
     slot_dtypes: list[dict[str, str]] = []
     for i, slots in enumerate(portable.slots):
-        kinds = {}
-        for name, value in slots.items():
-            value = np.asarray(value)
-            kinds[name] = value.dtype.name
-            # np.array(order="C"), not ascontiguousarray: that turns a 0-d slot into shape (1,)
-            if np.iscomplexobj(value):
-                tensors[f"{i}/{name}.real"] = np.array(value.real, order="C")
-                tensors[f"{i}/{name}.imag"] = np.array(value.imag, order="C")
-            else:
-                tensors[f"{i}/{name}"] = np.array(value, order="C")
-        slot_dtypes.append(kinds)
-    global_dtypes = {}
-    for name, value in portable.glob.items():
-        value = np.asarray(value)
-        global_dtypes[name] = value.dtype.name
-        if np.iscomplexobj(value):
-            tensors[f"global/{name}.real"] = np.array(value.real, order="C")
-            tensors[f"global/{name}.imag"] = np.array(value.imag, order="C")
-        else:
-            tensors[f"global/{name}"] = np.array(value, order="C")
+        slot_dtypes.append(_put_section(tensors, str(i), slots))
+    global_dtypes = _put_section(tensors, "global", portable.glob)
+    flat_dtypes = _put_section(tensors, "flat", portable.flat)
     meta = {
         "format": _FORMAT,
         "version": FORMAT_VERSION,
@@ -168,6 +187,14 @@ def write_state(path: str | Path, portable: PortableState) -> None:
     }
     if global_dtypes:  # only then: a state without global slots is written exactly as before
         meta["global"] = global_dtypes
+    if flat_dtypes:  # the same: only a closure-step spec (L-BFGS) has a flat state
+        meta["flat"] = flat_dtypes
+    if portable.rng is not None:  # only a spec with random needs has a stream
+        if portable.rng.is_tensor():
+            tensors["rng/state"] = np.array(portable.rng.state, order="C")
+            meta["rng"] = {"kind": portable.rng.kind, "state": "tensor"}
+        else:
+            meta["rng"] = {"kind": portable.rng.kind, "state": _ints_as_text(portable.rng.state)}
     # write beside the target, then rename: an interrupted save leaves the previous file intact
     target = Path(path)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -177,6 +204,47 @@ def write_state(path: str | Path, portable: PortableState) -> None:
     finally:
         if temporary.exists():
             temporary.unlink()
+
+
+def _put_section(tensors: dict[str, np.ndarray], prefix: str, section: Mapping[str, Any]) -> dict[str, str]:
+    """Store ``section``'s arrays as ``"<prefix>/<name>"`` tensors (complex as pairs); their dtypes.
+    ``np.array(order="C")``, not ``ascontiguousarray``: that turns a 0-d slot into shape (1,)."""
+    dtypes = {}
+    for name, value in section.items():
+        value = np.asarray(value)
+        dtypes[name] = value.dtype.name
+        if np.iscomplexobj(value):
+            tensors[f"{prefix}/{name}.real"] = np.array(value.real, order="C")
+            tensors[f"{prefix}/{name}.imag"] = np.array(value.imag, order="C")
+        else:
+            tensors[f"{prefix}/{name}"] = np.array(value, order="C")
+    return dtypes
+
+
+def _ints_as_text(value: Any) -> Any:
+    """JSON with every integer as a decimal string (NumPy's 128-bit PCG64 state survives any JSON reader)."""
+    if isinstance(value, Mapping):
+        return {str(k): _ints_as_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_ints_as_text(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, np.ndarray):
+        return [_ints_as_text(v) for v in value.tolist()]
+    return value
+
+
+def _text_as_ints(value: Any) -> Any:
+    """The inverse of :func:`_ints_as_text`: decimal strings back to integers."""
+    if isinstance(value, dict):
+        return {k: _text_as_ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_text_as_ints(v) for v in value]
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return value
 
 
 def read_state(path: str | Path) -> PortableState:
@@ -221,9 +289,20 @@ def _read(path: str | Path) -> PortableState:
                  for i, entry in enumerate(meta["parameters"])]
         global_dtypes = meta.get("global") or {}  # absent: no global state (and every file before it)
         glob = {name: tensor("global", name, dtype) for name, dtype in global_dtypes.items()}
-        described = [(str(i), e["slots"]) for i, e in enumerate(meta["parameters"])] + [("global", global_dtypes)]
+        flat_dtypes = meta.get("flat") or {}  # absent: no flat (closure-step) state
+        flat = {name: tensor("flat", name, dtype) for name, dtype in flat_dtypes.items()}
+        described = [(str(i), e["slots"]) for i, e in enumerate(meta["parameters"])] + [
+            ("global", global_dtypes), ("flat", flat_dtypes)]
         expected = {f"{prefix}/{n}{part}" for prefix, kinds in described for n, d in kinds.items()
                     for part in ((".real", ".imag") if np.dtype(d).kind == "c" else ("",))}
+        rng = None
+        if meta.get("rng") is not None:  # absent: no random stream (and every file before streams were saved)
+            entry = meta["rng"]
+            if entry["state"] == "tensor":
+                rng = RandomState(str(entry["kind"]), f.get_tensor("rng/state"))
+                expected.add("rng/state")
+            else:
+                rng = RandomState(str(entry["kind"]), _text_as_ints(entry["state"]))
         extra = sorted(set(f.keys()) - expected)
         if extra:
             raise InputError(f"{path}: tensors {extra[:5]} are not described by its metadata (an edited file?)")
@@ -239,6 +318,8 @@ def _read(path: str | Path) -> PortableState:
         names=[p["name"] for p in params],
         backend=meta.get("backend"),
         glob=glob,
+        flat=flat,
+        rng=rng,
     )
 
 
@@ -255,13 +336,19 @@ def check_compatible(
     convert: bool,
     backend: str | None = None,
     glob: Mapping[str, Any] | None = None,
+    flat: Mapping[str, Any] | None = None,
+    rng: str | None = None,
 ) -> None:
     """Raise :class:`InputError` naming both sides unless ``saved`` fits the target optimizer.
 
     ``slots`` are the target's freshly initialized slots (their names and shapes are what the
     saved ones must match), ``glob`` its fresh global state (a spec with ``global_slots``; ``None``
-    or empty for one without). With ``convert=True`` a different spec, convention or hyperparameters
-    are accepted (the numbers then change: documented); parameter count, shapes and slots never are.
+    or empty for one without), ``flat`` its fresh state over all parameters as one vector (a
+    closure-step spec, L-BFGS), ``rng`` the kind of its random generator (a spec with random
+    needs; :class:`RandomState`). With ``convert=True`` a different spec, convention or
+    hyperparameters are accepted, and so is another generator's stream (not loaded: the
+    optimizer's own stream, from its ``key``, is kept); the numbers then change (documented).
+    Parameter count, shapes and slots (per parameter, global or flat) never are.
     """
     where = "load_state: cannot load this state (nothing was loaded)"
     if not convert:
@@ -317,6 +404,51 @@ def check_compatible(
         t = tuple(np.shape(target_glob[k]))
         if tuple(np.shape(v)) != t:
             raise InputError(f"{where}: global slot {k!r} was saved with shape {tuple(np.shape(v))}, expected {t}")
+    target_flat = dict(flat or {})
+    have, want = set(saved.flat), set(target_flat)
+    if have != want:
+        raise InputError(
+            f"{where}: it holds the state over all parameters as one vector {sorted(have)}, the optimizer "
+            f"{spec!r} keeps {sorted(want)}"
+        )
+    n = sum(math.prod(s) for s in shapes)
+    for k, v in saved.flat.items():
+        t = tuple(np.shape(target_flat[k]))
+        if tuple(np.shape(v)) != t:
+            raise InputError(
+                f"{where}: slot {k!r} of the state over all parameters ({n} numbers as one vector) was saved with "
+                f"shape {tuple(np.shape(v))}, expected {t}"
+            )
+    check_stream(saved, rng, convert=convert, where=where)
+
+
+def check_stream(saved: PortableState, kind: str | None, *, convert: bool, where: str) -> None:
+    """Refuse a random stream the target cannot continue (another generator, or none saved) unless ``convert``."""
+    if kind is None or convert:
+        return  # no random needs (a saved stream belongs to another spec: convert), or restarting is accepted
+    if saved.rng is None:
+        raise InputError(
+            f"{where}: the optimizer draws from a {kind} stream, the file holds none; pass convert=True to "
+            "restart the stream from the optimizer's key (the numbers then differ from the saved run's)"
+        )
+    if saved.rng.kind != kind:
+        raise InputError(
+            f"{where}: its random stream is a {saved.rng.kind} state, the optimizer draws from a {kind}: each "
+            "backend has its own generator, so the stream cannot continue here; pass convert=True to load the "
+            "deterministic state and restart the stream from the optimizer's key (the numbers then differ)"
+        )
+
+
+def stream(saved: PortableState, kind: str | None, key: Any = None) -> Any:
+    """The saved stream's state when the target (drawing from ``kind``, seeded with ``key``) continues it,
+    else ``None``: none saved, another generator's, or (``convert=True`` with another ``key``) the
+    target's own seed: the target keeps its own stream, restarted from its key."""
+    if kind is None or saved.rng is None or saved.rng.kind != kind:
+        return None
+    saved_key = saved.hyper.get("key", key)
+    if not isinstance(saved_key, dict) and (saved_key or 0) != (key or 0):  # None is seed 0
+        return None
+    return saved.rng.state
 
 
 def _label(i: int, saved: str | None, target: str | None) -> str:
@@ -435,9 +567,27 @@ def from_bound(
     names: Sequence[str | None] | None = None,
     backend: str | None = None,
     glob: Mapping[str, Any] | None = None,
+    flat: Mapping[str, Any] | None = None,
+    rng: RandomState | None = None,
 ) -> PortableState:
     """The :class:`PortableState` of a lossbridge optimizer: its bound spec, per-parameter slots and
-    (a spec with ``global_slots``) its global state ``glob``, which must hold exactly those slots."""
+    (a spec with ``global_slots``) its global state ``glob``, which must hold exactly those slots;
+    (a closure-step spec) its ``flat`` state over all parameters as one vector, which must hold the
+    spec's ``slots``; (a spec with random needs) its random stream ``rng``."""
+    spec = bound.spec
+    if getattr(spec, "closure_step", None) is not None:
+        flat = dict(flat or {})
+        if not flat:
+            raise InputError(f"save_state: {spec.name!r} has no state yet (no step taken)")
+        if set(flat) != set(spec.slots):
+            raise InputError(
+                f"save_state: {spec.name!r} keeps the state {list(spec.slots)} over all parameters as one vector, "
+                f"the optimizer holds {sorted(flat)}"
+            )
+    elif flat:
+        raise InputError(f"save_state: {spec.name!r} keeps no state over all parameters as one vector")
+    if rng is None and set(getattr(spec, "needs", ())) & {"noise", "hessian_diag"}:
+        raise InputError(f"save_state: {spec.name!r} draws random numbers; its stream is missing")
     declared = tuple(getattr(bound.spec, "global_slots", ()) or ())
     glob = dict(glob or {})
     if set(glob) != set(declared):
@@ -458,6 +608,8 @@ def from_bound(
         names=list(names) if names is not None else [],
         backend=backend,
         glob={k: np.asarray(v) for k, v in glob.items()},
+        flat={k: np.asarray(v) for k, v in (flat or {}).items()},
+        rng=rng,
     )
 
 
@@ -491,6 +643,7 @@ def from_native(
     backend: str | None = None,
     neutral: Mapping[str, Any] | None = None,
     glob: Mapping[str, Any] | None = None,
+    flat: Mapping[str, Any] | None = None,
 ) -> PortableState:
     """The :class:`PortableState` of a framework's own optimizer, read through its convention.
 
@@ -504,7 +657,9 @@ def from_native(
     The spec's slots are read through :attr:`Convention.state`; a native slot the table does not
     cover is an error (its meaning is not verified). ``glob`` is the native state shared by all
     parameters (Optax's ``estim_lr`` of Prodigy), under the framework's names, read through the same
-    table (a spec's ``global_slots`` entries).
+    table (a spec's ``global_slots`` entries). ``flat`` is the state of a closure-step spec (L-BFGS)
+    already in the spec's slot names: the framework's layout (``torch.optim.LBFGS``'s growing lists)
+    is translated by the adapter's own reader, verified against the framework.
     """
     from lossbridge.bound import bind, translate_kwargs
     from lossbridge.registry import default_registry
@@ -513,7 +668,7 @@ def from_native(
     found = resolution.spec
     conv = found.conventions.get(framework)
     table = dict(getattr(conv, "state", {}) or {})
-    if conv is None or not table:
+    if conv is None or (not table and not flat):
         raise InputError(
             f"optimizer: the state of {framework}'s {name} is not readable yet: spec {found.name!r} has no verified "
             f"table of {framework}'s state slots (Convention.state)"
@@ -552,7 +707,7 @@ def from_native(
             )
         spec_slots.append({inverse[k][0]: np.asarray(v) / inverse[k][1] if inverse[k][1] != 1.0 else v
                            for k, v in one.items()})
-        wanted = _fresh_slots(bound, shapes[i], dtypes[i])
+        wanted = None if flat else _fresh_slots(bound, shapes[i], dtypes[i])  # a flat state: no per-tensor slots
         missing = sorted(set(wanted or ()) - set(spec_slots[-1]))
         if missing:
             native_names = [table[k] if isinstance(table[k], str) else table[k][0] for k in missing if k in table]
@@ -571,5 +726,5 @@ def from_native(
     spec_glob = {inverse[k][0]: np.asarray(v) / inverse[k][1] if inverse[k][1] != 1.0 else np.asarray(v)
                  for k, v in shared.items()}
     return from_bound(bound, step=step, slots=spec_slots, shapes=shapes, dtypes=dtypes, names=names,
-                      backend=backend, glob=spec_glob)
+                      backend=backend, glob=spec_glob, flat=flat)
 

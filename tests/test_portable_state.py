@@ -323,3 +323,120 @@ def test_array_api_strict_saves_and_resumes_the_numpy_run(tmp_path, name, conven
         back.step(resumed, grad2(resumed))
         for a, b in zip(resumed, params, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
+
+
+# -- past the per-tensor form: L-BFGS's flat state, random streams, Polyak SGD ----------------------------
+def _lbfgs_closure(params):
+    (w,) = params
+    r = A @ w - B
+    return 0.5 * float(r @ r) + 0.1 * float(np.sum(np.cos(2 * w))), [A.T @ r - 0.2 * np.sin(2 * w)]
+
+
+@pytest.mark.parametrize("convention", ["torch", "optax"])
+def test_lbfgs_flat_state_is_saved_and_the_trajectory_continues(tmp_path, convention):
+    hyper = {"history_size": 3, "max_iter": 2, "line_search": "strong_wolfe"} if convention == "torch" else {}
+    ref = lossbridge.get("lbfgs", convention=convention, **hyper)
+    params = [np.array([0.5, -0.5])]
+    for _ in range(2):
+        ref.step(params, _lbfgs_closure)
+    path = tmp_path / "l.safetensors"
+    saved = lossbridge.save_state(path, ref, params=params)
+    assert saved.step == int(ref.state["n_iter"]) and saved.slots == [{}]
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        meta = json.loads(f.metadata()["lossbridge"])
+        assert meta["version"] == FORMAT_VERSION == 1 and "rng" not in meta and "global" not in meta
+        assert set(meta["flat"]) == set(lossbridge.spec("lbfgs").slots)
+        assert f.get_tensor("flat/s_mem").shape == (hyper.get("history_size", 10), 2)
+    resumed = lossbridge.get("lbfgs", convention=convention, **hyper)
+    copy = [p.copy() for p in params]
+    lossbridge.load_state(path, resumed, params=copy)
+    for _ in range(10):
+        ref.step(params, _lbfgs_closure)
+        resumed.step(copy, _lbfgs_closure)
+        np.testing.assert_array_equal(copy[0], params[0])
+
+
+def test_lbfgs_refuses_a_per_tensor_state_and_a_reshaped_memory(tmp_path):
+    path = _saved(tmp_path)  # adam's per-tensor state
+    opt = lossbridge.get("lbfgs", convention="torch")
+    with pytest.raises(InputError, match="saved by spec 'adam', the optimizer is 'lbfgs'"):
+        lossbridge.load_state(path, opt, params=[np.ones(2)])
+    with pytest.raises(InputError, match=r"parameter 0 .*has saved slots \['m', 'v'\], the optimizer expects \[\]"):
+        lossbridge.load_state(path, opt, params=[np.ones(2)], convert=True)
+    assert opt.state is None
+    ref = lossbridge.get("lbfgs", convention="torch")
+    params = [np.array([0.5, -0.5])]
+    ref.step(params, _lbfgs_closure)
+    lossbridge.save_state(path, ref, params=params)
+    state = read_state(path)
+    state.flat["y_mem"] = state.flat["y_mem"][:, :1]
+    write_state(path, state)
+    with pytest.raises(InputError, match=r"slot 'y_mem' of the state over all parameters \(2 numbers as one vector\) "
+                       r"was saved with shape \(100, 1\), expected \(100, 2\)"):
+        lossbridge.load_state(path, opt, params=params, convert=True)
+    state.flat.pop("y_mem")
+    write_state(path, state)
+    with pytest.raises(InputError, match=r"as one vector \[.*\], the optimizer 'lbfgs' keeps"):
+        lossbridge.load_state(path, opt, params=params)
+    assert opt.state is None
+
+
+def _noisy_run(steps, key=3):
+    opt = lossbridge.get("noisy_sgd", convention="optax", lr=0.05, key=key)
+    params = [np.array([0.5, -0.5])]
+    run(opt, params, steps)
+    return opt, params
+
+
+def test_numpy_random_stream_is_saved_as_json_and_resumes_bit_for_bit(tmp_path):
+    ref, params = _noisy_run(5)
+    path = tmp_path / "n.safetensors"
+    saved = lossbridge.save_state(path, ref, params=params)
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        meta = json.loads(f.metadata()["lossbridge"])
+        assert set(f.keys()) == set()  # noisy_sgd keeps no slots: the stream is metadata only
+    assert meta["rng"]["kind"] == "numpy.random.PCG64" == saved.rng.kind
+    inner = meta["rng"]["state"]["state"]
+    assert isinstance(inner["state"], str) and int(inner["state"]) == ref._state.rng["state"]["state"]  # 128 bits
+    resumed = lossbridge.get("noisy_sgd", convention="optax", lr=0.05, key=3)
+    copy = [p.copy() for p in params]
+    lossbridge.load_state(path, resumed, params=copy)
+    np.testing.assert_array_equal(run(resumed, copy, 100)[0], run(ref, params, 100)[0])
+
+
+def test_a_foreign_stream_is_refused_unless_convert_and_then_restarts_from_the_key(tmp_path):
+    ref, params = _noisy_run(5)
+    path = tmp_path / "n.safetensors"
+    lossbridge.save_state(path, ref, params=params)
+    state = read_state(path)
+    from lossbridge.portable import RandomState
+
+    state.rng = RandomState("torch.Generator", np.zeros(5056, np.uint8))
+    write_state(path, state)
+    opt = lossbridge.get("noisy_sgd", convention="optax", lr=0.05, key=3)
+    with pytest.raises(InputError, match=r"its random stream is a torch.Generator state, the optimizer draws from a "
+                       r"numpy.random.PCG64.*convert=True") as info:
+        lossbridge.load_state(path, opt, params=params)
+    assert "nothing was loaded" in str(info.value) and opt._state is None
+    loaded = lossbridge.load_state(path, opt, params=params, convert=True)
+    assert loaded.count == 5 and loaded.rng == np.random.default_rng(3).bit_generator.state
+    assert read_state(path).rng.state.dtype == np.uint8  # a tensor stream reads back as one
+
+
+def test_polyak_sgd_state_round_trips(tmp_path):
+    opt = lossbridge.get("polyak_sgd", convention="optax", max_learning_rate=0.05)
+    params = [np.array([0.5, -0.5])]
+    for _ in range(5):
+        value, grads = _lbfgs_closure(params)
+        opt.step(params, grads, value=value)
+    path = tmp_path / "p.safetensors"
+    saved = lossbridge.save_state(path, opt, params=params)
+    assert saved.step == 5 and set(saved.glob) == {"step_size"} and saved.rng is None
+    resumed = lossbridge.get("polyak_sgd", convention="optax", max_learning_rate=0.05)
+    copy = [p.copy() for p in params]
+    state = lossbridge.load_state(path, resumed, params=copy)
+    assert state.count == 5 and state.glob["step_size"] == opt._state.glob["step_size"]

@@ -101,6 +101,10 @@ class NumpyClosureOptimizer:
         if self.state is None:
             self.state = self.bound.init(x0, xp=np)
         hyper = self.bound._rounded(self.bound.hyper)
+        # a schedule as a hyperparameter (lr=lossbridge.get("cosine_decay", ...)) at the iterations taken so
+        # far (the state's n_iter: the update count under Optax's one iteration per update), as on JAX
+        count = self.state["n_iter"]
+        hyper = {k: v(count) if callable(v) and not self.spec.param(k).static else v for k, v in hyper.items()}
         step = self.spec.closure_step
         assert step is not None
         with np.errstate(all="ignore"):

@@ -408,7 +408,52 @@ def _export_state(optimizer: Any, state: Any, params: Any) -> Any:
         dtypes=[a.dtype.name for a in arrays],
         backend="numpy",
         glob=state.glob,  # the spec's global_slots (None without)
+        rng=_stream(state.rng),  # the bit generator's state (a spec with random needs), tagged with its kind
     )
+
+
+def _stream(rng: Mapping[str, Any] | None) -> Any:
+    """NumPy's bit-generator state as a portable random stream (``numpy.random.PCG64``), ``None`` without."""
+    from lossbridge.portable import RandomState
+
+    return None if rng is None else RandomState(f"numpy.random.{rng['bit_generator']}", dict(rng))
+
+
+def _closure_parts(optimizer: Any, params: Any) -> tuple[list[np.ndarray], np.ndarray]:
+    """A closure-step optimizer's parameter arrays and their flat vector (its state's shape)."""
+    if params is None:
+        raise InputError("params: the NumPy backend needs the parameters to save or load their state")
+    leaves = [np.asarray(p) for p in _flatten(params)[0]]
+    return leaves, optimizer._flat(params, "params")
+
+
+def _export_closure_state(optimizer: Any, state: Any, params: Any) -> Any:
+    """The state of a closure-step optimizer (L-BFGS): its slots over the flat parameter vector."""
+    from lossbridge.portable import from_bound
+
+    state = state if state is not None else optimizer.state
+    if state is None:
+        raise InputError("optimizer: this NumPy optimizer has taken no step yet; pass state= (from step)")
+    leaves, _ = _closure_parts(optimizer, params)
+    return from_bound(
+        optimizer.bound, step=int(np.asarray(state["n_iter"])), slots=[{} for _ in leaves],
+        shapes=[a.shape for a in leaves], dtypes=[a.dtype.name for a in leaves], backend="numpy", flat=state,
+    )
+
+
+def _import_closure_state(optimizer: Any, portable: Any, params: Any, convert: bool) -> dict[str, np.ndarray]:
+    from lossbridge.portable import check_compatible
+
+    leaves, x = _closure_parts(optimizer, params)
+    template = optimizer.bound.init(x, xp=np)
+    conv = optimizer.bound.convention.framework if optimizer.bound.convention is not None else None
+    check_compatible(
+        portable, spec=optimizer.spec.name, convention=conv, hyper=optimizer.bound.hyper,
+        shapes=[a.shape for a in leaves], names=[None] * len(leaves), slots=[{} for _ in leaves],
+        convert=convert, backend="numpy", flat=template,
+    )
+    optimizer.state = {k: np.asarray(portable.flat[k], dtype=np.asarray(t).dtype) for k, t in template.items()}
+    return optimizer.state
 
 
 def _import_state(optimizer: Any, portable: Any, params: Any, convert: bool) -> NumpyOptimizerState:
@@ -419,6 +464,7 @@ def _import_state(optimizer: Any, portable: Any, params: Any, convert: bool) -> 
     leaves, _ = _flatten(params)
     template = optimizer.init(params)
     conv = optimizer.bound.convention.framework if optimizer.bound.convention is not None else None
+    kind = None if template.rng is None else _stream(template.rng).kind
     check_compatible(
         portable,
         spec=optimizer.spec.name,
@@ -430,6 +476,7 @@ def _import_state(optimizer: Any, portable: Any, params: Any, convert: bool) -> 
         convert=convert,
         backend="numpy",
         glob=template.glob,
+        rng=kind,
     )
     slots = [
         {k: np.asarray(v, dtype=np.asarray(t[k]).dtype) for k, v in saved.items()}
@@ -438,8 +485,22 @@ def _import_state(optimizer: Any, portable: Any, params: Any, convert: bool) -> 
     glob = None
     if template.glob is not None:  # in the template's dtype (the parameters' lowest), as init keeps it
         glob = {k: np.asarray(v, dtype=np.asarray(template.glob[k]).dtype) for k, v in portable.glob.items()}
-    # the portable format carries no random stream: a spec with random needs restarts it from its key
-    optimizer._state = NumpyOptimizerState(int(portable.step), slots, glob, template.rng)
+    # a spec with random needs continues the saved stream (NumPy's own generator), or (convert=True,
+    # another backend's stream) restarts it from its key
+    rng = template.rng
+    if rng is not None:
+        from lossbridge.portable import stream
+
+        saved = stream(portable, kind, optimizer.bound.hyper.get("key"))
+        if saved is not None:
+            probe = np.random.default_rng()
+            try:  # a malformed state is refused before anything is loaded
+                probe.bit_generator.state = saved
+            except (TypeError, ValueError, KeyError) as exc:
+                raise InputError(f"load_state: cannot load this state (nothing was loaded): its {kind} stream state "
+                                 f"is malformed ({exc})") from exc
+            rng = probe.bit_generator.state
+    optimizer._state = NumpyOptimizerState(int(portable.step), slots, glob, rng)
     return optimizer._state
 
 
@@ -510,7 +571,12 @@ class NumpyBackend(Backend):
         return out
 
     def export_optimizer_state(self, optimizer: Any, *, state: Any = None, params: Any = None, **_: Any) -> Any:
-        """A :class:`NumpyOptimizer`'s state (its own, or ``state=``) for :func:`lossbridge.save_state`."""
+        """A :class:`NumpyOptimizer`'s state (its own, or ``state=``) for :func:`lossbridge.save_state`;
+        a closure-step optimizer's (L-BFGS) over the flat parameter vector."""
+        from lossbridge.backends._numpy_closure import NumpyClosureOptimizer
+
+        if isinstance(optimizer, NumpyClosureOptimizer):
+            return _export_closure_state(optimizer, state, params)
         if not isinstance(optimizer, NumpyOptimizer):
             return None
         return _export_state(optimizer, state, params)
@@ -518,7 +584,12 @@ class NumpyBackend(Backend):
     def import_optimizer_state(
         self, optimizer: Any, portable: Any, *, state: Any = None, params: Any = None, convert: bool = False
     ) -> Any:
-        """Load into a :class:`NumpyOptimizer`: sets its own state and returns it (``update``'s form)."""
+        """Load into a :class:`NumpyOptimizer`: sets its own state and returns it (``update``'s form); a
+        closure-step optimizer's (L-BFGS) state dict."""
+        from lossbridge.backends._numpy_closure import NumpyClosureOptimizer
+
+        if isinstance(optimizer, NumpyClosureOptimizer):
+            return _import_closure_state(optimizer, portable, params, convert)
         if not isinstance(optimizer, NumpyOptimizer):
             return NotImplemented
         return _import_state(optimizer, portable, params, convert)

@@ -12,6 +12,7 @@ from typing import Any
 from lossbridge.spec._domain import DOMAINS, Domain, domain, register_domain
 from lossbridge.spec._model import TASKS, Input, LossSpec, Masking, OptimizerSpec, ScheduleSpec
 from lossbridge.spec._params import DTYPE_PARAM, REDUCTION_PARAM, Param, validate_params
+from lossbridge.spec._schedule_free import schedule_free_eval_params
 
 __all__ = [
     "DOMAINS",
@@ -27,6 +28,7 @@ __all__ = [
     "ScheduleSpec",
     "domain",
     "register_domain",
+    "schedule_free_eval_params",
     "validate_params",
 ]
 

@@ -488,12 +488,12 @@ ADADELTA = OptimizerSpec(
             "optax",
             "optax.adadelta",
             state={"square_avg": "e_g", "acc_delta": "e_x"},
-            params={"rho": 0.9},
+            params={"rho": 0.9, "lr": None},
             notes="add_decayed_weights (L2 on the gradient), scale_by_adadelta (rho 0.9, eps 1e-6), "
-            "then -lr. Optax's learning_rate=None (its default) skips the lr scaling and its sign flip, so "
-            "the parameters climb the gradient: an explicit learning_rate=None (lr=None) reproduces it, but "
-            "the convention's default stays lr 1.0 descent (Keras's optimizer, which the tensorflow backend "
-            "builds, has no learning-rate-free form). Pass learning_rate.",
+            "then -lr. Optax's default learning_rate=None skips the lr scaling AND its sign flip, so the "
+            "parameters climb the gradient (theta += d); the convention's default is lr=None too, so "
+            "optax.adadelta() and lossbridge.get('adadelta', convention='optax') agree on every backend "
+            "(the Keras optimizer then holds learning_rate 1.0 and ignores it). Pass learning_rate to descend.",
             names={"adadelta": {}},
             masks={"weight_decay_mask": {"weight_decay": 0.0}},
         ),

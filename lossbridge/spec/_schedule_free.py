@@ -3,9 +3,19 @@
 Three sequences: the base optimizer steps ``z``; ``x`` is a running weighted average of the ``z``
 iterates (the point to evaluate the model at); the gradient is taken at their interpolation
 ``y = (1 - beta_1) z + beta_1 x``. The parameters the user holds are ``y``; the state holds ``z``
-(and the second moment, the largest lr seen and the sum of the averaging weights). ``x`` is not
-stored: as in Optax and Keras it is recovered from ``y`` and ``z``, and
-:func:`schedule_free_eval_params` gives it for evaluation.
+(and the second moment, the largest lr seen, the sum of the averaging weights and ``b1``, the
+``beta_1`` the state was made with, as Optax's ``ScheduleFreeState.b1``). ``x`` is not stored: as in
+Optax and Keras it is recovered from ``y`` and ``z``, and :func:`schedule_free_eval_params` gives it
+for evaluation from a parameter and its state alone.
+
+Evaluation parameters on each backend (``y`` the held parameter, ``state`` its spec state dict)::
+
+    x = schedule_free_eval_params(y, state)        # NumPy: opt.init/update's state.slots[i];
+                                                   # torch: opt.state[p]; JAX: state.slots leaves
+    x = optax.contrib.schedule_free_eval_params(state, params)   # JAX: Optax's own, on our state
+
+(Keras: ``opt.slots_of(variable)`` is the variable's state dict.) The state's 0-d ``b1`` is constant:
+like Optax's, it keeps the value ``init`` saw; ``update`` reads the ``beta_1`` hyperparameter.
 
 Extension of the per-tensor form: the step returns the increment of ``y``; the evaluation point is a
 function of a parameter and its state, not something the optimizer applies.
@@ -38,24 +48,29 @@ _DEFAZIO = (
 _REPO = "Defazio, A. et al. (2024). Schedule-Free Learning. https://github.com/facebookresearch/schedule_free"
 
 
-def schedule_free_eval_params(param: Any, state: dict[str, Any], /, *, beta_1: Any) -> Any:
+def schedule_free_eval_params(param: Any, state: dict[str, Any], /, *, beta_1: Any = None) -> Any:
     r"""The evaluation point :math:`x = (y - (1-\beta_1) z) / \beta_1` of one parameter.
 
     ``param`` is the parameter the optimizer updates (``y``), ``state`` its per-parameter state
-    (the slot ``z``), ``beta_1`` the optimizer's interpolation constant. The same formula as
-    ``optax.contrib.schedule_free_eval_params``.
+    (the slot ``z``, and ``b1``), ``beta_1`` the interpolation constant (default: the state's ``b1``).
+    The same formula as ``optax.contrib.schedule_free_eval_params``, which reads ``state.b1``.
 
     >>> import numpy as np
     >>> schedule_free_eval_params(np.array([1.0]), {"z": np.array([2.0])}, beta_1=0.5).tolist()
     [0.0]
+    >>> schedule_free_eval_params(np.array([1.0]), {"z": np.array([2.0]), "b1": np.array(0.5)}).tolist()
+    [0.0]
     """
-    return (param - (1.0 - beta_1) * state["z"]) / beta_1
+    b1 = state["b1"] if beta_1 is None else beta_1
+    return (param - (1.0 - b1) * state["z"]) / b1
 
 
 def schedule_free_init(param: Any, /, *, xp: Any, base: str = "adam", **hyper: Any) -> dict[str, Any]:
-    """``z`` starts at the parameter; ``v`` (AdamW only), and the 0-d running ``lr_max`` and ``weight_sum``."""
+    """``z`` starts at the parameter; ``v`` (AdamW only), the 0-d running ``lr_max`` and ``weight_sum``,
+    and the 0-d constant ``b1`` (``beta_1``, for :func:`schedule_free_eval_params`)."""
     zero = xp.zeros((), dtype=param.dtype)
     state = {"z": param + xp.zeros_like(param), "lr_max": zero, "weight_sum": zero}
+    state["b1"] = hyper["beta_1"] * xp.ones((), dtype=param.dtype)
     if base == "adam":
         state["v"] = xp.zeros_like(param)
     return state
@@ -145,6 +160,8 @@ def schedule_free_update(
     x = schedule_free_eval_params(y, {"z": z} if x_from == "z_new" else state, beta_1=beta_1)
     x = (1.0 - c) * x + c * z
     new_y = beta_1 * x + (1.0 - beta_1) * z
+    if "b1" in state:  # constant: the beta_1 init saw (Optax's state.b1)
+        new_state["b1"] = state["b1"]
     return new_y - param, {"z": z, **averages, **new_state}
 
 
@@ -188,7 +205,9 @@ _LAG = Param(
 _OPTAX_NOTE = (
     "A learning-rate schedule given to lossbridge is read at the update count by both the z step and "
     "the averaging weight; Optax's own wrapper reads a schedule at t-1 for z and at t for the weight "
-    "(reproduced for warmup_steps by warmup_lag). Evaluate at optax.contrib.schedule_free_eval_params."
+    "(reproduced for warmup_steps by warmup_lag). Evaluate at optax.contrib.schedule_free_eval_params: on the "
+    "jax backend the state's max_lr, weight_sum and b1 are single 0-d fields, z and nu trees, as in Optax's "
+    "ScheduleFreeState."
 )
 
 SCHEDULE_FREE_ADAMW = OptimizerSpec(
@@ -199,7 +218,7 @@ SCHEDULE_FREE_ADAMW = OptimizerSpec(
     "gradients at an interpolation y.",
     init=schedule_free_init,
     update=schedule_free_update,
-    slots=("z", "v", "lr_max", "weight_sum"),
+    slots=("z", "v", "lr_max", "weight_sum", "b1"),
     params=(
         lr_param(0.0025, _LR_DOC),
         _BETA_1,
@@ -239,8 +258,10 @@ SCHEDULE_FREE_ADAMW = OptimizerSpec(
     usage=(
         "Replaces AdamW plus a cosine/linear decay when the training length is not known in advance; "
         "matches tuned schedules in the paper's benchmarks. Evaluate (and checkpoint for inference) at "
-        "x = schedule_free_eval_params(y, state), not at the held parameters y; BatchNorm statistics "
-        "must be recomputed at x. Use beta_1 > 0 and a warmup."
+        "x = schedule_free_eval_params(y, state), not at the held parameters y (the state: NumPy's "
+        "state.slots[i], torch's opt.state[p], Keras's opt.slots_of(variable); on JAX "
+        "optax.contrib.schedule_free_eval_params(state, params) runs on lossbridge's state); BatchNorm "
+        "statistics must be recomputed at x. Use beta_1 > 0 and a warmup."
     ),
     conventions={
         "keras": Convention(
@@ -264,6 +285,7 @@ SCHEDULE_FREE_ADAMW = OptimizerSpec(
             "weights max lr^2. " + _OPTAX_NOTE,
             names={"schedule_free_adamw": {}},
             kwargs={"b1": "beta_1", "b2": "beta_2"},
+            state={"z": "z", "v": "nu", "lr_max": "max_lr", "weight_sum": "weight_sum", "b1": "b1"},
         ),
     },
 )
@@ -275,7 +297,7 @@ SCHEDULE_FREE_SGD = OptimizerSpec(
     "gradients at an interpolation y.",
     init=partial(schedule_free_init, base="sgd"),
     update=partial(schedule_free_update, base="sgd"),
-    slots=("z", "lr_max", "weight_sum"),
+    slots=("z", "lr_max", "weight_sum", "b1"),
     params=(
         lr_param(1.0, _LR_DOC),
         _BETA_1,
@@ -302,6 +324,7 @@ SCHEDULE_FREE_SGD = OptimizerSpec(
             notes="add_decayed_weights (y) before sgd; weights max lr^2. " + _OPTAX_NOTE,
             names={"schedule_free_sgd": {}},
             kwargs={"b1": "beta_1"},
+            state={"z": "z", "lr_max": "max_lr", "weight_sum": "weight_sum", "b1": "b1"},
         ),
     },
 )

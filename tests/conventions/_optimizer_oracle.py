@@ -46,13 +46,37 @@ def case_ids(cases: Sequence[Any], label: str = "name") -> list[str]:
     ]
 
 
-def least_squares() -> tuple[Params, Grad]:
-    """0.5 * mean((A p - b)^2) + 0.1 * sum(cos 2p) for a vector and a matrix parameter: start and gradient."""
-    rng = np.random.default_rng(11)
+def least_squares_problem(seed: int = 11) -> tuple[Params, list[np.ndarray], list[np.ndarray]]:
+    """Start, matrices and targets of 0.5 * mean((A p - b)^2) + 0.1 * sum(cos 2p) for a vector and a matrix
+    parameter (one (A, b) per parameter)."""
+    rng = np.random.default_rng(seed)
     start = [rng.normal(size=(3,)), rng.normal(size=(3, 2))]
     mats = [rng.normal(size=(8, 3)) for _ in start]
     targets = [rng.normal(size=(8,)), rng.normal(size=(8, 2))]
+    return start, mats, targets
+
+
+def least_squares() -> tuple[Params, Grad]:
+    """0.5 * mean((A p - b)^2) + 0.1 * sum(cos 2p) for a vector and a matrix parameter: start and gradient."""
+    start, mats, targets = least_squares_problem()
     return start, quadratic_plus_cos(mats, targets)
+
+
+def quadratic_plus_cos_value(
+    mats: Sequence[np.ndarray], targets: Sequence[np.ndarray]
+) -> Callable[[Params], tuple[float, Params]]:
+    """Value and gradient of 0.5 * mean((A p - b)^2) + 0.1 * sum(cos 2p): a closure for objective-driven
+    optimizers (L-BFGS, polyak_sgd)."""
+
+    def value_and_grad(params: Params) -> tuple[float, Params]:
+        value, grads = 0.0, []
+        for p, a, b in zip(params, mats, targets, strict=True):
+            r = a @ p - b
+            value += 0.5 * np.mean(r**2) + 0.1 * np.sum(np.cos(2 * p))
+            grads.append(a.T @ r / r.size - 0.2 * np.sin(2 * p))
+        return value, grads
+
+    return value_and_grad
 
 
 def quadratic_plus_cos(mats: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> Grad:

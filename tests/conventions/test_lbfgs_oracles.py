@@ -24,28 +24,18 @@ import pytest
 
 import lossbridge
 
+from ._optimizer_oracle import least_squares_problem, quadratic_plus_cos_value
+
 RTOL = 1e-10
 TORCH_CALLS = 20
 OPTAX_STEPS = 100
 
 
 def _problem() -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-    """Start, matrices and targets of 0.5 * mean((A p - b)^2) + 0.1 * sum(cos 2p), per parameter."""
-    rng = np.random.default_rng(11)
-    start = [rng.normal(size=(3,)), rng.normal(size=(3, 2))]
-    mats = [rng.normal(size=(8, 3)) for _ in start]
-    targets = [rng.normal(size=(8,)), rng.normal(size=(8, 2))]
-    return start, mats, targets
+    return least_squares_problem(11)
 
 
-def _numpy_closure(params: list[np.ndarray]) -> tuple[float, list[np.ndarray]]:
-    _, mats, targets = _problem()
-    value, grads = 0.0, []
-    for p, a, b in zip(params, mats, targets, strict=True):
-        r = a @ p - b
-        value += 0.5 * np.mean(r**2) + 0.1 * np.sum(np.cos(2 * p))
-        grads.append(a.T @ r / r.size - 0.2 * np.sin(2 * p))
-    return value, grads
+_numpy_closure = quadratic_plus_cos_value(*_problem()[1:])
 
 
 def _lossbridge_path(convention: str, native: dict[str, Any], steps: int) -> tuple[list[list[np.ndarray]], list[float]]:

@@ -295,8 +295,8 @@ def test_adafactor_option_validation(params: dict[str, Any], match: str) -> None
 
 
 def test_adadelta_without_learning_rate_ascends() -> None:
-    """Optax's adadelta(learning_rate=None): theta += d, d = sqrt(u + eps) / sqrt(v + eps) * g (the
-    convention's default stays lr 1.0: descent)."""
+    """Optax's adadelta(learning_rate=None): theta += d, d = sqrt(u + eps) / sqrt(v + eps) * g (also the
+    convention's default, as Optax's; learning_rate=1.0 descends)."""
     opt = lossbridge.get("adadelta", convention="optax", learning_rate=None)
     assert opt.bound.hyper["lr"] is None
     params = [np.array([1.0, -2.0])]
@@ -305,7 +305,8 @@ def test_adadelta_without_learning_rate_ascends() -> None:
     v = 0.1 * g * g
     d = np.sqrt(1e-6) / np.sqrt(v + 1e-6) * g
     _close(params[0], np.array([1.0, -2.0]) + d)
-    descent = lossbridge.get("adadelta", convention="optax")
+    assert lossbridge.get("adadelta", convention="optax").bound.hyper["lr"] is None
+    descent = lossbridge.get("adadelta", convention="optax", learning_rate=1.0)
     params = [np.array([1.0, -2.0])]
     descent.step(params, [g.copy()])
     _close(params[0], np.array([1.0, -2.0]) - d)

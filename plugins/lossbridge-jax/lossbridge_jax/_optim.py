@@ -106,7 +106,9 @@ class LossbridgeState:
 
     ``count`` is the number of steps taken (int32); each other field is a tree with the parameters'
     structure holding one state slot (Optax's name where Optax has one, see
-    :data:`OPTAX_SLOT_NAMES`). ``slots`` gives the per-parameter dicts under the spec's names.
+    :data:`OPTAX_SLOT_NAMES`), or one 0-d array where Optax keeps the slot once (see
+    :func:`shared_fields`: schedule-free's ``b1``). ``slots`` gives the per-parameter dicts under the
+    spec's names.
     """
 
     __slots__ = ()
@@ -118,9 +120,10 @@ class LossbridgeState:
     def slots(self) -> Any:
         """A tree with the parameters' structure whose leaves are ``{spec slot name: value}`` dicts."""
         names = self._fields[1 : 1 + len(self._spec_slots)]
-        if not names:
+        trees = [n for n in names if n not in getattr(self, "_shared", ())]
+        if not names or not trees:
             return None
-        treedef = jax.tree.structure(getattr(self, names[0]))
+        treedef = jax.tree.structure(getattr(self, trees[0]))
         return treedef.unflatten(_unpack(self, treedef))
 
 
@@ -128,14 +131,20 @@ _STATE_CLASSES: dict[tuple[tuple[str, ...], tuple[str, ...]], type] = {}
 
 
 def _state_class(
-    names: tuple[str, ...], spec_slots: tuple[str, ...], global_fields: tuple[tuple[str, str], ...] = ()
+    names: tuple[str, ...],
+    spec_slots: tuple[str, ...],
+    global_fields: tuple[tuple[str, str], ...] = (),
+    shared: tuple[str, ...] = (),
 ) -> type:
     """The NamedTuple state class with fields ``count`` and ``names`` holding the slots ``spec_slots``.
 
     ``global_fields`` (``(field, spec global slot)`` pairs) are 0-d fields after the slots, for a
-    spec with ``global_slots`` (shared by all leaves).
+    spec with ``global_slots`` (shared by all leaves). ``shared`` names slot fields held as ONE 0-d
+    value instead of a tree (see :func:`shared_fields`).
     """
     key = (names, spec_slots) if not global_fields else (names, spec_slots, global_fields)
+    if shared:
+        key = (names, spec_slots, global_fields, shared)
     cls = _STATE_CLASSES.get(key)  # type: ignore[arg-type]
     if cls is None:
         # the NamedTuple itself (no subclass: Optax rebuilds states through their pytree class)
@@ -144,6 +153,7 @@ def _state_class(
         cls.slots = LossbridgeState.slots  # type: ignore[attr-defined]
         cls._spec_slots = spec_slots  # type: ignore[attr-defined]
         cls._global_fields = global_fields  # type: ignore[attr-defined]
+        cls._shared = frozenset(shared)  # type: ignore[attr-defined]
         cls.__module__ = __name__
         _STATE_CLASSES[key] = cls  # type: ignore[index]
     return cls
@@ -160,7 +170,8 @@ def _pack(
     if isinstance(cls, tuple):
         cls = _class_for_fields(cls, set(dicts[0]) if dicts else None)
     names = cls._fields[1 : 1 + len(cls._spec_slots)]  # type: ignore[attr-defined]
-    fields = {n: treedef.unflatten([d[s] for d in dicts])
+    shared = getattr(cls, "_shared", ())
+    fields = {n: _one([d[s] for d in dicts]) if n in shared else treedef.unflatten([d[s] for d in dicts])
               for n, s in zip(names, cls._spec_slots, strict=True)}  # type: ignore[attr-defined]
     # (a tree without array leaves gives each field the parameters' structure with no leaves)
     for name, slot in getattr(cls, "_global_fields", ()):
@@ -178,10 +189,37 @@ def _class_for_fields(names: tuple[str, ...], slots: set[str] | None) -> type:
     return _state_class(names, tuple(inverse.get(n, n) if slots is None or n not in slots else n for n in names))
 
 
+def _one(values: list[Any]) -> Any:
+    """The one value of a shared 0-d slot from its per-leaf copies: the lowest dtype's (as Optax keeps
+    its scalars in the parameters' lowest dtype); ``None`` for a tree without leaves."""
+    if not values:
+        return None
+    return min(values, key=lambda v: jnp.dtype(jnp.asarray(v).dtype).itemsize)
+
+
+def shared_fields(spec: Any, names: tuple[str, ...], slots: tuple[str, ...], probe: Mapping[str, Any]) -> tuple:
+    """The slot fields held as ONE 0-d value shared by all leaves, as Optax holds them.
+
+    A 0-d slot of an ``elementwise`` spec is the same value for every tensor at one step (the flag's
+    contract); when the spec's Optax convention names it in ``state`` (Optax keeps that quantity in
+    its state: schedule-free's ``b1``, ``max_lr``, ``weight_sum``), the field is that one 0-d array,
+    so Optax's own functions reading it (``optax.contrib.schedule_free_eval_params``) work on our state.
+    ``state.slots`` still gives it in every leaf's dict.
+    """
+    convention = getattr(spec, "conventions", {}).get("optax")
+    table = getattr(convention, "state", {}) or {}
+    if not getattr(spec, "elementwise", False) or not table:
+        return ()
+    return tuple(n for n, s in zip(names, slots, strict=True)
+                 if s in table and jnp.ndim(probe[s]) == 0)
+
+
 def _unpack(state: Any, treedef: Any) -> list[dict[str, Any]]:
     """The per-leaf slot dicts (spec names) of a state, in the order of ``treedef``'s leaves."""
     names = state._fields[1 : 1 + len(state._spec_slots)]
-    columns = [treedef.flatten_up_to(getattr(state, n)) for n in names]
+    shared = getattr(state, "_shared", ())
+    columns = [[getattr(state, n)] * treedef.num_leaves if n in shared else treedef.flatten_up_to(getattr(state, n))
+               for n in names]
     return [{s: col[i] for s, col in zip(state._spec_slots, columns, strict=True)}
             for i in range(treedef.num_leaves)]
 
@@ -400,7 +438,8 @@ def make_transformation(
         # arrays (Optax's map_params initializes on placeholders): read them off a probe tensor
         probe = dicts[0] if dicts else bound.init(jnp.zeros((1, 1), jnp.float32), xp=jnp)
         slots = tuple(probe)
-        cls = _state_class(state_field_names(slots, bound.spec), slots)
+        names = state_field_names(slots, bound.spec)
+        cls = _state_class(names, slots, shared=shared_fields(bound.spec, names, slots, probe))
         return _pack(jnp.zeros([], jnp.int32), treedef, dicts, cls)
 
     def update(

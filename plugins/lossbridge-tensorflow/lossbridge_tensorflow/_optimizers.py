@@ -30,6 +30,21 @@ __all__ = ["KERAS_BASE_OPTIONS", "KerasOptimizer"]
 
 
 
+def _apply_delta(optimizer: Any, variable: Any, delta: Any) -> None:
+    """``variable += delta``; a graph ``delta`` computed as ``0 - step`` (a spec's ``decay - lr * d`` without
+    weight decay) is applied as ``variable -= step``: the same values (``v + (0 - s)`` is ``v - s`` in IEEE
+    arithmetic), one pass over the tensor fewer in graph mode (the ``Sub`` is pruned), as Keras's own
+    ``assign_sub``. Eager tensors and every other delta are added as they are."""
+    op = getattr(delta, "op", None) if not tf.executing_eagerly() else None
+    if op is not None and op.type == "Sub" and len(op.inputs) == 2:
+        zero, step = op.inputs
+        value = tf.get_static_value(zero) if zero.op.type == "Const" else None
+        if value is not None and getattr(value, "size", 1) == 1 and float(value) == 0.0 and step.shape == delta.shape:
+            optimizer.assign_sub(variable, step)
+            return
+    optimizer.assign_add(variable, delta)
+
+
 def _read(v: Any) -> Any:
     """A tensor holding the current value of a keras/tf variable (or the tensor itself)."""
     if isinstance(v, keras.Variable):
@@ -85,7 +100,9 @@ class KerasOptimizer(keras.optimizers.Optimizer):
         ``None`` (lossbridge's defaults) or a framework, e.g. ``"keras"``.
     learning_rate:
         A float or a ``keras.optimizers.schedules.LearningRateSchedule``; ``lr`` is accepted as
-        its alias. Unset takes the spec's/convention's ``lr``.
+        its alias. Unset takes the spec's/convention's ``lr``. An ``lr`` of ``None`` (Optax's
+        adadelta default: no lr scaling, no sign flip) is run as such: Keras's ``learning_rate``
+        then holds 1.0, which the updates ignore.
     **kwargs:
         The spec's hyperparameters (``beta1=0.8``) and Keras's base options (``clipnorm``,
         ``clipvalue``, ``global_clipnorm``, ``use_ema``, ``ema_momentum``, ...).
@@ -129,8 +146,14 @@ class KerasOptimizer(keras.optimizers.Optimizer):
             )
         if learning_rate is None:
             learning_rate = bound.hyper["lr"]
+        # lr=None (Optax's adadelta default: no lr scaling and no sign flip): Keras needs a learning
+        # rate, so the optimizer holds 1.0 and every update gives the spec lr=None instead
+        lr_free = learning_rate is None
+        if lr_free:
+            learning_rate = 1.0
         base.setdefault("name", bound.spec.name)
         super().__init__(learning_rate=learning_rate, **base)
+        self.lr_free = lr_free
         self.bound = bound
         self.spec = bound.spec
         self.check_finite = bool(check_finite)
@@ -265,7 +288,7 @@ class KerasOptimizer(keras.optimizers.Optimizer):
             ps.append(_read(var))
             gs.append(tf.cast(tf.convert_to_tensor(g), dtype))
             steps.append(tf.cast(self.iterations + 1, dtype))
-        lr = tf.cast(learning_rate, gdtype)
+        lr = None if getattr(self, "lr_free", False) else tf.cast(learning_rate, gdtype)
         deltas, news, new_glob = self.bound.update_all(ps, gs, sts, glob, steps=steps, xp=xp, lr=lr)
         for var, delta, new, old, slots in zip(variables, deltas, news, sts, slot_vars, strict=True):
             self.assign_add(var, tf.cast(delta, var.dtype))
@@ -287,6 +310,16 @@ class KerasOptimizer(keras.optimizers.Optimizer):
         return self.add_variable(
             shape=tuple(value.shape), dtype=value.dtype, initializer=initializer, name=f"{path}_{name}"
         )
+
+    def slots_of(self, variable: Any) -> dict[str, Any]:
+        """The spec's state of one variable (after ``build``): ``{spec slot name: tensor}``.
+
+        What the spec's per-parameter helpers take, e.g. schedule-free's evaluation point
+        ``schedule_free_eval_params(variable, opt.slots_of(variable))`` (the state holds ``z`` and ``b1``).
+        """
+        if not getattr(self, "built", False) or not hasattr(self, "_lb_slots"):
+            raise InputError(f"{self.spec.name}: the optimizer is not built yet (call build(variables) or apply)")
+        return {k: _read(v) for k, v in self._lb_slots[self._get_variable_index(variable)].items()}
 
     def _variable_overrides(self, variable: Any) -> dict[str, Any]:
         """Per-variable hyperparameters from Keras's per-variable labels.
@@ -325,10 +358,10 @@ class KerasOptimizer(keras.optimizers.Optimizer):
         state = {k: _read(v) for k, v in slots.items()}
         grad = tf.cast(tf.convert_to_tensor(gradient), dtype)
         step = tf.cast(self.iterations + 1, dtype)
-        lr = tf.cast(learning_rate, dtype)
+        lr = None if getattr(self, "lr_free", False) else tf.cast(learning_rate, dtype)
         over = self._variable_overrides(variable)
         delta, new_state = self.bound.update(_read(variable), grad, state, step=step, xp=xp, lr=lr, **over)
-        self.assign_add(variable, delta)
+        _apply_delta(self, variable, delta)
         for k, new in new_state.items():
             if new is not state.get(k):
                 self.assign(slots[k], new)
@@ -345,6 +378,9 @@ class KerasOptimizer(keras.optimizers.Optimizer):
                 "hyper": {k: v for k, v in self.bound.hyper.items() if k != "lr" and not callable(v)},
             }
         )
+        if getattr(self, "lr_free", False):  # lr=None round-trips (the 1.0 Keras holds is not the lr)
+            config["learning_rate"] = None
+            config["hyper"]["lr"] = None
         if getattr(self, "check_finite", False):
             config["check_finite"] = True
         config.update(getattr(self, "labels", None) or {})
