@@ -9,17 +9,28 @@ Inputs come from the spec's input domains (the conformance kit's samplers), in t
 argument order.
 
 - torch: loss forward + backward against ``torch.nn`` (eager; ``torch.compile`` for a few losses in
-  the full run), one optimizer ``step()`` against ``torch.optim``'s default step.
+  the full run), one optimizer ``step()`` against ``torch.optim``'s default step; a closure optimizer
+  (L-BFGS) times ``step(closure)`` against torch's with the same closure; a gradient transform whose
+  torch counterpart is a function (``clip_grad_norm_``) times its ``step()`` against that function. In
+  the full run a few optimizers also run ``fused=False, compile=True`` (mode ``compiled``) against the
+  fastest of torch's default, ``foreach`` and ``fused`` steps. Mode ``state``: bytes of optimizer state
+  (and any cache lossbridge keeps) after one step, against ``torch.optim``'s.
 - JAX: ``jax.jit`` of ``value_and_grad`` of the mean loss against ``optax.losses``; one jitted
-  ``update`` + ``apply_updates`` against the ``optax`` transformation.
+  ``update`` + ``apply_updates`` against the ``optax`` transformation (required arguments such as
+  ``optax.clip``'s ``max_delta`` take the convention's values, the same on both sides).
 - TensorFlow: loss forward + backward (GradientTape) in a ``tf.function`` (graph) and with
   ``jit_compile=True`` (XLA) against ``keras.losses``; one ``apply`` against ``keras.optimizers``.
 - NumPy (no native framework): the bound loss (checks, reduction, analytic gradient) against the
   spec's own ``fn`` + ``vjp`` called directly: the binding's overhead. Peak memory (tracemalloc) too.
 
 Also: the Adam step of each torch mode against the memory-bandwidth floor (7 arrays x 4 bytes x
-parameters / measured copy bandwidth) and, in the full run, peak memory of sparse cross-entropy on
-4096x32000 logits (``bench_torch.bench_memory``). Schedules are not timed (a scalar per step).
+parameters / measured copy bandwidth) and, in the full run, peak extra memory of forward + backward of
+every torch loss against ``torch.nn`` (mode ``memory``: cross-entropies and BCE on 4096x32000, the rest
+at 1e7 elements; :func:`memory_table`). Schedules are not timed (a scalar per step).
+
+Rows that miss their target carry the measured cause and what would be needed, read from
+``benchmarks/reasons/*.toml`` (format: ``benchmarks/reasons/README.md``); a missed row without one is
+``explained: false``, and the summary counts met / explained / unexplained per backend, kind and mode.
 
 Timing: warm-up (tracing, compiling), then ``repeats`` samples of an auto-sized inner loop, lossbridge
 and native interleaved so machine load hits both alike; the median of each. The default clock is CPU
@@ -29,7 +40,7 @@ every other) stops at 1e4 elements; rows that cannot be built say why (``status`
 reported, never asserted. Writes ``reports/bench.json`` (``bench.partial.json`` after every spec while
 running) and ``reports/bench.png``.
 
-    python -m benchmarks [--quick] [--only SPEC[,SPEC]] [--backend B[,B]] [--kind loss|optimizer]
+    python -m benchmarks [--quick] [--only SPEC[,SPEC]] [--backend B[,B]] [--kind loss|optimizer] [--reasons DIR]
 """
 
 from __future__ import annotations
@@ -77,6 +88,9 @@ TARGETS = {
     ("torch", "loss", "eager"): 1.3,
     ("torch", "loss", "compiled"): 1.0,
     ("torch", "optimizer", "eager"): 1.0,
+    ("torch", "optimizer", "compiled"): 1.0,  # compile=True against torch's fastest mode (fused where it exists)
+    ("torch", "loss", "memory"): 1.0,  # peak extra memory of forward + backward
+    ("torch", "optimizer", "state"): 1.0,  # bytes of optimizer state (and lossbridge's caches) after one step
     ("jax", "loss", "jit"): 1.1,
     ("jax", "optimizer", "jit"): 1.0,
     ("tensorflow", "loss", "graph"): 1.3,
@@ -84,6 +98,7 @@ TARGETS = {
     ("tensorflow", "optimizer", "graph"): 1.3,
     ("tensorflow", "optimizer", "xla"): 1.0,
 }
+MEMORY_SLACK_MB = 1.0  # peak memory within this of native's meets a 1.0x target (VmHWM counts 4 kB pages)
 COUPLED_MAX = 10_000  # a coupled loss's pairs grow as rows squared
 CLASSES = 10  # the last axis of every loss input: a batch of n / 10 rows over 10 classes
 COMPILED_LOSSES = ("mse", "binary_crossentropy", "sparse_categorical_crossentropy")
@@ -101,6 +116,7 @@ class Plan:
     torch_compile: bool
     memory: bool
     adam_sizes: tuple[tuple[int, int], ...]
+    slow: bool = True  # rows whose warm-up alone takes tens of seconds (JAX CTC's compilation): full run only
 
 
 FULL = Plan(
@@ -122,6 +138,7 @@ QUICK = Plan(
     torch_compile=False,
     memory=False,
     adam_sizes=((1_000_000, 10),),
+    slow=False,
 )
 
 
@@ -146,10 +163,27 @@ class Row:
     agree: bool | None = None
     status: str = "ok"
     reason: str = ""
+    cause: str = ""
+    needed: str = ""
+    explained: bool | None = None
 
     def finish(self, ours: float, native: float) -> Row:
         self.lossbridge_s, self.native_s = ours, native
-        self.ratio = ours / native if native > 0 else None
+        return self._judge(ours / native if native > 0 else None)
+
+    def finish_memory(self, ours_mb: float, native_mb: float) -> Row:
+        """A memory row (mode ``memory`` or ``state``): the ratio of megabytes, no times. Within
+        :data:`MEMORY_SLACK_MB` of native's peak counts as meeting the target (page-granular high-water
+        marks); state bytes are exact."""
+        self.peak_mb_lossbridge, self.peak_mb_native = ours_mb, native_mb
+        self._judge(ours_mb / native_mb if native_mb > 0 else None)
+        slack = MEMORY_SLACK_MB if self.mode == "memory" else 0.0  # state bytes are counted exactly
+        if self.target is not None and (self.meets is False or native_mb <= 0):
+            self.meets = ours_mb <= native_mb * self.target + slack  # native 0 (SGD without momentum): no ratio
+        return self
+
+    def _judge(self, ratio: float | None) -> Row:
+        self.ratio = ratio
         self.target = TARGETS.get((self.backend, self.kind, self.mode))
         if self.target is not None and self.ratio is not None:
             self.meets = self.ratio <= self.target
@@ -183,11 +217,12 @@ _CLOCK: dict[str, Callable[[], float]] = dict(CPU_CLOCKS)
 
 def _timed_pair(
     ours: Callable[[], Any], native: Callable[[], Any], plan: Plan, sync: Callable[[Any], Any] = lambda x: x,
-    *, backend: str = "torch",
+    *, backend: str = "torch", warmup: int = 2,
 ) -> tuple[float, float]:
-    """Median seconds per call of each callable, interleaved, after a warm-up (``backend`` picks the clock)."""
+    """Median seconds per call of each callable, interleaved, after ``warmup`` calls of each (``backend``
+    picks the clock)."""
     clock = _CLOCK.get(backend, time.perf_counter)
-    for fn in (ours, native, ours, native):
+    for fn in (ours, native) * warmup:
         sync(fn())
     once = 1e-7
     for fn in (ours, native):
@@ -241,11 +276,13 @@ def native_object(spec: Any, framework: str, kind: str) -> tuple[str, dict[str, 
     raise LookupError(f"no importable native object for {conv.native!r}")
 
 
-def loss_inputs(spec: Any, convention: str | None, preset: dict[str, Any], n: int) -> list[tuple[Any, bool, bool]]:
-    """``(array, integer, differentiable)`` per spec input, sampled from its domain: ``(n / 10, 10)``."""
+def loss_inputs(
+    spec: Any, convention: str | None, preset: dict[str, Any], n: int, classes: int = CLASSES,
+) -> list[tuple[Any, bool, bool]]:
+    """``(array, integer, differentiable)`` per spec input, sampled from its domain: ``(n / classes, classes)``."""
     rng = np.random.default_rng(0)
     resolved = bind(spec, convention=convention, params=preset).params
-    shape = (max(n // CLASSES, 1), CLASSES)
+    shape = (max(n // classes, 1), classes)
     out = []
     for decl in spec.inputs:
         dom = domain(decl.domain_for(resolved))
@@ -262,10 +299,13 @@ def _loss_sizes(spec: Any, plan: Plan, backend: str) -> tuple[int, ...]:
     return tuple(n for n in sizes if n <= COUPLED_MAX) or sizes[:1]
 
 
-def _ctc_inputs(framework: str, n: int) -> list[tuple[np.ndarray, bool, bool]]:
-    """CTC in each framework's own argument list (its ``NativeInputs``): n = batch x 50 frames x 10 classes."""
+def _ctc_inputs(
+    framework: str | None, n: int, frames: int = 50, length: int = 10,
+) -> list[tuple[np.ndarray, bool, bool]]:
+    """CTC in each framework's own argument list (its ``NativeInputs``; ``None``: the spec's own order,
+    Optax's layout): n = batch x frames x 10 classes, ``length`` labels per sequence."""
     rng = np.random.default_rng(0)
-    frames, classes, length = 50, CLASSES, 10
+    classes = CLASSES
     batch = max(n // (frames * classes), 2)
     logits = rng.normal(size=(batch, frames, classes))
     labels = rng.integers(1, classes, size=(batch, length))
@@ -276,28 +316,45 @@ def _ctc_inputs(framework: str, n: int) -> list[tuple[np.ndarray, bool, bool]]:
                 (np.full(batch, frames), True, False), (np.full(batch, length), True, False)]
     if framework == "keras":
         return [(labels, True, False), (logits, False, True)]
+    if framework is None:  # the spec's inputs: labels right-padded to the frame count, logits, their paddings
+        padded, label_paddings = np.zeros((batch, frames), np.int64), np.ones((batch, frames))
+        padded[:, :length], label_paddings[:, :length] = labels, 0.0
+        return [(padded, True, False), (logits, False, True), (label_paddings, False, False),
+                (np.zeros((batch, frames)), False, False)]
     return [(logits, False, True), (np.zeros((batch, frames)), False, False), (labels, True, False),
             (np.zeros((batch, length)), False, False)]
 
 
 #: Losses whose native argument list is not the spec's inputs: a small explicit table, native order.
-NATIVE_INPUTS: dict[str, Callable[[str, int], list[tuple[np.ndarray, bool, bool]]]] = {"ctc": _ctc_inputs}
+NATIVE_INPUTS: dict[str, Callable[[str | None, int], list[tuple[np.ndarray, bool, bool]]]] = {"ctc": _ctc_inputs}
 
 
 #: Rows not timed, with the measured reason (found by this benchmark; see the report).
 NOT_RUN = {
     ("tensorflow", "ctc"): "not timed: the graph-mode step (tf.function + GradientTape) of lossbridge's CTC and "
     "keras.losses.CTC at 2x50x10 had not finished warming up after 3 minutes (resident memory past 4 GB)",
-    ("jax", "ctc"): "not timed: jax.jit of lossbridge's CTC value_and_grad did not finish compiling in 100 s "
-    "at 2x50x10 (optax.losses.ctc_loss: 12 s on the same loaded machine)",
+    **{("tensorflow", name): f"no native counterpart to time: Keras has no standalone {name} transform, only the "
+       f"{option}= option every keras.optimizers.Optimizer applies inside apply() before its own update (lossbridge: "
+       f"chain({name}, optimizer)); a row would time an optimizer pair, not the transform"
+       for name, option in (("clip", "clipvalue"), ("clip_by_norm", "clipnorm"),
+                            ("clip_by_global_norm", "global_clipnorm"))},
 }
+#: CTC under jax.jit: lossbridge's value_and_grad did not finish compiling in 390 s at 2x50x10 (10 labels;
+#: optax.losses.ctc_loss: 3.7 s), and compiled in 15.5 s at 2x10x10 with 3 labels (optax: 2.6 s), measured on
+#: this machine while writing this: so 10 frames and 3 labels there, and only the plan's first size (a new
+#: shape is a new compilation).
+CTC_SHAPE = {"optax": {"frames": 10, "length": 3}}
 
 
-def _native_args(spec: Any, framework: str, preset: dict[str, Any], n: int, backend: Any) -> list[Any]:
+def _native_args(
+    spec: Any, framework: str, preset: dict[str, Any], n: int, backend: Any, classes: int = CLASSES,
+) -> list[Any]:
     """``(array, integer, differentiable)`` per positional argument, in the backend's (native) order."""
+    if spec.name == "ctc":
+        return _ctc_inputs(framework, n, **CTC_SHAPE.get(framework, {}))
     if spec.name in NATIVE_INPUTS:
         return NATIVE_INPUTS[spec.name](framework, n)
-    return _spec_order(backend, spec, loss_inputs(spec, framework, preset, n))
+    return _spec_order(backend, spec, loss_inputs(spec, framework, preset, n, classes))
 
 
 def _required(fn: Any, name: str) -> bool:
@@ -377,26 +434,192 @@ def _plain(module: Any) -> Callable[..., Any]:
     return native
 
 
-def _torch_optimizer_rows(spec: Any, plan: Plan) -> Iterator[Row]:
+#: The closure optimizers' row (torch L-BFGS): 100k parameters in 10 tensors, 5 iterations per step
+#: (the same keywords on both sides).
+CLOSURE_SIZE = (100_000, 10)
+CLOSURE_HYPER = {"max_iter": 5}
+#: Optimizers timed with ``compile=True`` in the full run (the compile time of every optimizer would not
+#: fit the 15 minutes): against torch's fastest mode for each (default, ``foreach=True``, ``fused=True``).
+COMPILED_OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
+
+
+def native_kwargs(spec: Any, framework: str, native: Any, preset: dict[str, Any], *, skip: int = 0) -> dict[str, Any]:
+    """The native callable's required keyword arguments, valued from the spec under the framework's convention.
+
+    A parameter without a default (after the first ``skip`` positional ones: the parameters of
+    ``clip_grad_norm_``) takes the convention's value of the spec parameter it maps to
+    (``Convention.kwargs``, the framework-wide renames, else the same name), else the spec's default.
+    The learning rate is :func:`_lr_kwargs`'s.
+    """
+    from lossbridge.conventions import FRAMEWORK_KWARGS
+
+    try:
+        params = list(inspect.signature(native).parameters.values())[skip:]
+    except (TypeError, ValueError):
+        return {}
+    conv = spec.conventions[framework]
+    hyper = dict(bind(spec, convention=framework, params=preset).hyper)
+    out = {}
+    for p in params:
+        if p.default is not inspect.Parameter.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.name in ("lr", "learning_rate"):
+            continue
+        target = conv.kwargs.get(p.name) or FRAMEWORK_KWARGS.get(framework, {}).get(p.name) or p.name
+        if isinstance(target, str) and target in hyper:
+            out[p.name] = hyper[target]
+    return out
+
+
+def _torch_params(total: int, count: int) -> list[Any]:
     import torch
 
+    gen = torch.Generator().manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(s, generator=gen)) for s in _tree_shapes(total, count)]
+    for p in params:
+        p.grad = torch.randn(p.shape, generator=gen)
+    return params
+
+
+def _torch_optimizer_rows(spec: Any, plan: Plan) -> Iterator[Row]:
     path, preset, native_cls = native_object(spec, "torch", "optimizer")
-    _require_class(path, native_cls)
     ours_cls = lossbridge.get(spec.name, backend="torch", convention="torch", **preset)
+    if not inspect.isclass(native_cls):
+        yield from _torch_transform_rows(spec, plan, path, preset, native_cls, ours_cls)
+        return
     kw = _lr_kwargs(native_cls, "torch")
-    for total, count in plan.optimizer_sizes["torch"]:
-        row = Row("torch", spec.name, "optimizer", "eager", f"{total / 1e6:g}M/{count}", path, "torch")
+    if _needs_closure(native_cls) or _needs_closure(ours_cls):
+        yield from _torch_closure_rows(spec, plan, path, native_cls, ours_cls, kw)
+        return
+    for k, (total, count) in enumerate(plan.optimizer_sizes["torch"]):
+        size = f"{total / 1e6:g}M/{count}"
+        row = Row("torch", spec.name, "optimizer", "eager", size, path, "torch")
         sides = []
         for make in (ours_cls, native_cls):
-            gen = torch.Generator().manual_seed(0)
-            params = [torch.nn.Parameter(torch.randn(s, generator=gen)) for s in _tree_shapes(total, count)]
-            for p in params:
-                p.grad = torch.randn(p.shape, generator=gen)
+            params = _torch_params(total, count)
             sides.append((make(params, **kw), params))
         sides[0][0].step()
         sides[1][0].step()
         row.agree = _close(sides[0][1][0].detach(), sides[1][1][0].detach(), 1e-4)
         yield row.finish(*_timed_pair(sides[0][0].step, sides[1][0].step, plan))
+        if k == 0:  # state bytes do not depend on timing: once, at the first size
+            state = Row("torch", spec.name, "optimizer", "state", size, path, "torch", agree=row.agree)
+            yield state.finish_memory(*(state_bytes(opt, ps) / 2**20 for opt, ps in sides))
+        if plan.torch_compile and spec.name in COMPILED_OPTIMIZERS:
+            yield _torch_compiled_row(spec, plan, path, native_cls, ours_cls, kw, total, count)
+
+
+def _needs_closure(cls: Any) -> bool:
+    """``step(closure)`` without a default (torch's L-BFGS: its signature has one, its class says so)."""
+    import torch
+
+    if isinstance(cls, type) and issubclass(cls, torch.optim.LBFGS):
+        return True
+    try:
+        p = inspect.signature(cls.step).parameters.get("closure")
+    except (TypeError, ValueError):
+        return False
+    return p is not None and p.default is inspect.Parameter.empty
+
+
+def _torch_native_modes(native_cls: Any) -> list[tuple[str, dict[str, Any]]]:
+    """torch's modes of an optimizer class: its default step, ``foreach=True``, ``fused=True`` where it exists."""
+    from benchmarks.bench_torch import _has_fused
+
+    modes: list[tuple[str, dict[str, Any]]] = [("default", {})]
+    if "foreach" in inspect.signature(native_cls).parameters:
+        modes.append(("foreach", {"foreach": True}))
+    if _has_fused(native_cls):
+        modes.append(("fused", {"fused": True}))
+    return modes
+
+
+def _torch_compiled_row(
+    spec: Any, plan: Plan, path: str, native_cls: Any, ours_cls: Any, kw: dict[str, Any], total: int, count: int,
+) -> Row:
+    """lossbridge's spec update through ``torch.compile`` (``fused=False, compile=True``) against the fastest
+    of torch's modes, each timed interleaved with it; ``native`` names the mode that was fastest."""
+    params = _torch_params(total, count)
+    ours = ours_cls(params, fused=False, compile=True, **kw)
+    ours.step()
+    results = []
+    for label, options in _torch_native_modes(native_cls):
+        native_params = _torch_params(total, count)
+        native = native_cls(native_params, **kw, **options)
+        native.step()
+        results.append((*_timed_pair(ours.step, native.step, plan), label, native_params))
+    best = min(results, key=lambda r: r[1])
+    row = Row("torch", spec.name, "optimizer", "compiled", f"{total / 1e6:g}M/{count}",
+              path if best[2] == "default" else f"{path}({best[2]}=True)", "torch")
+    fresh = _torch_params(total, count)  # one step each from the same point: do the values agree?
+    ref = _torch_params(total, count)
+    ours_cls(fresh, fused=False, compile=True, **kw).step()
+    native_cls(ref, **kw).step()
+    row.agree = _close(fresh[0].detach(), ref[0].detach(), 1e-4)
+    return row.finish(statistics.median(r[0] for r in results), best[1])
+
+
+def _torch_closure_rows(
+    spec: Any, plan: Plan, path: str, native_cls: Any, ours_cls: Any, kw: dict[str, Any],
+) -> Iterator[Row]:
+    """An optimizer whose ``step`` needs a closure (L-BFGS): one ``step(closure)`` from the same start.
+
+    The objective is an ill-conditioned separable quadratic (curvatures 1 to 100), so all
+    :data:`CLOSURE_HYPER` ``max_iter`` iterations run; each timed call resets the parameters and builds a
+    fresh optimizer (both sides alike, with the same keywords). One size, :data:`CLOSURE_SIZE`, no extra
+    warm-up and at most 3 repeats: lossbridge's step took 4.4 s there when this was written.
+    """
+    import torch
+
+    total, count = CLOSURE_SIZE
+    kw = {**kw, **{k: v for k, v in CLOSURE_HYPER.items() if k in inspect.signature(native_cls).parameters}}
+    gen = torch.Generator().manual_seed(0)
+    shapes = _tree_shapes(total, count)
+    curv = [torch.linspace(1.0, 100.0, int(np.prod(s))).reshape(s) for s in shapes]
+    start = [torch.randn(s, generator=gen) for s in shapes]
+    runners, finals = [], []
+    for make in (ours_cls, native_cls):
+        params = [torch.nn.Parameter(x.clone()) for x in start]
+
+        def closure(params: list[Any] = params) -> Any:
+            for p in params:
+                p.grad = None
+            loss = sum(0.5 * (c * p * p).sum() for c, p in zip(curv, params, strict=True))
+            loss.backward()
+            return loss
+
+        def run(make: Any = make, params: list[Any] = params, closure: Any = closure) -> Any:
+            with torch.no_grad():
+                for p, x in zip(params, start, strict=True):
+                    p.copy_(x)
+            return make(params, **kw).step(closure)
+
+        run()
+        finals.append(params[0].detach().clone())
+        runners.append(run)
+    row = Row("torch", spec.name, "optimizer", "eager", f"{total / 1e6:g}M/{count}", path, "torch")
+    row.agree = _close(finals[0], finals[1], 1e-4)
+    short = Plan(**{**asdict(plan), "repeats": min(plan.repeats, 3)})
+    yield row.finish(*_timed_pair(runners[0], runners[1], short, warmup=0))
+
+
+def _torch_transform_rows(
+    spec: Any, plan: Plan, path: str, preset: dict[str, Any], native_fn: Any, ours_cls: Any,
+) -> Iterator[Row]:
+    """A gradient transform whose torch counterpart is a function of the parameters (``clip_grad_norm_``):
+    lossbridge's transform ``step()`` against that function, as a step, with the same arguments."""
+    import torch
+
+    kw = native_kwargs(spec, "torch", native_fn, preset, skip=1)
+    for total, count in plan.optimizer_sizes["torch"]:
+        row = Row("torch", spec.name, "optimizer", "eager", f"{total / 1e6:g}M/{count}", path, "torch")
+        ours_params, native_params = _torch_params(total, count), _torch_params(total, count)
+        ours = ours_cls(ours_params, **kw)
+        ours.step()
+        native_fn(native_params, **kw)
+        row.agree = _close(ours_params[0].grad, native_params[0].grad, 1e-4)
+        with torch.no_grad():
+            yield row.finish(*_timed_pair(ours.step, lambda p=native_params: native_fn(p, **kw), plan))
 
 
 def _jax_loss_rows(spec: Any, plan: Plan, backend: Any) -> Iterator[Row]:
@@ -406,8 +629,12 @@ def _jax_loss_rows(spec: Any, plan: Plan, backend: Any) -> Iterator[Row]:
     path, preset, native = native_object(spec, "optax", "loss")
     if ("jax", spec.name) in NOT_RUN:
         raise RuntimeError(NOT_RUN[("jax", spec.name)])
+    if spec.name == "ctc" and not plan.slow:
+        raise RuntimeError("not timed in --quick: jax.jit of lossbridge's CTC value_and_grad compiles for 15-45 s "
+                           "at 10x10x10 (see CTC_SHAPE); the full run times it")
     ours = lossbridge.get(spec.name, backend="jax", convention="optax", **preset)
-    for n in _loss_sizes(spec, plan, "jax"):
+    sizes = _loss_sizes(spec, plan, "jax")
+    for n in sizes[:1] if spec.name == "ctc" else sizes:  # see CTC_SHAPE
         row = Row("jax", spec.name, "loss", "jit", _size_label(n), path, "optax")
         args, argnums_list = [], []
         for i, (x, integer, diff) in enumerate(_native_args(spec, "optax", preset, n, backend)):
@@ -429,7 +656,7 @@ def _jax_optimizer_rows(spec: Any, plan: Plan) -> Iterator[Row]:
     import optax
 
     path, preset, native_fn = native_object(spec, "optax", "optimizer")
-    kw = _lr_kwargs(native_fn, "optax")
+    kw = {**_lr_kwargs(native_fn, "optax"), **native_kwargs(spec, "optax", native_fn, preset)}  # optax.clip's max_delta
     txs = (lossbridge.get(spec.name, backend="jax", convention="optax", **preset, **kw), native_fn(**kw))
     for total, count in plan.optimizer_sizes["jax"]:
         row = Row("jax", spec.name, "optimizer", "jit", f"{total / 1e6:g}M/{count}", path, "optax")
@@ -437,8 +664,15 @@ def _jax_optimizer_rows(spec: Any, plan: Plan) -> Iterator[Row]:
         params = [jax.numpy.asarray(rng.normal(size=s), jax.numpy.float32) for s in _tree_shapes(total, count)]
         grads = [jax.numpy.asarray(rng.normal(size=s), jax.numpy.float32) for s in _tree_shapes(total, count)]
         runners = []
+        needs = OBJECTIVE_ARGS.get(spec.name, ())
+        if needs:  # the objective's curvatures take the gradients' place: the step computes the gradients
+            grads = [jax.numpy.linspace(1.0, 100.0, int(np.prod(s)), dtype=jax.numpy.float32).reshape(s)
+                     for s in _tree_shapes(total, count)]
         for tx in txs:
-            step = jax.jit(lambda p, s, g, tx=tx: _optax_step(optax, tx, p, s, g))  # no constants baked in
+            if needs:
+                step = jax.jit(lambda p, s, c, tx=tx, n=needs: _optax_objective_step(optax, jax, tx, p, s, c, n))
+            else:
+                step = jax.jit(lambda p, s, g, tx=tx: _optax_step(optax, tx, p, s, g))  # no constants baked in
             carry = [params, tx.init(params)]
 
             def run(step: Any = step, carry: list[Any] = carry, grads: list[Any] = grads) -> Any:
@@ -453,6 +687,23 @@ def _jax_optimizer_rows(spec: Any, plan: Plan) -> Iterator[Row]:
 
 def _optax_step(optax: Any, tx: Any, params: Any, state: Any, grads: Any) -> tuple[Any, Any]:
     updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state
+
+
+#: Optax transformations whose ``update`` needs the objective (its value, its function): the keywords
+#: both sides get, from the quadratic 0.5 * sum(c * p**2), c from 1 to 100 (gradients computed in the step).
+OBJECTIVE_ARGS = {"polyak_sgd": ("value",), "sophia": ("obj_fn",), "lbfgs": ("value", "grad", "value_fn")}
+
+
+def _optax_objective_step(
+    optax: Any, jax: Any, tx: Any, params: Any, state: Any, curv: Any, needs: tuple[str, ...],
+) -> tuple[Any, Any]:
+    def objective(ps: Any) -> Any:
+        return sum(0.5 * (c * p * p).sum() for c, p in zip(curv, ps, strict=True))
+
+    value, grads = jax.value_and_grad(objective)(params)
+    given = {"value": value, "grad": grads, "value_fn": objective, "obj_fn": objective}
+    updates, state = tx.update(grads, state, params, **{k: given[k] for k in needs})
     return optax.apply_updates(params, updates), state
 
 
@@ -495,6 +746,8 @@ def _tf_optimizer_rows(spec: Any, plan: Plan) -> Iterator[Row]:
     import keras
     import tensorflow as tf
 
+    if ("tensorflow", spec.name) in NOT_RUN:
+        raise RuntimeError(NOT_RUN[("tensorflow", spec.name)])
     path, preset, native_cls = native_object(spec, "keras", "optimizer")
     _require_class(path, native_cls)
     kw = _lr_kwargs(native_cls, "keras")
@@ -536,7 +789,8 @@ def _numpy_loss_rows(spec: Any, plan: Plan, backend: Any) -> Iterator[Row]:
     for n in _loss_sizes(spec, plan, "numpy"):
         row = Row("numpy", spec.name, "loss", "eager", _size_label(n), "spec fn + vjp (no binding)")
         items = []
-        for x, integer, _ in loss_inputs(spec, None, {}, n):
+        own = NATIVE_INPUTS.get(spec.name)
+        for x, integer, _ in own(None, n) if own else loss_inputs(spec, None, {}, n):
             items.append(x.astype(np.int64 if integer else np.float32))
         args = _spec_order(backend, spec, items)
 
@@ -625,48 +879,319 @@ def _vm_kb(field: str) -> int:
     raise OSError(f"no {field} in /proc/self/status")
 
 
-def peak_extra_mb(which: str, rows: int, classes: int) -> float:
-    """Peak resident memory one sparse cross-entropy forward + backward adds (MB), in this process.
+#: The large-class-count memory rows (a language model's vocabulary: 4096 x 32000 float32, 500 MB per
+#: input), each side in its own process; every other torch loss is measured at :data:`MEMORY_N` elements.
+MEMORY_LARGE = {"sparse_categorical_crossentropy": (4096, 32000), "categorical_crossentropy": (4096, 32000),
+                "binary_crossentropy": (4096, 32000)}
+MEMORY_N = 10_000_000  # (1e6, 10): 40 MB per float32 input, far above allocator noise
+#: Sizes other than MEMORY_N: lossbridge's CTC took 80 s and 3.2 GB at 1e7 (20000 x 50 x 10)
+MEMORY_SIZES = {"ctc": 1_000_000}
+TILE_ROWS = 512  # memory rows sample this many rows from the domains and tile them
 
-    The logits and labels exist and both paths are warmed up on a small batch first; the peak is the
-    kernel's high-water mark (``VmHWM``), reset to the current size just before (``clear_refs`` 5).
-    Not ``ru_maxrss``: Linux keeps it across ``exec``, so a child of a large process reads its parent's.
-    """
+
+def _torch_loss_pair(spec: Any, rows: int, classes: int) -> tuple[Any, Any, list[Any], list[Any]]:
+    """``(ours, native, args, small_args)`` of a torch loss row (as :func:`_torch_loss_rows` builds them)."""
     import torch
-    import torch.nn.functional as F
 
-    gen = torch.Generator().manual_seed(0)
-    ours = lossbridge.get("sparse_categorical_crossentropy", backend="torch", convention="torch")
-    fn = ours if which == "ours" else F.cross_entropy
-    small = torch.randn(8, classes, generator=gen, requires_grad=True)
-    fn(small, torch.randint(0, classes, (8,), generator=gen)).backward()
-    logits = torch.randn(rows, classes, generator=gen).requires_grad_()
-    labels = torch.randint(0, classes, (rows,), generator=gen)
+    from lossbridge.registry import default_registry
+
+    backend = default_registry().backend("torch")
+    _, preset, native_cls = native_object(spec, "torch", "loss")
+    native = native_cls() if inspect.isclass(native_cls) else native_cls
+    ours = lossbridge.get(spec.name, backend="torch", convention="torch", **preset)
+
+    def tensors(n: int, c: int) -> list[Any]:
+        out = []
+        for x, integer, diff in _native_args(spec, "torch", preset, n, backend, c):
+            t = torch.tensor(x, dtype=torch.int64 if integer else torch.float32)
+            out.append(t.requires_grad_(True) if diff and not integer else t)
+        return out
+
+    block = min(rows, TILE_ROWS) if spec.name not in NATIVE_INPUTS else rows
+    args = tensors(block * classes, classes)
+    if block < rows:  # sampling 1e8 values from a domain takes seconds: tile a sampled block of rows
+        reps = -(-rows // block)
+        args = [
+            (t.detach().repeat(reps, *(1,) * (t.ndim - 1))[:rows].requires_grad_(t.requires_grad)
+             if t.ndim and t.shape[0] == block else t)
+            for t in args
+        ]
+    return ours, native, args, tensors(8 * classes, classes)
+
+
+def peak_extra_mb(name: str, which: str, rows: int, classes: int) -> float:
+    """Peak resident memory one forward + backward of loss ``name`` adds (MB), in this process.
+
+    The inputs exist and the path is warmed up on a small batch first; the peak is the kernel's
+    high-water mark (``VmHWM``), reset to the current size just before (``clear_refs`` 5). Not
+    ``ru_maxrss``: Linux keeps it across ``exec``, so a child of a large process reads its parent's.
+    """
+    ours, native, args, small = _torch_loss_pair(lossbridge.spec(name), rows, classes)
+    fn = ours if which == "ours" else native
+    fn(*small).sum().backward()
     Path("/proc/self/clear_refs").write_text("5")
     base = _vm_kb("VmRSS")
-    fn(logits, labels).backward()
+    fn(*args).sum().backward()
     return (_vm_kb("VmHWM") - base) / 1024
 
 
-def memory_rows(rows: int = 4096, classes: int = 32000) -> list[dict[str, Any]]:
-    """Peak extra memory of sparse cross-entropy forward + backward on 4096x32000 float32 logits.
+def _memory_child(jobs: list[tuple[str, int, int]]) -> list[dict[str, float | str]]:
+    """``peak_extra_mb`` of each job and side (``{"native": MB, "ours": MB}``, an error message where one fails).
 
-    Each side in a fresh process (:func:`peak_extra_mb`), as ``bench_torch.bench_memory`` does.
+    One fresh process imports torch and lossbridge once and forks a clean copy of itself per job and side
+    (it runs no torch op itself, so the forks start with the same heap): what one measurement allocates
+    or frees never shows in another, and the imports are paid once.
     """
     import subprocess
 
     root = str(Path(__file__).resolve().parents[1])
-    peaks = {}
+    code = f"""
+import json, os, sys, warnings
+sys.path.insert(0, {root!r})
+warnings.filterwarnings("ignore")
+import torch
+torch.set_num_threads(1)
+from benchmarks._catalog_bench import peak_extra_mb
+out = []
+for name, rows, classes in {jobs!r}:
+    out.append({{}})
     for which in ("native", "ours"):
-        code = (f"import sys; sys.path.insert(0, {root!r}); from benchmarks._catalog_bench import peak_extra_mb; "
-                f"print(peak_extra_mb({which!r}, {rows}, {classes}))")
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        peaks[which] = float(out.stdout.strip().splitlines()[-1])
-    ratio = peaks["ours"] / peaks["native"] if peaks["native"] > 0 else None
-    return [{"backend": "torch", "spec": "sparse_categorical_crossentropy", "size": f"{rows}x{classes}",
-             "logits_mb": rows * classes * 4 / 2**20, "peak_mb_native": peaks["native"],
-             "peak_mb_lossbridge": peaks["ours"], "ratio": ratio, "target": 1.0,
-             "meets": None if ratio is None else ratio <= 1.0}]
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read)
+            try:
+                result = peak_extra_mb(name, which, rows, classes)
+            except BaseException as exc:
+                result = f"{{type(exc).__name__}}: {{exc}}".splitlines()[0][:300]
+            os.write(write, json.dumps(result).encode())
+            os._exit(0)
+        os.close(write)
+        with os.fdopen(read, "rb") as f:
+            data = f.read()
+        _, status = os.waitpid(pid, 0)
+        out[-1][which] = json.loads(data) if data else f"the measuring process died (wait status {{status}})"
+print(json.dumps(out))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"memory child failed: {(proc.stderr.strip().splitlines() or ['?'])[-1][:300]}")
+    return list(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def memory_table(only: set[str] | None) -> Iterator[Row]:
+    """Peak extra memory of forward + backward, lossbridge against ``torch.nn``, for every torch loss.
+
+    :data:`MEMORY_LARGE` at 4096 x 32000, every other torch loss (not coupled) at :data:`MEMORY_N`
+    elements over 10 classes (:data:`MEMORY_SIZES` for a few), each side in a clean process
+    (:func:`_memory_child`).
+    """
+    names = [e.name for e in lossbridge.catalog() if e.kind == "loss" and (only is None or e.name in only)
+             and "torch" in lossbridge.spec(e.name).conventions and not lossbridge.spec(e.name).coupled]
+    jobs = [(n, *MEMORY_LARGE[n]) for n in names if n in MEMORY_LARGE]
+    jobs += [(n, MEMORY_SIZES.get(n, MEMORY_N) // CLASSES, CLASSES) for n in names if n not in MEMORY_LARGE]
+    if not jobs:
+        return
+    for (name, rows, classes), peaks in zip(jobs, _memory_child(jobs), strict=True):
+        spec = lossbridge.spec(name)
+        size = f"{rows}x{classes}" if name in MEMORY_LARGE else _size_label(rows * classes)
+        row = Row("torch", name, "loss", "memory", size, native_object(spec, "torch", "loss")[0], "torch")
+        native, ours = peaks["native"], peaks["ours"]
+        if isinstance(native, str) or isinstance(ours, str):
+            row.status, row.reason = "not run", str(native if isinstance(native, str) else ours)
+        elif native < 1.0:
+            row.peak_mb_lossbridge, row.peak_mb_native = float(ours), float(native)
+            row.status, row.reason = "not run", (f"native peak {native:.1f} MB: below what VmHWM resolves here "
+                                                 f"(lossbridge {ours:.1f} MB)")
+        else:
+            row.finish_memory(float(ours), float(native))
+        yield row
+
+
+def state_bytes(opt: Any, params: list[Any]) -> int:
+    """Bytes of every tensor storage an optimizer holds (its state and any cache), not the params' or grads'.
+
+    Storages are counted once (a flat buffer and its per-parameter views are one storage).
+    """
+    import torch
+
+    skip = {p.untyped_storage().data_ptr() for p in params}
+    skip |= {p.grad.untyped_storage().data_ptr() for p in params if p.grad is not None}
+    seen: dict[int, int] = {}
+
+    def walk(obj: Any, depth: int) -> None:
+        if isinstance(obj, torch.Tensor):
+            storage = obj.untyped_storage()
+            if storage.data_ptr() not in skip:
+                seen[storage.data_ptr()] = storage.nbytes()
+        elif depth <= 0:
+            return
+        elif isinstance(obj, dict):
+            for value in obj.values():
+                walk(value, depth - 1)
+        elif isinstance(obj, (list, tuple, set)):
+            for value in obj:
+                walk(value, depth - 1)
+        elif hasattr(obj, "__dict__") and not callable(obj) and type(obj).__module__.startswith("lossbridge"):
+            walk(vars(obj), depth - 1)
+
+    walk(dict(opt.state), 4)
+    walk({k: v for k, v in vars(opt).items() if k not in ("state", "param_groups", "defaults")}, 6)
+    return sum(seen.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# per-row reasons: benchmarks/reasons/*.toml
+
+
+#: The default directory of the reason files (``--reasons`` changes it).
+REASONS_DIR = Path(__file__).resolve().parent / "reasons"
+REASON_KEYS = {"backend", "kind", "mode", "spec", "sizes", "cause", "needed"}
+REASON_REQUIRED = ("backend", "kind", "mode", "spec", "cause", "needed")
+REASON_VALUES = {
+    "backend": ("torch", "jax", "tensorflow", "numpy"),
+    "kind": ("loss", "optimizer"),
+    "mode": ("eager", "compiled", "jit", "graph", "xla", "memory", "state"),
+}
+
+
+class ReasonsError(ValueError):
+    """A reason file that does not parse or breaks the format (the message names the file and entry)."""
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One ``[[row]]`` entry of a reason file: why the rows it matches miss their target."""
+
+    file: str
+    entry: int  # 1-based, in the file's order
+    backend: str
+    kind: str
+    mode: str
+    spec: str
+    sizes: tuple[str, ...] | None
+    cause: str
+    needed: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.file} entry {self.entry} ({self.backend}/{self.kind}/{self.mode} {self.spec})"
+
+    def matches(self, row: Row) -> bool:
+        return (row.backend, row.kind, row.mode, row.spec) == (self.backend, self.kind, self.mode, self.spec) and (
+            self.sizes is None or row.size in self.sizes
+        )
+
+
+def load_reasons(directory: Path, spec_names: set[str] | None = None) -> list[Reason]:
+    """Every entry of ``directory/*.toml`` (sorted by file name), validated.
+
+    Raises :class:`ReasonsError` naming the file and entry on a TOML syntax error, a top-level key other
+    than ``row``, an unknown or missing key, a value of the wrong type, an unknown backend, kind or mode,
+    or (when ``spec_names`` is given) a spec that is not a canonical catalog name.
+    """
+    import tomllib
+
+    out: list[Reason] = []
+    for path in sorted(directory.glob("*.toml")) if directory.is_dir() else []:
+        name = path.name
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ReasonsError(f"{name}: not valid TOML: {exc}") from exc
+        extra = set(data) - {"row"}
+        if extra:
+            raise ReasonsError(f"{name}: unknown top-level key(s) {sorted(extra)}: entries are [[row]] tables")
+        entries = data.get("row", [])
+        if not isinstance(entries, list):
+            raise ReasonsError(f"{name}: 'row' must be an array of tables ([[row]])")
+        for i, entry in enumerate(entries, 1):
+            out.append(_reason(name, i, entry, spec_names))
+    return out
+
+
+def _reason(name: str, i: int, entry: Any, spec_names: set[str] | None) -> Reason:
+    label = f"{name} entry {i}"
+    if not isinstance(entry, dict):
+        raise ReasonsError(f"{label}: not a table")
+    if entry.get("spec"):
+        label += f" (spec {entry['spec']!r})"
+    unknown = set(entry) - REASON_KEYS
+    if unknown:
+        raise ReasonsError(f"{label}: unknown key(s) {sorted(unknown)} (allowed: {', '.join(sorted(REASON_KEYS))})")
+    missing = [k for k in REASON_REQUIRED if k not in entry]
+    if missing:
+        raise ReasonsError(f"{label}: missing key(s) {missing}")
+    for key in REASON_REQUIRED:
+        if not isinstance(entry[key], str) or not entry[key].strip():
+            raise ReasonsError(f"{label}: {key} must be a non-empty string, got {entry[key]!r}")
+    for key, allowed in REASON_VALUES.items():
+        if entry[key] not in allowed:
+            raise ReasonsError(f"{label}: {key} = {entry[key]!r} is not one of {', '.join(allowed)}")
+    if spec_names is not None and entry["spec"] not in spec_names:
+        raise ReasonsError(f"{label}: spec {entry['spec']!r} is not a catalog name (use the canonical name)")
+    sizes = entry.get("sizes")
+    if sizes is not None and (
+        not isinstance(sizes, list) or not sizes or not all(isinstance(s, str) and s for s in sizes)
+    ):
+        raise ReasonsError(f"{label}: sizes must be a non-empty list of size labels such as \"1e5\" or \"1M/10\", "
+                           f"got {sizes!r}")
+    return Reason(name, i, entry["backend"], entry["kind"], entry["mode"], entry["spec"],
+                  None if sizes is None else tuple(sizes), entry["cause"].strip(), entry["needed"].strip())
+
+
+def attach_reasons(
+    rows: list[Row], reasons: list[Reason], ran: set[tuple[str, str, str]], *, every_size: bool = True,
+) -> list[dict[str, Any]]:
+    """Give every row that misses its target the cause and what is needed; return the warnings.
+
+    A missed row with no matching entry gets ``explained = False``, one with an entry ``True`` (the first
+    entry in file order wins; a second is a warning). ``ran`` holds ``(backend, kind, spec)`` of every
+    task this run planned: an entry inside the run's scope (its spec ran there, its mode was measured for
+    that backend and kind, and one of its sizes, if it names sizes, was measured) that matches no row, or
+    only rows meeting their target, is stale: a warning. Entries outside the scope (``--only``,
+    ``--quick``) say nothing; with ``every_size=False`` (``--quick``: not every size of the full run was
+    measured) an entry without ``sizes`` whose rows all meet their target says nothing either.
+    """
+    warnings_: list[dict[str, Any]] = []
+    used: dict[int, list[Row]] = {id(r): [] for r in reasons}
+    for row in rows:
+        if row.status != "ok" or row.meets is None:
+            continue
+        found = [r for r in reasons if r.matches(row)]
+        for r in found:
+            used[id(r)].append(row)
+        if row.meets:
+            continue
+        if found:
+            row.cause, row.needed, row.explained = found[0].cause, found[0].needed, True
+            for extra in found[1:]:
+                warnings_.append({"kind": "duplicate", "file": extra.file, "entry": extra.entry,
+                                  "message": f"{extra.where}: {row.backend}/{row.kind}/{row.mode} {row.spec} "
+                                  f"{row.size} already has a reason ({found[0].where}); ignored"})
+        else:
+            row.explained = False
+    measured: dict[tuple[str, str, str], set[str]] = {}
+    for row in rows:
+        if row.status == "ok":
+            measured.setdefault((row.backend, row.kind, row.mode), set()).add(row.size)
+    for r in reasons:
+        sizes = measured.get((r.backend, r.kind, r.mode))
+        in_scope = (r.backend, r.kind, r.spec) in ran and sizes is not None and (
+            r.sizes is None or bool(set(r.sizes) & sizes)
+        )
+        if not in_scope:
+            continue
+        hits = used[id(r)]
+        if not hits:
+            why = "matches no row of this run (spec, mode or sizes renamed or not measured?)"
+        elif all(h.meets for h in hits) and (every_size or r.sizes is not None):
+            why = f"every row it matches now meets its target ({', '.join(h.size for h in hits)})"
+        else:
+            continue
+        warnings_.append({"kind": "stale", "file": r.file, "entry": r.entry,
+                          "message": f"stale reason: {r.where}: {why}"})
+    return warnings_
 
 
 # ---------------------------------------------------------------------------------------------
@@ -736,14 +1261,20 @@ def _fmt(row: Row) -> str:
     def ms(x: float | None) -> str:
         return "-" if x is None else f"{x * 1e3:.3f}"
 
+    def cell(seconds: float | None, mb: float | None) -> str:
+        return f"{mb:.1f}MB" if row.mode in ("memory", "state") and mb is not None else ms(seconds)
+
     ratio = "-" if row.ratio is None else f"{row.ratio:.2f}x"
     target = "-" if row.target is None else f"{row.target:.1f}x"
     verdict = {True: "ok", False: "MISS", None: ""}[row.meets]
+    if row.meets is False:
+        verdict += " (explained)" if row.explained else " (no reason)"
     if row.status != "ok":
         verdict, ratio = row.status, row.reason[:60]
     agree = {True: "", False: " (values differ)", None: ""}[row.agree]
     return (f"{row.backend:<10} {row.spec:<32} {row.kind:<9} {row.mode:<8} {row.size:>9} "
-            f"{ms(row.lossbridge_s):>10} {ms(row.native_s):>10} {ratio:>7} {target:>6} {verdict}{agree}")
+            f"{cell(row.lossbridge_s, row.peak_mb_lossbridge):>10} {cell(row.native_s, row.peak_mb_native):>10} "
+            f"{ratio:>7} {target:>6} {verdict}{agree}")
 
 
 HEADER = (f"{'backend':<10} {'spec':<32} {'kind':<9} {'mode':<8} {'size':>9} "
@@ -774,10 +1305,16 @@ def machine() -> dict[str, Any]:
 
 def run(
     plan: Plan, backends: list[str], only: set[str] | None, kinds: set[str], out_dir: Path, *,
-    plot: bool = True, threads: int = 1, extras: bool = True,
+    plot: bool = True, threads: int = 1, extras: bool = True, reasons_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Run every task, print the table, write ``bench.json`` (and ``bench.png``); return the report."""
+    """Run every task, print the table, write ``bench.json`` (and ``bench.png``); return the report.
+
+    The reason files (``reasons_dir``, default :data:`REASONS_DIR`) are read and validated first: a
+    malformed one stops the run before anything is timed (:class:`ReasonsError`).
+    """
     started = time.perf_counter()
+    reasons_dir = REASONS_DIR if reasons_dir is None else reasons_dir
+    reasons = load_reasons(reasons_dir, {e.name for e in lossbridge.catalog()})
     warnings.filterwarnings("ignore")
     if "torch" in backends:
         import torch
@@ -787,24 +1324,26 @@ def run(
     rows: list[Row] = []
     out_dir.mkdir(parents=True, exist_ok=True)
     partial = out_dir / "bench.partial.json"  # rewritten after every spec: an interrupted run keeps its rows
+
+    def emit(row: Row) -> None:
+        rows.append(row)
+        _explain(row, reasons)
+        _clear()
+        print(_fmt(row), flush=True)
+
     print(HEADER, flush=True)
     for i, task in enumerate(todo):
         _progress(i, len(todo), task.label, started)
         try:
             for row in task.run(plan):
-                rows.append(row)
-                _clear()
-                print(_fmt(row), flush=True)
+                emit(row)
                 _progress(i, len(todo), task.label, started)
         except Exception as exc:  # a row that cannot be built says why, and the run goes on
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
             framework = FRAMEWORK.get(task.backend)
-            row = Row(task.backend, task.spec.name, task.kind, "-", "-", status="not run", reason=reason,
-                      convention=framework,
-                      native=task.spec.conventions[framework].native if framework else "")
-            rows.append(row)
-            _clear()
-            print(_fmt(row), flush=True)
+            emit(Row(task.backend, task.spec.name, task.kind, "-", "-", status="not run", reason=reason,
+                     convention=framework,
+                     native=task.spec.conventions[framework].native if framework else ""))
             if os.environ.get("LOSSBRIDGE_BENCH_DEBUG"):
                 traceback.print_exc()
         partial.write_text(json.dumps([asdict(r) for r in rows], default=str) + "\n")
@@ -818,11 +1357,7 @@ def run(
                      "kinds": sorted(kinds), "torch_threads": threads,
                      "clock": {b: getattr(_CLOCK.get(b), "__name__", "perf_counter") for b in backends}},
         "targets": {"/".join(k): v for k, v in TARGETS.items()},
-        "rows": [asdict(r) for r in rows],
     }
-    report["summary"] = summary(rows)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "bench.json").write_text(json.dumps(report, indent=1, default=str) + "\n")  # rows are safe
     if extras and "torch" in backends and "optimizer" in kinds and (only is None or "adam" in only):
         try:
             bandwidth = copy_bandwidth()
@@ -834,41 +1369,61 @@ def run(
                       f"  floor {r['floor_seconds'] * 1e3:8.3f} ms  {r['ratio_to_floor']:6.2f}x floor")
         except Exception as exc:
             report["adam_bandwidth_floor"] = {"error": f"{type(exc).__name__}: {exc}"}
-    if extras and plan.memory and "torch" in backends and "loss" in kinds and (
-        only is None or "sparse_categorical_crossentropy" in only
-    ):
+    if extras and plan.memory and "torch" in backends and "loss" in kinds:
+        print("\nPeak extra memory of loss forward + backward (each side in a fresh process)")
+        memory: list[Row] = []
         try:
-            report["memory"] = memory_rows()
-            for r in report["memory"]:
-                ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}x"
-                print(f"\npeak extra memory, sparse CE {r['size']}: torch {r['peak_mb_native']:.0f} MB, "
-                      f"lossbridge {r['peak_mb_lossbridge']:.0f} MB ({ratio})")
+            for row in memory_table(only):
+                memory.append(row)
+                emit(row)
         except Exception as exc:
-            report["memory"] = [{"error": f"{type(exc).__name__}: {exc}"}]
+            emit(Row("torch", "-", "loss", "memory", "-", status="not run", convention="torch",
+                     reason=f"{type(exc).__name__}: {exc}".splitlines()[0][:300]))
+        report["memory"] = [asdict(r) for r in memory]
+    report["warnings"] = attach_reasons(rows, reasons, {(t.backend, t.kind, t.spec.name) for t in todo},
+                                        every_size=plan == FULL)
+    report["reasons"] = {"dir": str(reasons_dir), "files": sorted({r.file for r in reasons}),
+                         "entries": len(reasons), "attached": sum(bool(r.explained) for r in rows)}
+    report["rows"] = [asdict(r) for r in rows]
+    report["summary"] = summary(rows)
     report["seconds"] = time.perf_counter() - started
     (out_dir / "bench.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
     partial.unlink(missing_ok=True)
     if plot:
         plot_ratios(rows, out_dir / "bench.png")
     print_summary(report["summary"])
+    print_warnings(report["warnings"])
     print(f"\nwrote {out_dir / 'bench.json'}" + (f" and {out_dir / 'bench.png'}" if plot else "")
           + f" in {report['seconds']:.0f} s")
     return report
 
 
+def _explain(row: Row, reasons: list[Reason]) -> None:
+    """The row's reason as it is printed (:func:`attach_reasons` sets it again, with the warnings)."""
+    if row.status == "ok" and row.meets is False:
+        found = next((r for r in reasons if r.matches(row)), None)
+        row.explained = found is not None
+        if found is not None:
+            row.cause, row.needed = found.cause, found.needed
+
+
 def summary(rows: list[Row]) -> dict[str, Any]:
-    """Per backend, kind and mode: rows measured, meeting the target, missing it, not run; the worst."""
+    """Per backend, kind and mode: rows, meeting the target, missing it (explained or not), not run; the worst."""
     groups: dict[str, dict[str, Any]] = {}
     for r in rows:
         key = f"{r.backend}/{r.kind}/{r.mode}"
-        g = groups.setdefault(key, {"rows": 0, "meets": 0, "misses": 0, "not_run": 0, "target": r.target,
-                                    "median_ratio": None, "worst": None, "ratios": []})
+        g = groups.setdefault(key, {"rows": 0, "meets": 0, "misses": 0, "explained": 0, "unexplained": 0,
+                                    "not_run": 0, "target": r.target, "median_ratio": None, "worst": None,
+                                    "ratios": []})
         g["rows"] += 1
         if r.status != "ok":
             g["not_run"] += 1
             continue
+        g["target"] = r.target if g["target"] is None else g["target"]
         g["meets"] += bool(r.meets)
         g["misses"] += r.meets is False
+        g["explained"] += r.meets is False and bool(r.explained)
+        g["unexplained"] += r.meets is False and not r.explained
         if r.ratio is not None:
             g["ratios"].append(r.ratio)
             if g["worst"] is None or r.ratio > g["worst"][1]:
@@ -879,14 +1434,22 @@ def summary(rows: list[Row]) -> dict[str, Any]:
     return groups
 
 
+def print_warnings(items: list[dict[str, Any]]) -> None:
+    if items:
+        print(f"\nWarnings ({len(items)})")
+        for w in items:
+            print(f"  {w['message']}")
+
+
 def print_summary(groups: dict[str, Any]) -> None:
-    print("\nSummary (ratio = lossbridge / native)")
+    print("\nSummary (ratio = lossbridge / native; explained = missed with a reason in benchmarks/reasons/)")
     for key, g in sorted(groups.items()):
         target = "-" if g["target"] is None else f"{g['target']:.1f}x"
         med = "-" if g["median_ratio"] is None else f"{g['median_ratio']:.2f}x"
         worst = "-" if g["worst"] is None else f"{g['worst'][0]} {g['worst'][1]:.2f}x"
-        print(f"  {key:<28} target {target:>5}  rows {g['rows']:>3}  meet {g['meets']:>3}  miss {g['misses']:>3}"
-              f"  not run {g['not_run']:>2}  median {med:>6}  worst {worst}")
+        print(f"  {key:<28} target {target:>5}  rows {g['rows']:>3}  met {g['meets']:>3}  explained "
+              f"{g['explained']:>3}  unexplained {g['unexplained']:>3}  not run {g['not_run']:>2}  median {med:>6}"
+              f"  worst {worst}")
 
 
 def plot_ratios(rows: list[Row], path: Path) -> None:
@@ -945,6 +1508,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         "on a shared machine; wall: perf_counter")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
     parser.add_argument("--no-extras", action="store_true", help="skip the Adam floor and memory tables")
+    parser.add_argument("--reasons", type=Path, default=None, metavar="DIR",
+                        help="the per-row reason files (default benchmarks/reasons/; see its README.md)")
     return parser
 
 
@@ -972,8 +1537,12 @@ def run_args(args: argparse.Namespace) -> int:
         _CLOCK.update(CPU_CLOCKS)
     if args.quick and only is None:
         only = quick_specs()
-    run(QUICK if args.quick else FULL, backends, only, kinds, args.out, plot=not args.no_plot,
-        threads=args.threads, extras=not args.no_extras)
+    try:
+        run(QUICK if args.quick else FULL, backends, only, kinds, args.out, plot=not args.no_plot,
+            threads=args.threads, extras=not args.no_extras, reasons_dir=getattr(args, "reasons", None))
+    except ReasonsError as exc:
+        print(f"benchmarks: reason file error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

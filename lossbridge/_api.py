@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -59,8 +60,8 @@ def get(
         bound = replace(bound, alternatives=_alternatives(found.alternatives, convention, params))
     warn_unverified_version(bound.convention)
     override = reg.override(found.spec.name, target.name, kind)
-    if override is not None:
-        native = override(bound)
+    if override is not None and _takes(override, options):
+        native = override(bound, **options)
         if native is not None:
             return native
     if kind == "loss":
@@ -68,6 +69,22 @@ def get(
     if kind == "schedule":
         return target.materialize_schedule(bound)
     return target.materialize_optimizer(bound, **options)
+
+
+def _takes(factory: Any, options: dict[str, Any]) -> bool:
+    """Whether an override ``factory`` accepts the backend ``options`` given (keywords); one that does not
+    leaves the call to the generic adapter, which honours them (an option is never dropped)."""
+    if not options:
+        return True
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return True
+    named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    names = {p.name for p in params if p.kind in named}
+    return set(options) <= names
 
 
 def _alternatives(

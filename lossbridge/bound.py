@@ -195,6 +195,14 @@ class BoundLoss:
         assert self.spec.fn is not None  # validated at registration
         return self.spec.fn(*inputs, xp=xp, **self.spec_params())
 
+    def reduction_terms(self, xp: Any, prepared: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``prepared`` (from :meth:`prepare`) with ignored labels replaced, and the keyword arguments of
+        :func:`~lossbridge.reduction.reduce_loss` and :func:`~lossbridge.reduction.cotangent` for an
+        unweighted call (class weights and the ignored-label mask included): what :meth:`evaluate`
+        reduces with, for a backend that folds the reduction into its own gradient mechanism."""
+        prepared, weights = self._targets_and_weights(xp, prepared)
+        return prepared, self._reduce_kwargs(None, weights)
+
     def _reduce_kwargs(self, sample_weight: Any | None, weights: dict[str, Any | None]) -> dict[str, Any]:
         return {
             "reduction": self.reduction,

@@ -89,6 +89,10 @@ def lossbridge_register_overrides(register: Callable[..., None]) -> None:
     ``factory(bound)`` receives the :class:`lossbridge.bound.BoundLoss` or
     :class:`lossbridge.bound.BoundOptimizer` and returns the native object, or ``None`` to fall
     back to the generic adapter (for a convention or parameters the fast path does not cover).
+    The backend options the user gave (``validate``, ``check_finite``: the backend's
+    ``loss_options`` / ``optimizer_options``) come as keywords, ``factory(bound, **options)``; a
+    factory whose signature does not take them is skipped for that call, so the generic adapter
+    honours them (an option is never dropped).
     The conformance kit checks every override against the spec like any other materialization.
 
     Example::

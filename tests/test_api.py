@@ -200,3 +200,33 @@ def test_a_convention_outside_its_verified_framework_version_warns_once(monkeypa
     with pytest.warns(lossbridge.UnverifiedVersionWarning, match=r"verified against torch >=2\.4,<2\.14; torch 99\.0"):
         lossbridge.get("mse", convention="torch")
     lossbridge.get("mse", convention="torch")  # once: no second warning (filterwarnings=error would raise)
+
+
+def test_an_override_receives_the_backend_options_or_is_skipped_for_them() -> None:
+    """A factory that takes the options gets them; one that does not is skipped for that call, so the generic
+    adapter honours them (``validate=False`` is never silently dropped)."""
+    from lossbridge.registry import Registry
+
+    calls: list[dict] = []
+
+    class Plugin:
+        @lossbridge.hookimpl
+        def lossbridge_register_overrides(self, register):  # type: ignore[no-untyped-def]
+            def with_options(bound, **options):  # type: ignore[no-untyped-def]
+                calls.append(options)
+                return ("native", options)
+
+            def bound_only(bound):  # type: ignore[no-untyped-def]
+                calls.append({"bound_only": True})
+                return "native"
+
+            register("mse", "numpy", with_options, kind="loss")
+            register("mae", "numpy", bound_only, kind="loss")
+
+    reg = Registry(entry_points=False)
+    reg.add_plugin(Plugin(), "test-overrides")
+    assert lossbridge.get("mse", validate=False, registry=reg) == ("native", {"validate": False})
+    assert lossbridge.get("mae", registry=reg) == "native"
+    generic = lossbridge.get("mae", validate=False, registry=reg)
+    assert generic != "native" and float(generic([0.0, 1.0], [0.5, 1.0])) == 0.25
+    assert calls == [{"validate": False}, {"bound_only": True}]

@@ -12,13 +12,15 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ROW_KEYS = {
     "backend", "spec", "kind", "mode", "size", "native", "convention", "lossbridge_s", "native_s", "ratio",
-    "target", "meets", "peak_mb_lossbridge", "peak_mb_native", "agree", "status", "reason",
+    "target", "meets", "peak_mb_lossbridge", "peak_mb_native", "agree", "status", "reason", "cause", "needed",
+    "explained",
 }
 
 
@@ -34,7 +36,11 @@ def _bench(*args: str, out: Path) -> dict:
 
 
 def _check_report(report: dict, backend: str) -> list[dict]:
-    assert {"timestamp", "machine", "settings", "targets", "rows", "summary", "seconds"} <= set(report)
+    assert {"timestamp", "machine", "settings", "targets", "rows", "summary", "seconds", "warnings",
+            "reasons"} <= set(report)
+    for group in report["summary"].values():
+        assert {"rows", "meets", "misses", "explained", "unexplained", "not_run"} <= set(group)
+        assert group["misses"] == group["explained"] + group["unexplained"]
     machine = report["machine"]
     assert machine["cpu_count"] >= 1 and isinstance(machine["cpu_model"], str)
     for package in ("python", "numpy", "torch", "tensorflow", "jax", "optax", "keras"):
@@ -87,3 +93,152 @@ def test_quick_torch_run_compares_against_torch_nn(tmp_path: Path) -> None:
     rows = _check_report(report, "torch")
     assert {r["native"] for r in rows} == {"torch.nn.MSELoss"}
     assert {r["mode"] for r in rows} == {"eager"} and rows[0]["target"] == 1.3
+
+
+# ---------------------------------------------------------------------------------------------
+# per-row reasons (benchmarks/reasons/*.toml)
+
+
+@pytest.fixture
+def bench() -> Any:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import benchmarks._catalog_bench as bench
+
+    return bench
+
+
+REASON = """
+[[row]]
+backend = "torch"
+kind = "loss"
+mode = "eager"
+spec = "mse"
+sizes = ["1e5"]
+cause = "measured: 3 kernels against 1"
+needed = "one fused kernel"
+"""
+
+
+def _rows(bench: Any) -> list[Any]:
+    def row(spec: str, size: str, ratio: float, mode: str = "eager") -> Any:
+        r = bench.Row("torch", spec, "loss", mode, size)
+        return r.finish(ratio, 1.0)
+
+    return [row("mse", "1e3", 1.0), row("mse", "1e5", 2.0), row("mae", "1e5", 2.0), row("huber", "1e5", 1.1)]
+
+
+def test_reasons_attach_to_missed_rows_and_unexplained_rows_are_marked(bench: Any, tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text(REASON)
+    reasons = bench.load_reasons(tmp_path, {"mse", "mae", "huber"})
+    assert [(r.file, r.entry, r.sizes) for r in reasons] == [("a.toml", 1, ("1e5",))]
+    rows = _rows(bench)
+    warnings = bench.attach_reasons(rows, reasons, {("torch", "loss", "mse"), ("torch", "loss", "mae")})
+    assert warnings == []
+    by = {(r.spec, r.size): r for r in rows}
+    assert by["mse", "1e5"].explained is True and by["mse", "1e5"].cause == "measured: 3 kernels against 1"
+    assert by["mse", "1e5"].needed == "one fused kernel"
+    assert by["mse", "1e3"].meets and by["mse", "1e3"].explained is None and by["mse", "1e3"].cause == ""
+    assert by["mae", "1e5"].explained is False and by["mae", "1e5"].cause == ""
+    groups = bench.summary(rows)["torch/loss/eager"]
+    assert (groups["meets"], groups["explained"], groups["unexplained"]) == (2, 1, 1)
+
+
+def test_reason_without_sizes_covers_every_size_and_a_second_match_is_a_warning(bench: Any, tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text(REASON.replace('sizes = ["1e5"]\n', ""))
+    (tmp_path / "b.toml").write_text(REASON)
+    rows = _rows(bench)
+    rows[0].finish(3.0, 1.0)  # mse 1e3 now misses too
+    warnings = bench.attach_reasons(rows, bench.load_reasons(tmp_path), {("torch", "loss", "mse")})
+    assert all(r.explained for r in rows if r.spec == "mse")
+    assert [(w["kind"], w["file"], w["entry"]) for w in warnings] == [("duplicate", "b.toml", 1)]
+
+
+def test_stale_reasons_are_warnings_only_inside_the_runs_scope(bench: Any, tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text(
+        REASON.replace('"mse"', '"huber"')  # huber 1e5 meets its target now
+        + REASON.replace('"mse"', '"mae"').replace('"1e5"', '"1e7"')  # mae: no 1e7 row measured: out of scope
+        + REASON.replace('"mse"', '"poisson"')  # poisson ran but has no row of that mode and size
+        + REASON.replace('"mse"', '"kl_divergence"')  # kl_divergence was not in this run
+    )
+    rows = _rows(bench)
+    rows.append(bench.Row("torch", "poisson", "loss", "compiled", "1e5").finish(2.0, 1.0))
+    ran = {("torch", "loss", n) for n in ("mse", "mae", "huber", "poisson")}
+    warnings = bench.attach_reasons(rows, bench.load_reasons(tmp_path), ran)
+    assert [(w["kind"], w["entry"]) for w in warnings] == [("stale", 1), ("stale", 3)]
+    assert "meets its target" in warnings[0]["message"] and "a.toml entry 1" in warnings[0]["message"]
+    assert "matches no row" in warnings[1]["message"]
+    quick = bench.attach_reasons(_rows(bench), bench.load_reasons(tmp_path), ran, every_size=False)
+    assert [(w["kind"], w["entry"]) for w in quick] == [("stale", 1), ("stale", 3)]  # both name their sizes
+    (tmp_path / "a.toml").write_text(REASON.replace('"mse"', '"huber"').replace('sizes = ["1e5"]\n', ""))
+    assert bench.attach_reasons(_rows(bench), bench.load_reasons(tmp_path), ran, every_size=False) == []
+    assert len(bench.attach_reasons(_rows(bench), bench.load_reasons(tmp_path), ran)) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[row]\nbackend = 1", "not valid TOML"),
+        ("title = 'x'\n" + REASON, "unknown top-level key"),
+        (REASON.replace("needed =", "neded ="), "entry 1 (spec 'mse'): unknown key(s) ['neded']"),
+        (REASON + REASON.replace('cause = "measured: 3 kernels against 1"\n', ""), "entry 2 (spec 'mse'): missing"),
+        (REASON.replace('mode = "eager"', 'mode = "fast"'), "mode = 'fast' is not one of"),
+        (REASON.replace('"mse"', '"MSELoss"'), "spec 'MSELoss' is not a catalog name"),
+        (REASON.replace('["1e5"]', '"1e5"'), "sizes must be a non-empty list"),
+        (REASON.replace('"one fused kernel"', '""'), "needed must be a non-empty string"),
+    ],
+)
+def test_malformed_reason_files_name_the_file_and_entry(bench: Any, tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "broken.toml").write_text(text)
+    with pytest.raises(bench.ReasonsError, match=r"broken\.toml") as info:
+        bench.load_reasons(tmp_path, {"mse"})
+    assert message in str(info.value)
+
+
+def test_the_real_reason_files_parse(bench: Any) -> None:
+    import lossbridge
+
+    reasons = bench.load_reasons(bench.REASONS_DIR, {e.name for e in lossbridge.catalog()})
+    for r in reasons:
+        assert r.cause and r.needed and (r.backend, r.kind, r.mode) in set(bench.TARGETS) | {
+            ("numpy", "loss", "eager")
+        }, r.where
+
+
+def test_a_malformed_reason_file_stops_the_command(tmp_path: Path) -> None:
+    (tmp_path / "reasons").mkdir()
+    (tmp_path / "reasons" / "x.toml").write_text(REASON.replace("needed =", "neded ="))
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", "mse", "--backend", "numpy", "--no-plot",
+         "--reasons", str(tmp_path / "reasons"), "--out", str(tmp_path / "out")],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "x.toml entry 1" in proc.stderr and "neded" in proc.stderr
+    assert not (tmp_path / "out" / "bench.json").exists()
+
+
+def test_state_bytes_counts_each_storage_once_and_skips_params_and_grads(bench: Any) -> None:
+    torch = pytest.importorskip("torch")
+    params = [torch.nn.Parameter(torch.ones(10)), torch.nn.Parameter(torch.ones(6))]
+    for p in params:
+        p.grad = torch.ones_like(p)
+    opt = torch.optim.Adam(params, lr=1e-3)
+    opt.step()
+    floats = 2 * (10 + 6) * 4  # exp_avg and exp_avg_sq
+    steps = sum(opt.state[p]["step"].untyped_storage().nbytes() for p in params)
+    assert bench.state_bytes(opt, params) == floats + steps
+    flat = torch.zeros(16)  # per-parameter views of one flat buffer: one storage
+    for p, view in zip(params, (flat[:10], flat[10:]), strict=True):
+        opt.state[p] = {"buf": view}
+    assert bench.state_bytes(opt, params) == 16 * 4
+
+
+def test_quick_torch_transform_row_times_the_torch_function(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    report = _bench("--quick", "--only", "clip", "--backend", "torch", "--kind", "optimizer", "--no-extras",
+                    out=tmp_path)
+    (row,) = report["rows"]
+    assert row["native"] == "torch.nn.utils.clip_grad_value_" and row["status"] == "ok", row["reason"]
+    assert row["agree"] is True and row["lossbridge_s"] > 0 and row["native_s"] > 0
+    assert row["explained"] is (None if row["meets"] else bool(row["cause"]))

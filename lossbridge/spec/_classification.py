@@ -369,12 +369,12 @@ def _class_log_probs_vjp(
     from_log_probs: bool = False,
 ) -> Any:
     """Pull the cotangent ``g`` of :func:`_class_log_probs` back to ``x``."""
-    zero = xp.zeros_like(x)
-    if from_log_probs or from_logits:
+    if from_log_probs or from_logits:  # the zeros below only where a select needs them (a pass each)
         if log_min is not None:
             logp = x if from_log_probs else log_softmax(x, xp=xp)
-            g = xp.where(logp > log_min, g, zero)
+            g = xp.where(logp > log_min, g, xp.zeros_like(x))
         return g if from_log_probs else g - softmax(x, xp=xp) * xp.sum(g, axis=-1, keepdims=True)
+    zero = xp.zeros_like(x)
     floor = DEFAULT_LOG_FLOOR if log_min is None else log_min
     total = xp.sum(x, axis=-1, keepdims=True)
     q = x / total if normalize == "before_clip" else x

@@ -19,6 +19,8 @@ from lossbridge.spec._classification import (
     NORMALIZE,
     _binary_logs,
     _binary_logs_grad,
+    _clip_above_floor,
+    _literal_zero,
     probability_kinks,
 )
 from lossbridge.spec._model import Input, LossSpec, Masking
@@ -71,12 +73,20 @@ def _row_domain(params: Mapping[str, Any]) -> str:
     return "logit" if params.get("from_logits", False) else "simplex"
 
 
-def power_and_grad(b: Any, gamma: Any, *, xp: Any) -> tuple[Any, Any]:
+def power_and_grad(b: Any, gamma: Any, *, xp: Any, positive_base: bool = False) -> tuple[Any, Any]:
     """``b ** gamma`` and its derivative for ``b >= 0``; at ``b == 0`` the derivative is the limit
-    from above: 0 for gamma > 1 or gamma == 0, 1 for gamma == 1, +inf for 0 < gamma < 1."""
-    g = xp.zeros_like(b) + gamma
+    from above: 0 for gamma > 1 or gamma == 0, 1 for gamma == 1, +inf for 0 < gamma < 1.
+
+    ``positive_base``: the caller knows ``b > 0`` (a clipped probability), so no ``b == 0`` case is
+    computed. A Python ``gamma`` picks the limit at 0 without array comparisons."""
+    if positive_base:
+        return b**gamma, gamma * b ** (gamma - 1.0)
     positive = b > 0
     safe = xp.where(positive, b, xp.ones_like(b))
+    if isinstance(gamma, (int, float)) and not isinstance(gamma, bool):
+        limit = 0.0 if gamma > 1 or gamma == 0 else 1.0 if gamma == 1 else float("inf")
+        return b**gamma, xp.where(positive, gamma * safe ** (gamma - 1.0), xp.full_like(b, limit))
+    g = xp.zeros_like(b) + gamma
     zero, one, inf = xp.zeros_like(b), xp.ones_like(b), xp.full_like(b, float("inf"))
     at_zero = xp.where((g > 1) | (g == 0), zero, xp.where(g == 1, one, inf))
     return b**gamma, xp.where(positive, g * safe ** (g - 1.0), at_zero)
@@ -85,7 +95,8 @@ def power_and_grad(b: Any, gamma: Any, *, xp: Any) -> tuple[Any, Any]:
 # -- binary focal -----------------------------------------------------------------------------------
 def _binary_focal_parts(y_true: Any, x: Any, xp: Any, p: Mapping[str, Any]) -> dict[str, Any]:
     """The pieces shared by the value and the gradient of the binary focal loss."""
-    y = smooth_binary(y_true, p["label_smoothing"])
+    smoothing = p["label_smoothing"]
+    y = y_true if _literal_zero(smoothing) else smooth_binary(y_true, smoothing)  # y (1 - 0) + 0 is y
     kw = {"from_logits": p["from_logits"], "clip_eps": p["clip_eps"], "log_min": p["log_min"]}
     log_p, log_q = _binary_logs(x, xp=xp, **kw)
     prob = sigmoid(x, xp=xp) if p["from_logits"] else x
@@ -139,9 +150,11 @@ def _binary_focal_vjp(y_true: Any, y_pred: Any, cot: Any, /, *, xp: Any, gamma: 
     y = parts["y"]
     d_p, d_q = _binary_logs_grad(y_pred, xp=xp, **parts["kw"])
     d_bce = -(y * d_p + (1.0 - y) * d_q)
-    d_prob = parts["prob"] * parts["q"] if params["from_logits"] else xp.ones_like(y_pred)
     factor, d_factor = power_and_grad(parts["base"], gamma, xp=xp)
-    grad = (d_factor * (1.0 - 2.0 * y) * d_prob * parts["bce"] + factor * d_bce) * cot
+    d_base = d_factor * (1.0 - 2.0 * y)  # d(1 - p_t)/dp = 1 - 2y
+    if params["from_logits"]:
+        d_base = d_base * (parts["prob"] * parts["q"])  # dp/dx = p (1 - p)
+    grad = (d_base * parts["bce"] + factor * d_bce) * cot
     return (grad if parts["balance"] is None else parts["balance"] * grad,)
 
 
@@ -197,11 +210,17 @@ def _focal_probs(x: Any, xp: Any, p: Mapping[str, Any]) -> tuple[Any, Any, Any, 
         q = x / xp.sum(x, axis=-1, keepdims=True) if p["normalize"] == "before_clip" else x
     o = xp.clip(q, min=eps, max=1.0 - eps)
     inside = (q >= eps) & (q <= 1.0 - eps)
-    log_o = floored_log(o, floor, xp=xp)
+    # a clip above the floor (Keras's 1e-7) keeps o positive with log o above the floor: floored_log is log
+    log_o = xp.log(o) if _clip_above_floor(eps, floor) else floored_log(o, floor, xp=xp)
     if p["from_logits"]:
         exact = log_raw if p["log_min"] is None else xp.clip(log_raw, min=p["log_min"])
         log_o = xp.where(inside, exact, log_o)
     return o, log_o, inside, q
+
+
+def _smoothed(y_true: Any, label_smoothing: Any) -> Any:
+    """The smoothed target rows; a Python 0 smooths nothing (``y (1 - 0) + 0 / C`` is ``y``)."""
+    return y_true if _literal_zero(label_smoothing) else smooth_categorical(y_true, label_smoothing)
 
 
 def categorical_focal_crossentropy(
@@ -232,7 +251,7 @@ def categorical_focal_crossentropy(
     """
     p = {"from_logits": from_logits, "clip_eps": clip_eps, "log_min": log_min, "normalize": normalize}
     o, log_o, _, _ = _focal_probs(y_pred, xp, p)
-    t = smooth_categorical(y_true, label_smoothing)
+    t = _smoothed(y_true, label_smoothing)
     return -alpha * xp.sum((1.0 - o) ** gamma * t * log_o, axis=-1)
 
 
@@ -241,8 +260,10 @@ def _categorical_focal_vjp(
     alpha: Any = 0.25, **p: Any,
 ) -> tuple[Any]:
     o, log_o, inside, q = _focal_probs(y_pred, xp, p)
-    t = smooth_categorical(y_true, label_smoothing) * (alpha * xp.expand_dims(cot, axis=-1))
-    factor, d_factor = power_and_grad(1.0 - o, gamma, xp=xp)
+    t = _smoothed(y_true, label_smoothing) * (alpha * xp.expand_dims(cot, axis=-1))
+    floor = DEFAULT_LOG_FLOOR if p["log_min"] is None else p["log_min"]
+    clipped = _clip_above_floor(p["clip_eps"], floor)  # o in [eps, 1 - eps]: 1 - o > 0, floored_log is log
+    factor, d_factor = power_and_grad(1.0 - o, gamma, xp=xp, positive_base=clipped)
     zero = xp.zeros_like(o)
     g_o = xp.where(inside, d_factor * t * log_o, zero)  # through (1 - o)^gamma
     g_log = xp.where(inside, -factor * t, zero)  # through log o
@@ -251,8 +272,7 @@ def _categorical_focal_vjp(
             g_log = xp.where(log_o > p["log_min"], g_log, zero)
         g_x = g_log - q * xp.sum(g_log, axis=-1, keepdims=True)
         return (g_x + q * (g_o - xp.sum(g_o * q, axis=-1, keepdims=True)),)
-    floor = DEFAULT_LOG_FLOOR if p["log_min"] is None else p["log_min"]
-    g_q = g_o + g_log * floored_log_grad(o, floor, xp=xp)
+    g_q = g_o + g_log * (1.0 / o if clipped else floored_log_grad(o, floor, xp=xp))
     if p["normalize"] == "before_clip":
         total = xp.sum(y_pred, axis=-1, keepdims=True)
         return ((g_q - xp.sum(g_q * q, axis=-1, keepdims=True)) / total,)

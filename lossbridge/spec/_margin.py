@@ -77,7 +77,7 @@ _LABEL_NOTE = (
 
 def _signed(y_true: Any, *, xp: Any) -> Any:
     """Labels in {-1, 1}: 0 becomes -1, without branching on values."""
-    return xp.where(y_true == 0, -xp.ones_like(y_true), y_true)
+    return xp.where(y_true == 0, xp.full_like(y_true, -1), y_true)
 
 
 def _hinge_margin(y_true: Any, y_pred: Any, margin: Any, *, xp: Any) -> tuple[Any, Any]:
@@ -94,7 +94,14 @@ def hinge(y_true: Any, y_pred: Any, /, *, xp: Any, margin: Any = 1.0, margin_gra
     >>> hinge(np.array([1.0, 0.0, -1.0]), np.array([0.3, 2.0, -3.0]), xp=np).tolist()
     [0.7, 3.0, 0.0]
     """
-    return hinge_part(_hinge_margin(y_true, y_pred, margin, xp=xp)[1], xp=xp)
+    return _positive_part(_hinge_margin(y_true, y_pred, margin, xp=xp)[1], xp=xp)
+
+
+def _positive_part(z: Any, *, xp: Any) -> Any:
+    """``max(z, 0)`` (NaN stays NaN) as a select against a scalar 0: no zeros array is made (TensorFlow's
+    graph mode runs each op as a pass over memory), and XLA's CPU backend fuses it with the loss's
+    reduction, where ``maximum`` with a broadcast 0 had it materialize the zeros."""
+    return xp.where(z < 0, 0.0, z)
 
 
 def _hinge_vjp(
@@ -249,7 +256,7 @@ def multiclass_hinge(
     [0.0, 1.5]
     """
     _, candidates, true_score = _mc_parts(y_true, y_pred, xp=xp, target_format=target_format, rival=rival)
-    return hinge_part(margin + xp.max(candidates, axis=-1) - true_score, xp=xp)
+    return _positive_part(margin + xp.max(candidates, axis=-1) - true_score, xp=xp)
 
 
 def _multiclass_hinge_vjp(

@@ -11,7 +11,7 @@ from lossbridge.conventions import KERAS_REDUCTION, Convention
 from lossbridge.errors import ParameterError
 from lossbridge.spec._domain import DOMAINS, Domain, register_domain
 from lossbridge.spec._model import Input, LossSpec
-from lossbridge.spec._ops import hinge_part, hinge_part_grad, same_position
+from lossbridge.spec._ops import hinge_part, hinge_part_slope, same_position
 from lossbridge.spec._params import Param
 from lossbridge.spec._similarity import KINK_GRADIENT, _vectors_last
 
@@ -57,7 +57,7 @@ DISTANCE_FUNCTION = _CallableParam(
 def _distance(x1: Any, x2: Any, *, xp: Any, p: Any, eps: Any, eps_placement: str) -> tuple[Any, Any]:
     """``(d, u)``: the p-norm distance over the last axis, and the difference it is taken of."""
     u = x1 - x2 + eps if eps_placement == "difference" else x1 - x2
-    total = xp.sum(xp.abs(u) ** p, axis=-1)
+    total = xp.sum(u * u if _is_two(p) else xp.abs(u) ** p, axis=-1)  # |u|^2 is u * u exactly
     if eps_placement == "root":
         total = total + eps
     return total ** (1.0 / p), u
@@ -68,7 +68,14 @@ def _distance_grad(d: Any, u: Any, *, xp: Any, p: Any) -> Any:
     positive = d > 0
     safe = xp.where(positive, d, xp.ones_like(d))
     scale = xp.where(positive, safe ** (1.0 - p), xp.zeros_like(d))
+    if _is_two(p):  # sign(u) |u|^1 is u exactly
+        return u * xp.expand_dims(scale, axis=-1)
     return xp.sign(u) * xp.abs(u) ** (p - 1.0) * xp.expand_dims(scale, axis=-1)
+
+
+def _is_two(p: Any) -> bool:
+    """A literal Python 2 (the Euclidean distance; a traced ``p`` takes the general form)."""
+    return isinstance(p, (int, float)) and not isinstance(p, bool) and p == 2
 
 
 def _distances(
@@ -142,7 +149,7 @@ def _triplet_vjp(
     d_ap, d_an = dist["ap"][0], dist["an"][0]
     use_an = xp.ones_like(d_an) if not swap else xp.astype(d_an <= dist["pn"][0], d_an.dtype)
     d_neg = d_an if not swap else xp.minimum(d_an, dist["pn"][0])
-    active = hinge_part_grad(margin + d_ap - d_neg, kink_gradient, xp=xp) * cot
+    active = hinge_part_slope(margin + d_ap - d_neg, kink_gradient, xp=xp) * cot
     g_ap = _distance_grad(*dist["ap"], xp=xp, p=kw["p"]) * xp.expand_dims(active, axis=-1)
     g_an = _distance_grad(*dist["an"], xp=xp, p=kw["p"]) * xp.expand_dims(active * use_an, axis=-1)
     grads: list[Any] = [g_ap - g_an, -g_ap, g_an]
@@ -365,11 +372,25 @@ def _positions(x: Any, *, xp: Any) -> Any:
     return xp.cumulative_sum(xp.ones_like(x, dtype=xp.int32), axis=-1)
 
 
+def _plus(z: Any, *, xp: Any) -> Any:
+    """``max(z, 0)`` (NaN stays NaN) against a scalar 0: no zeros array (TensorFlow's graph mode runs
+    each op as a pass; the Circle loss makes three of these N x N arrays forward and again backward)."""
+    return xp.where(z < 0, 0.0, z)
+
+
+def _plus_slope(z: Any, kink_gradient: Any, *, xp: Any) -> Any:
+    """d max(z, 0) / dz: 1 above 0, 0 below, ``kink_gradient`` at 0 (``hinge_part_grad``'s values)."""
+    above = xp.astype(z > 0, z.dtype)
+    if isinstance(kink_gradient, (int, float)) and not isinstance(kink_gradient, bool) and kink_gradient == 0:
+        return above
+    return above + kink_gradient * xp.astype(z == 0, z.dtype)
+
+
 def _circle_parts(labels: Any, emb: Any, *, xp: Any, gamma: Any, margin: Any, remove_diagonal: bool,
                   ref_labels: Any = None, ref_embeddings: Any = None) -> dict[str, Any]:
     keys, ref = _reference(labels, emb, ref_labels, ref_embeddings, xp=xp)
     raw = 1.0 - emb @ xp.matrix_transpose(ref)
-    dist = hinge_part(raw, xp=xp)
+    dist = _plus(raw, xp=xp)
     same = xp.expand_dims(labels, axis=-1) == xp.expand_dims(keys, axis=-2)
     if remove_diagonal and ref_labels is None:
         pos = same & ~same_position(labels, xp=xp)
@@ -381,7 +402,7 @@ def _circle_parts(labels: Any, emb: Any, *, xp: Any, gamma: Any, margin: Any, re
     neg = ~same
     pw_raw = (margin + dist) * xp.astype(pos, emb.dtype)
     nw_raw = (1.0 + margin - dist) * xp.astype(neg, emb.dtype)
-    pw, nw = hinge_part(pw_raw, xp=xp), hinge_part(nw_raw, xp=xp)
+    pw, nw = _plus(pw_raw, xp=xp), _plus(nw_raw, xp=xp)
     p_logit = -gamma * pw * (margin - dist)
     n_logit = gamma * nw * (1.0 - margin - dist)
     p_lse, p_soft = _masked_logsumexp(p_logit, pos, xp=xp)
@@ -419,12 +440,12 @@ def _circle_vjp(labels: Any, emb: Any, cot: Any, /, *, xp: Any, gamma: Any, marg
                       ref_labels=ref_labels, ref_embeddings=ref_embeddings)
     dist, k = p["dist"], kink_gradient
     sig = xp.exp(-xp.logaddexp(xp.zeros_like(p["total"]), -p["total"]))
-    d_pw = xp.astype(p["pos"], emb.dtype) * hinge_part_grad(p["pw_raw"], k, xp=xp)
-    d_nw = -xp.astype(p["neg"], emb.dtype) * hinge_part_grad(p["nw_raw"], k, xp=xp)
+    d_pw = xp.astype(p["pos"], emb.dtype) * _plus_slope(p["pw_raw"], k, xp=xp)
+    d_nw = -xp.astype(p["neg"], emb.dtype) * _plus_slope(p["nw_raw"], k, xp=xp)
     dp = -gamma * (d_pw * (margin - dist) - p["pw"])
     dn = gamma * (d_nw * (1.0 - margin - dist) - p["nw"])
     d_dist = xp.expand_dims(sig * cot, axis=-1) * (p["p_soft"] * dp + p["n_soft"] * dn)
-    d_sim = -d_dist * hinge_part_grad(p["raw"], k, xp=xp)
+    d_sim = -d_dist * _plus_slope(p["raw"], k, xp=xp)
     if ref_embeddings is not None:  # a separate reference set: a constant (only the queries are differentiated)
         return (d_sim @ p["ref"],)
     return ((d_sim + xp.matrix_transpose(d_sim)) @ emb,)

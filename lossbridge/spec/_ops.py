@@ -133,3 +133,16 @@ def scaled_norm(x: Any, *, xp: Any) -> Any:
     m = xp.max(xp.abs(x))
     safe = xp.where(m > 0, m, xp.ones_like(m))
     return m * xp.sqrt(xp.sum(abs_sq(x / safe, xp=xp)))
+
+
+def hinge_part_slope(margin: Any, kink_gradient: Any, *, xp: Any) -> Any:
+    """:func:`hinge_part_grad` as arithmetic on 0/1 masks instead of a chain of selects.
+
+    ``[margin > 0] + kink_gradient * [margin == 0]``: the same values (NaN gives 0 as there), with no
+    materialized ones/zeros and no ``where`` (a select is the slowest elementwise kernel on torch's
+    CPU backend, ~8x a multiplication); the second term is skipped for a literal Python 0.
+    """
+    above = xp.astype(margin > 0, margin.dtype)
+    if isinstance(kink_gradient, (int, float)) and kink_gradient == 0:
+        return above
+    return above + kink_gradient * xp.astype(margin == 0, margin.dtype)

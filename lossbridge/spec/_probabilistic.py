@@ -305,6 +305,11 @@ def _prediction(y_pred: Any, *, xp: Any, log_input: bool, clip_eps: float | None
     return y_pred if clip_eps is None else xp.clip(y_pred, min=clip_eps, max=1.0)
 
 
+def _both_clipped(log_input: bool, log_target: bool, clip_eps: float | None) -> bool:
+    """Both arguments are probabilities clipped to ``[clip_eps, 1]`` (Keras's form)."""
+    return clip_eps is not None and not log_input and not log_target
+
+
 def kl_divergence(
     y_true: Any, y_pred: Any, /, *, xp: Any, log_input: bool = False, log_target: bool = False,
     clip_eps: float | None = None, generalized: bool = False, axis: int | None = -1,
@@ -321,6 +326,15 @@ def kl_divergence(
     >>> bool(np.isclose(kl_divergence(p, q, xp=np), 0.5 * np.log(2) + 0.5 * np.log(2 / 3)))
     True
     """
+    if _both_clipped(log_input, log_target, clip_eps):
+        # Keras's form: p and q clipped to [clip_eps, 1], so p > 0 (no 0 log 0 case) and p / q lies
+        # in [clip_eps, 1 / clip_eps]: p log(p / q), one log and no masks
+        p = xp.clip(y_true, min=clip_eps, max=1.0)
+        q = xp.clip(y_pred, min=clip_eps, max=1.0)
+        term = p * xp.log(p / q)
+        if generalized:
+            term = term + q - p
+        return term if axis is None else xp.sum(term, axis=axis)
     p, plogp = _target(y_true, xp=xp, log_target=log_target, clip_eps=clip_eps)
     if log_input:
         term = plogp - p * y_pred
@@ -336,14 +350,23 @@ def _kl_vjp(
     y_true: Any, y_pred: Any, cot: Any, /, *, xp: Any, log_input: bool = False, log_target: bool = False,
     clip_eps: float | None = None, generalized: bool = False, axis: int | None = -1,
 ) -> tuple[Any]:
-    p, _ = _target(y_true, xp=xp, log_target=log_target, clip_eps=clip_eps)
     g_cot = cot if axis is None else xp.expand_dims(cot, axis=axis)
+    if _both_clipped(log_input, log_target, clip_eps):
+        p = xp.clip(y_true, min=clip_eps, max=1.0)
+        grad = -p / xp.clip(y_pred, min=clip_eps, max=1.0)  # p > 0: no 0 log 0 mask
+        if generalized:
+            grad = grad + 1.0
+        inside = (y_pred >= clip_eps) & (y_pred <= 1.0)  # the clip edges pass the gradient
+        return (xp.where(inside, grad, xp.zeros_like(grad)) * g_cot,)
+    p = xp.exp(y_true) if log_target else y_true if clip_eps is None else xp.clip(y_true, min=clip_eps, max=1.0)
     if log_input:
         grad = xp.exp(y_pred) - p if generalized else -p
         return (grad * g_cot,)
     q = _prediction(y_pred, xp=xp, log_input=False, clip_eps=clip_eps)
     safe = xp.where(p > 0, q, xp.ones_like(q))
-    grad = xp.where(p > 0, -p / safe, xp.zeros_like(q)) + (1.0 if generalized else 0.0)
+    grad = xp.where(p > 0, -p / safe, xp.zeros_like(q))
+    if generalized:
+        grad = grad + 1.0
     if clip_eps is not None:
         grad = xp.where((y_pred >= clip_eps) & (y_pred <= 1.0), grad, xp.zeros_like(grad))
     return (grad * g_cot,)

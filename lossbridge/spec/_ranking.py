@@ -10,7 +10,7 @@ from lossbridge.conventions import Convention, Reduction
 from lossbridge.errors import InputError
 from lossbridge.spec._domain import DOMAINS, Domain, register_domain
 from lossbridge.spec._model import Input, LossSpec, Masking
-from lossbridge.spec._ops import hinge_part, hinge_part_grad, log_softmax, softmax
+from lossbridge.spec._ops import hinge_part, hinge_part_slope, log_softmax, softmax
 from lossbridge.spec._params import Param
 from lossbridge.spec._similarity import KINK_GRADIENT
 
@@ -33,7 +33,7 @@ def margin_ranking(x1: Any, x2: Any, y: Any, /, *, xp: Any, margin: Any = 0.0, k
 def _margin_ranking_vjp(
     x1: Any, x2: Any, y: Any, cot: Any, /, *, xp: Any, margin: Any, kink_gradient: Any
 ) -> tuple[Any, Any]:
-    g = -y * hinge_part_grad(margin - y * (x1 - x2), kink_gradient, xp=xp) * cot
+    g = -y * hinge_part_slope(margin - y * (x1 - x2), kink_gradient, xp=xp) * cot
     return g, -g
 
 

@@ -77,11 +77,17 @@ def mse(y_true: Any, y_pred: Any, /, *, xp: Any, scale: Any = 1.0) -> Any:
     [0.25, 0.0]
     """
     diff = y_pred - y_true
-    return scale * (diff * diff)
+    return diff * diff if _is_one(scale) else scale * (diff * diff)
 
 
 def _mse_vjp(y_true: Any, y_pred: Any, cot: Any, /, *, xp: Any, scale: Any = 1.0) -> tuple[Any]:
     return ((2.0 * scale) * (y_pred - y_true) * cot,)
+
+
+def _is_one(value: Any) -> bool:
+    """True only for a plain Python number equal to 1 (a traced parameter is never "one"): the
+    multiplication by it is skipped, a full pass over the values in eager mode."""
+    return isinstance(value, (int, float)) and value == 1
 
 
 MSE = LossSpec(
@@ -216,12 +222,15 @@ def huber(y_true: Any, y_pred: Any, /, *, xp: Any, delta: Any = 1.0, smooth_l1: 
     [0.0625, 2.0]
     """
     e = y_pred - y_true
-    a = xp.abs(e)
-    outside = a >= delta
     if smooth_l1:  # |e| < delta implies delta > 0, so the guarded division is exact
+        a = xp.abs(e)
+        outside = a >= delta
         safe = xp.where(outside, xp.ones_like(a), xp.zeros_like(a) + delta)
         return xp.where(outside, a - 0.5 * delta, 0.5 * (e * e) / safe)
-    return xp.where(outside, delta * (a - 0.5 * delta), 0.5 * (e * e))
+    # with c = clip(e, -delta, delta): c (e - c/2) is e (e/2) inside and delta (|e| - delta/2) outside,
+    # the same roundings as the two branches, in five elementwise passes and no select
+    c = xp.clip(e, min=-delta, max=delta)
+    return c * (e - 0.5 * c)
 
 
 def _huber_vjp(
@@ -303,7 +312,10 @@ def log_cosh(y_true: Any, y_pred: Any, /, *, xp: Any, log2: Any = _LOG2) -> Any:
     [0.0, 0.433781]
     """
     e = y_pred - y_true
-    return xp.logaddexp(e, -e) - log2
+    a = xp.abs(e)
+    # logaddexp(e, -e) itself, as every logaddexp computes it (max + log1p(exp(min - max)), with
+    # max = |e| and min - max = -2|e| exactly), in fewer operations: no branch on the larger argument
+    return a + xp.log1p(xp.exp(-2.0 * a)) - log2
 
 
 def _log_cosh_vjp(y_true: Any, y_pred: Any, cot: Any, /, *, xp: Any, log2: Any = _LOG2) -> tuple[Any]:

@@ -17,7 +17,7 @@ import numpy as np
 from lossbridge.conventions import Convention, Reduction
 from lossbridge.spec._domain import DOMAINS, Domain, register_domain
 from lossbridge.spec._model import Input, LossSpec, Masking
-from lossbridge.spec._ops import hinge_part_grad, same_position
+from lossbridge.spec._ops import hinge_part_slope, same_position
 from lossbridge.spec._params import Param
 
 __all__ = [
@@ -227,7 +227,7 @@ def _cosine_embedding_vjp(
 ) -> tuple[Any, Any]:
     _, pos, neg, hinge = _embedding_parts(x1, x2, y, xp=xp, margin=margin, eps=eps, eps_form=eps_form)
     _, g1, g2 = _cosine_grads(x1, x2, xp=xp, eps=eps, eps_form=eps_form)
-    on = hinge_part_grad(hinge, kink_gradient, xp=xp)
+    on = hinge_part_slope(hinge, kink_gradient, xp=xp)
     dcos = xp.where(pos, -xp.ones_like(hinge), xp.where(neg, on, xp.zeros_like(on))) * cot
     dcos = xp.expand_dims(dcos, axis=-1)
     return dcos * g1, dcos * g2

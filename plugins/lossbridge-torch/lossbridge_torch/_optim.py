@@ -7,16 +7,19 @@ hyperparameters. Each step runs, per param group, one of three engines:
 * a verified native kernel (:mod:`lossbridge_torch._native`), when the override registered one
   and the group's hyperparameters are ones it computes exactly (``fused=False`` turns it off);
 * for a spec declaring ``OptimizerSpec.elementwise``, whole-group updates (:mod:`lossbridge_torch._flat`):
-  the state slots in one flat buffer per group (``state[p][slot]`` are views into it), the spec's
-  update run once per group of small tensors eagerly, and compiled (``compile=True``) as one fused
-  kernel per group or per batch of large tensors; bit for bit the per-tensor values eagerly;
+  the state slots in one flat buffer per group (``state[p][slot]`` are views into it); eagerly, the
+  spec's update runs once per group and step for real while recorded, and the recording replays over
+  cache-sized chunks of the group (the step's scalar work once, the elementwise calls in place into
+  kept registers and the slots: no allocation, bit for bit the per-tensor values); compiled
+  (``compile=True``) as one fused kernel per group or per batch of large tensors;
 * the spec's update of one tensor compiled with ``torch.compile`` (``compile=True``; dynamic
   shapes, so one graph per parameter rank serves every tensor), falling back to eager if
   compilation fails;
 * the spec's update, eagerly: one call over a whole run of small tensors (a list update: the spec
   gets :class:`~lossbridge_torch._foreach.TensorList` values and a namespace mapping each op onto
-  ``torch._foreach_*``), and tensor by tensor for large tensors, for ``differentiable=True`` and for
-  a spec the list namespace cannot run. Both give the same values.
+  ``torch._foreach_*``), and tensor by tensor for large tensors (recorded once per shape and
+  replayed for the other tensors of that shape, see :meth:`SpecOptimizer._shape_step`), for
+  ``differentiable=True`` and for a spec the list namespace cannot run. All give the same values.
 
 This module imports torch at the top; the backend imports it lazily.
 """
@@ -296,16 +299,6 @@ class SpecOptimizer(torch.optim.Optimizer):
             return keys, params, grads
         from ._flat import build_groups
 
-        if not compiled:  # eagerly, large tensors run faster tensor by tensor (see _FLAT_MAX_NUMEL)
-            small = [k for k, p in enumerate(params) if p.numel() <= _FLAT_MAX_NUMEL]
-            if len(small) < 2:
-                return keys, params, grads
-            if len(small) < len(params):
-                large = sorted(set(range(len(params))) - set(small))
-                left = self._flat_step(*([xs[k] for k in small] for xs in (keys, params, grads)), hyper)
-                return tuple(  # type: ignore[return-value]
-                    [xs[k] for k in large] + rest for xs, rest in zip((keys, params, grads), left, strict=True)
-                )
         states = [self.state[k] for k in keys]
         cache: dict[tuple[Any, ...], Any] = self.__dict__.setdefault("_flat_cache", {})
         cache_key = (compiled, *(id(k) for k in keys))
@@ -430,6 +423,104 @@ class SpecOptimizer(torch.optim.Optimizer):
             p.add_(delta)
             state.update(new)
 
+    def _shape_step(
+        self, keys: list[Tensor], params: list[Tensor], grads: list[Tensor], hyper: dict[str, Any]
+    ) -> None:
+        """The spec's update tensor by tensor, each recorded once per shape and replayed for the others.
+
+        A :class:`lossbridge_torch._flat.Program` recorded on the first tensor of a shape (the update's
+        whole computation, reductions included) runs every other tensor of that shape: the work that
+        depends only on the step count once per step, the rest as the recorded torch calls writing
+        into kept registers and into the slots in place. Checked bit for bit against the update when
+        recorded and when specialized; an update the recording cannot repeat runs as it is.
+        """
+        if type(self)._group_mode == "off" or torch.compiler.is_compiling():  # tensor by tensor, plainly
+            self._eager_step(keys, params, grads, hyper)
+            return
+        from ._flat import _hyper_key
+
+        hkey = _hyper_key(hyper)
+        if hkey is None:
+            self._eager_step(keys, params, grads, hyper)
+            return
+        cache: dict[Any, Any] = self.__dict__.setdefault("_shape_programs", {})
+        if len(cache) > 64:
+            cache.clear()
+        tensor_hyper = [v for v in hyper.values() if isinstance(v, Tensor)]
+        scalars_by_step: dict[Any, Any] = {}
+        used: set[Any] = set()
+        try:
+            self._shape_loop(keys, params, grads, hyper, hkey, cache, tensor_hyper, scalars_by_step, used)
+        finally:
+            for variant in used:
+                variant.release_shaped()
+
+    def _shape_loop(self, keys: list[Tensor], params: list[Tensor], grads: list[Tensor], hyper: dict[str, Any],
+                    hkey: Any, cache: dict[Any, Any], tensor_hyper: list[Tensor], scalars_by_step: dict[Any, Any],
+                    used: set[Any]) -> None:
+        from ._flat import Program, _record, _same_bits
+
+        xp = namespace()
+        update = self.bound.update
+        for key, p, g in zip(keys, params, grads, strict=True):
+            state = self.state[key]
+            names = [n for n in state if n != "step"]
+            slots = [state[n] for n in names]
+            state["step"] += 1
+            step = state["step"].to(_step_dtype(p))
+            if g.dtype != p.dtype or not all(isinstance(t, Tensor) for t in slots):
+                delta, new = update(p, g, dict(zip(names, slots, strict=True)), step=step, xp=xp, **hyper)
+                p.add_(delta)
+                state.update(new)
+                continue
+            ck = (tuple(p.shape), p.dtype, p.device, tuple(names), tuple((t.shape, t.dtype) for t in slots), hkey)
+            program = cache.get(ck)
+            scalar_inputs = [step, *tensor_hyper]
+            if program is None:
+                delta, values, program = _record(update, p, g, dict(zip(names, slots, strict=True)), step, hyper,
+                                                 xp, names, [], scalar_inputs)
+                if isinstance(program, Program) and (program.matmul or not all(
+                    isinstance(values[n], Tensor) and values[n].shape == t.shape and values[n].dtype == t.dtype
+                    for n, t in zip(names, slots, strict=True)
+                )):  # matrix products dominate (Muon's Newton-Schulz): measured slower replayed, so run as is
+                    program = False
+                if not isinstance(program, Program) or program.cacheable:
+                    cache[ck] = program
+                p.add_(delta)
+                state.update(values)
+                continue
+            if program is False:
+                delta, new = update(p, g, dict(zip(names, slots, strict=True)), step=step, xp=xp, **hyper)
+                p.add_(delta)
+                state.update(new)
+                continue
+            skey = (id(program), float(state["step"]))
+            found = scalars_by_step.get(skey)
+            if found is None:
+                found = scalars_by_step[skey] = program.scalars(*scalar_inputs)
+            scalars, vkey = found
+            fresh = vkey not in program.variants
+            variant = program.variant(vkey)
+            used.add(variant)
+            if fresh:  # a new specialization: checked once against the update itself, on copies
+                copies = [t.clone() for t in slots]
+                delta, values = update(p, g, dict(zip(names, copies, strict=True)), step=step, xp=xp, **hyper)
+                again = variant.chunk(scalars, variant.registers(p.numel(), p, tuple(p.shape)), p, g,
+                                      *[t.clone() for t in slots])
+                if not all(_same_bits(x, y) for x, y in zip(again, [delta, *(values[n] for n in names)],
+                                                             strict=True)):
+                    cache[ck] = False
+                    p.add_(delta)
+                    state.update(values)
+                    continue
+            outs = variant.chunk(scalars, variant.registers(p.numel(), p, tuple(p.shape)), p, g, *slots)
+            delta = outs[0]
+            if isinstance(delta, Tensor) and delta.ndim and any(delta.data_ptr() == t.data_ptr() for t in slots):
+                delta = delta.clone()
+            targets = dict(zip(names, slots, strict=True))
+            _copy_slots(targets, dict(zip(names, outs[1:], strict=True)))
+            p.add_(delta)
+
     def _list_step(
         self, keys: list[Tensor], params: list[Tensor], grads: list[Tensor], hyper: dict[str, Any]
     ) -> None:
@@ -442,11 +533,11 @@ class SpecOptimizer(torch.optim.Optimizer):
         """
         small = [k for k, p in enumerate(params) if p.numel() <= _LIST_MAX_NUMEL]
         if len(small) < 2 or type(self)._group_mode == "off":
-            self._eager_step(keys, params, grads, hyper)
+            self._shape_step(keys, params, grads, hyper)
             return
         if len(small) < len(params):
             large = sorted(set(range(len(params))) - set(small))
-            self._eager_step([keys[k] for k in large], [params[k] for k in large], [grads[k] for k in large], hyper)
+            self._shape_step([keys[k] for k in large], [params[k] for k in large], [grads[k] for k in large], hyper)
             keys, params, grads = ([xs[k] for k in small] for xs in (keys, params, grads))
         if not self._group_step(keys, params, grads, hyper):
             self._eager_step(keys, params, grads, hyper)
@@ -564,12 +655,6 @@ _CHUNK_ELEMENTS = 1 << 18
 #: tensors up to this size run through list updates; larger ones tensor by tensor (measured on a
 #: 2-core EPYC: list updates win below ~10k elements per tensor, lose above; see benchmarks/bench_torch.py)
 _LIST_MAX_NUMEL = 1 << 13
-#: eagerly, tensors up to this size run through whole-group (flat) updates of an elementwise spec; larger
-#: ones tensor by tensor. Measured (benchmarks/bench_torch.py, 2-core EPYC, 1 MB L2 per core): at 100k
-#: parameters in 1000 tensors a flat update takes half torch's default step, at 1M in 10 or 10M in 200 the
-#: per-tensor loop is faster than flat chunks (each ``update`` call costs ~80 us of Python, a chunk of the
-#: flat range must be large to amortize it, and large temporaries are fresh mmap'd pages every call)
-_FLAT_MAX_NUMEL = 1 << 15
 
 
 def _chunks(splits: dict[tuple[Any, ...], list[int]], params: list[Tensor]) -> Iterable[tuple[Any, list[int]]]:
@@ -597,6 +682,13 @@ def _write_state(states: list[dict[str, Any]], name: str, value: Any, inputs: se
         if isinstance(new, Tensor) and (id(new) in inputs or not isinstance(value, TensorList)):
             new = new.clone()
         state[name] = new
+
+
+def _copy_slots(targets: dict[str, Tensor], values: dict[str, Any]) -> None:
+    """``targets[name][...] = values[name]`` as if all at once (see :func:`lossbridge_torch._flat._copy_all`)."""
+    from ._flat import _copy_all
+
+    _copy_all(targets, values)
 
 
 def _kernel(name: str) -> Any:

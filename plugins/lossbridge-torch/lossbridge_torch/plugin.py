@@ -12,6 +12,7 @@ from lossbridge import hookimpl
 
 from ._backend import TorchBackend
 from ._native import NATIVE_KERNELS, native_factory
+from ._native_loss import NATIVE_LOSSES, native_loss_factory
 
 __all__ = ["lossbridge_register_backends", "lossbridge_register_overrides"]
 
@@ -24,6 +25,9 @@ def lossbridge_register_backends(register: Callable[[Any], None]) -> None:
 
 @hookimpl
 def lossbridge_register_overrides(register: Callable[..., None]) -> None:
-    """Verified fast paths: torch's fused optimizer kernels where they compute the spec exactly."""
+    """Verified fast paths: torch's fused optimizer kernels where they compute the spec exactly, and
+    ``torch.nn.functional`` loss kernels under ``convention="torch"`` (``_native_loss.NATIVE_LOSSES``)."""
     for spec_name in NATIVE_KERNELS:
         register(spec_name, "torch", native_factory(spec_name), kind="optimizer")
+    for spec_name in dict.fromkeys(entry.spec for entry in NATIVE_LOSSES):
+        register(spec_name, "torch", native_loss_factory(spec_name), kind="loss")

@@ -1,0 +1,385 @@
+"""The native loss fast paths (``lossbridge_torch._native_loss``) under ``convention="torch"``.
+
+For each covered torch name: the fast path is taken (``native_calls``), and its value and input
+gradients equal the generic spec path's (the same bound loss materialized by the backend without the
+override) in float64 to 1e-12, at random points and at the spec's kinks (``spec.kinks``), for every
+reduction the kernel has. Bad input still raises the core's error, and calls the kernel does not
+cover run the generic path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from lossbridge_torch._backend import TorchBackend
+from lossbridge_torch._native_loss import NATIVE_LOSSES, native_loss_factory
+
+import lossbridge
+
+Maker = Callable[[np.random.Generator], dict[str, np.ndarray]]
+N, C = 7, 5
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _real(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {"y_true": rng.normal(size=(N, C)), "y_pred": rng.normal(size=(N, C))}
+
+
+def _probabilities(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {"y_true": rng.uniform(size=(N, C)), "y_pred": rng.uniform(0.01, 0.99, size=(N, C))}
+
+
+def _logits(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {"y_true": rng.uniform(size=(N, C)), "y_pred": 3.0 * rng.normal(size=(N, C))}
+
+
+def _signs(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {"y_true": rng.choice([-1.0, 1.0], size=(N, C)), "y_pred": 2.0 * rng.normal(size=(N, C))}
+
+
+def _binary(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {"y_true": rng.choice([0.0, 1.0], size=(N, C)), "y_pred": 2.0 * rng.normal(size=(N, C))}
+
+
+def _classes(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {"y_true": rng.integers(0, C, size=N), "y_pred": 2.0 * rng.normal(size=(N, C))}
+
+
+def _classes_spatial(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {"y_true": rng.integers(0, C, size=(N, 3)), "y_pred": 2.0 * rng.normal(size=(N, C, 3))}
+
+
+def _log_probs(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {"y_true": rng.integers(0, C, size=N), "y_pred": np.log(_softmax(rng.normal(size=(N, C))))}
+
+
+def _soft_targets(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {"y_true": _softmax(rng.normal(size=(N, C))), "y_pred": 2.0 * rng.normal(size=(N, C))}
+
+
+def _kl(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {"y_true": _softmax(rng.normal(size=(N, C))), "y_pred": np.log(_softmax(rng.normal(size=(N, C))))}
+
+
+def _kl_log(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {"y_true": np.log(_softmax(rng.normal(size=(N, C)))), "y_pred": np.log(_softmax(rng.normal(size=(N, C))))}
+
+
+def _counts(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {"y_true": rng.poisson(2.0, size=(N, C)).astype(float), "y_pred": rng.normal(size=(N, C))}
+
+
+def _counts_rates(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {"y_true": rng.poisson(2.0, size=(N, C)).astype(float), "y_pred": rng.uniform(0.1, 4.0, size=(N, C))}
+
+
+def _ranking(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {"x1": rng.normal(size=N), "x2": rng.normal(size=N), "y": rng.choice([-1.0, 1.0], size=N)}
+
+
+def _pairs(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {"x1": rng.normal(size=(N, C)), "x2": rng.normal(size=(N, C)), "y": rng.choice([-1.0, 1.0], size=N)}
+
+
+def _triplets(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {"anchor": rng.normal(size=(N, C)), "positive": rng.normal(size=(N, C)),
+            "negative": rng.normal(size=(N, C))}
+
+
+def _gaussian(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {"y_true": rng.normal(size=(N, C)), "y_pred": rng.normal(size=(N, C)),
+            "var": rng.uniform(0.1, 2.0, size=(N, C))}
+
+
+def _padded(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    labels = np.full((N, C), -1)
+    for i in range(N):
+        chosen = rng.permutation(C)[: rng.integers(1, C)]
+        labels[i, : len(chosen)] = chosen
+    return {"y_true": labels, "y_pred": rng.normal(size=(N, C))}
+
+
+#: (torch name, keyword arguments, input maker, loss options): every table entry is covered at least once
+CASES: list[tuple[str, dict[str, Any], Maker, dict[str, Any]]] = [
+    ("MSELoss", {}, _real, {}),
+    ("L1Loss", {}, _real, {}),
+    ("HuberLoss", {}, _real, {}),
+    ("HuberLoss", {"delta": 0.7}, _real, {}),
+    ("SmoothL1Loss", {}, _real, {}),
+    ("SmoothL1Loss", {"beta": 0.4}, _real, {}),
+    ("BCELoss", {}, _probabilities, {}),
+    ("BCEWithLogitsLoss", {}, _logits, {}),
+    ("SoftMarginLoss", {}, _signs, {}),
+    ("CrossEntropyLoss", {}, _classes, {}),
+    ("CrossEntropyLoss", {"label_smoothing": 0.2}, _classes_spatial, {}),
+    ("sparse_categorical_crossentropy", {"weight": "classes", "label_smoothing": 0.1}, _classes_spatial, {}),
+    ("CrossEntropyLoss", {"label_smoothing": 0.2}, _soft_targets, {}),
+    ("sparse_categorical_crossentropy", {"weight": "classes"}, _classes, {}),
+    ("categorical_crossentropy", {}, _soft_targets, {}),
+    ("NLLLoss", {}, _log_probs, {}),
+    ("NLLLoss", {"weight": "classes"}, _log_probs, {}),
+    ("KLDivLoss", {}, _kl, {}),
+    ("KLDivLoss", {"log_target": True}, _kl_log, {}),
+    ("PoissonNLLLoss", {}, _counts, {}),
+    ("PoissonNLLLoss", {"log_input": False, "full": True}, _counts_rates, {}),
+    ("MarginRankingLoss", {}, _ranking, {}),
+    ("MarginRankingLoss", {"margin": 0.3}, _ranking, {}),
+    ("HingeEmbeddingLoss", {"margin": 0.8}, _signs, {}),
+    ("MultiLabelSoftMarginLoss", {}, _binary, {}),
+    ("MultiMarginLoss", {}, _classes, {}),
+    ("MultiMarginLoss", {"p": 2, "margin": 0.5}, _classes, {}),
+    ("MultiLabelMarginLoss", {}, _padded, {}),  # its label check is the core's (not a fused one)
+    ("MultiLabelMarginLoss", {}, _padded, {"validate": False}),
+    ("CosineEmbeddingLoss", {"margin": 0.2}, _pairs, {}),
+    ("TripletMarginLoss", {}, _triplets, {}),
+    ("TripletMarginLoss", {"p": 1.0, "swap": True, "margin": 0.5}, _triplets, {}),
+    ("GaussianNLLLoss", {}, _gaussian, {}),
+    ("GaussianNLLLoss", {"full": True, "eps": 1e-3}, _gaussian, {}),
+]
+IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'default'}-{make.__name__[1:]}"
+       for name, kw, make, _ in CASES]
+
+
+def test_every_table_entry_is_tested() -> None:
+    covered = {(lossbridge.spec(name, convention="torch").name, name) for name, _, _, _ in CASES}
+    names = {name for _, name in covered}
+    for entry in NATIVE_LOSSES:
+        assert entry.native in names or (entry.spec, entry.native) in covered, entry
+
+
+def _kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    if kwargs.get("weight") == "classes":
+        return {**kwargs, "weight": torch.linspace(0.5, 2.0, C, dtype=torch.float64)}
+    return kwargs
+
+
+def _pair(name: str, kwargs: dict[str, Any], reduction: str, options: dict[str, Any]) -> tuple[Any, Any]:
+    native = lossbridge.get(name, backend="torch", convention="torch", reduction=reduction, **_kwargs(kwargs))
+    assert type(native).__name__ == "NativeTorchLoss", type(native)
+    bound = native._bound
+    if options:  # lossbridge.get does not hand the loss options to an override factory (see the report)
+        native = native_loss_factory(bound.spec.name)(bound, **options)
+    generic = TorchBackend().materialize_loss(bound, **options)  # the same bound loss, no override
+    assert type(generic).__name__ == "TorchLoss"
+    return native, generic
+
+
+def _run(loss: Any, inputs: dict[str, np.ndarray], cot: np.ndarray | None) -> tuple[np.ndarray, list[np.ndarray]]:
+    spec = loss.spec
+    tensors = {}
+    for decl in spec.inputs:
+        x = np.asarray(inputs[decl.name])
+        floating = np.issubdtype(x.dtype, np.floating)
+        t = torch.tensor(x, dtype=torch.float64 if floating else torch.int64)
+        tensors[decl.name] = t.requires_grad_(decl.differentiable and floating)
+    value = loss(*(tensors[spec.inputs[k].name] for k in TorchBackend().argument_order(spec)))
+    (value * torch.as_tensor(cot) if cot is not None else value).sum().backward()
+    grads = [t.grad.numpy() for t in tensors.values() if t.requires_grad]
+    assert grads
+    return value.detach().numpy(), grads
+
+
+def _reductions(name: str) -> list[str]:
+    return ["mean", "sum", "none", "batchmean"] if name == "KLDivLoss" else ["mean", "sum", "none"]
+
+
+def _where(case: tuple[Any, ...]) -> list[str]:
+    """Random points, and the spec's kinks when it declares any (a smooth loss has none)."""
+    found = lossbridge.get(case[0], backend="numpy", convention="torch")
+    return ["random", "kinks"] if found.spec.kinks is not None else ["random"]
+
+
+WHERE_CASES = [(*case, where) for case in CASES for where in _where(case)]
+WHERE_IDS = [f"{ident}-{where}" for case, ident in zip(CASES, IDS, strict=True) for where in _where(case)]
+
+
+@pytest.mark.parametrize(("name", "kwargs", "make", "options", "where"), WHERE_CASES, ids=WHERE_IDS)
+def test_torch_native_path_equals_spec_path(name: str, kwargs: dict[str, Any], make: Maker,
+                                            options: dict[str, Any], where: str) -> None:
+    for reduction in _reductions(name):
+        native, generic = _pair(name, kwargs, reduction, options)
+        rng = np.random.default_rng([len(name), len(kwargs), len(reduction), where == "kinks"])
+        inputs = make(rng)
+        if where == "kinks":
+            spec = native.spec
+            inputs = spec.kinks(rng, inputs, dict(native._bound.params))
+        cot = None
+        if reduction == "none":
+            cot = rng.normal(size=np.shape(generic(*(torch.as_tensor(inputs[native.spec.inputs[k].name])
+                                                     for k in TorchBackend().argument_order(native.spec)))))
+        value, grads = _run(native, inputs, cot)
+        assert native.native_calls == 1, (name, reduction)  # the kernel ran
+        expected_value, expected_grads = _run(generic, inputs, cot)
+        np.testing.assert_allclose(value, expected_value, rtol=1e-12, atol=1e-12, err_msg=reduction)
+        for got, want in zip(grads, expected_grads, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=reduction)
+
+
+SAME_SHAPE = [case for case in CASES if case[2] in (_real, _probabilities, _logits, _signs, _binary)]
+
+
+@pytest.mark.parametrize(("name", "kwargs", "make", "options"), SAME_SHAPE,
+                         ids=[IDS[CASES.index(c)] for c in SAME_SHAPE])
+def test_torch_shape_mismatch_raises_the_core_error(name: str, kwargs: dict[str, Any], make: Maker,
+                                                    options: dict[str, Any]) -> None:
+    native, generic = _pair(name, kwargs, "mean", options)
+    inputs = make(np.random.default_rng(1))
+    pred = torch.tensor(inputs["y_pred"])
+    target = torch.tensor(inputs["y_true"][:, :2])  # (N, 2) against (N, C): torch would not broadcast it
+    messages = []
+    for loss in (generic, native):
+        with pytest.raises(lossbridge.InputError) as info:
+            loss(pred, target)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+    # broadcastable (N, 1) targets: torch would warn and broadcast; the core decides, the kernel never runs
+    target = torch.tensor(inputs["y_true"][:, :1])
+    outcome = []
+    for loss in (generic, native):
+        try:
+            outcome.append(float(loss(pred, target)))
+        except lossbridge.InputError as error:
+            outcome.append(str(error))
+    assert outcome[0] == outcome[1]
+    assert native.native_calls == 0
+
+
+def _t(*values: float) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float64)
+
+
+NAN = float("nan")
+#: (torch name, arguments) that the core refuses (value checks on)
+BAD_VALUES = [
+    ("BCELoss", (_t(0.3, NAN, 0.6), _t(1.0, 0.0, 1.0))),  # NaN probability
+    ("BCELoss", (_t(0.3, 1.5, 0.6), _t(1.0, 0.0, 1.0))),  # probability above 1
+    ("BCELoss", (_t(0.3, 0.5, 0.6), _t(1.0, 2.0, 1.0))),  # label above 1
+    ("BCELoss", (_t(0.3, 0.5, 0.6), _t(1.0, NAN, 1.0))),  # NaN label
+    ("BCEWithLogitsLoss", (_t(0.3, -4.0, 0.6), _t(1.0, -0.5, 1.0))),  # label below 0
+    ("SoftMarginLoss", (_t(0.3, -4.0, 0.6), _t(1.0, 0.5, -1.0))),  # not a sign
+    ("CrossEntropyLoss", (torch.zeros(2, 3, dtype=torch.float64), torch.tensor([0, 3]))),  # class 3 of 3
+    ("NLLLoss", (torch.full((2, 3), 0.5, dtype=torch.float64), torch.tensor([0, 1]))),  # log-probability > 0
+    ("KLDivLoss", (_t(-0.3, -1.0), _t(0.5, -0.5))),  # negative target probability
+    ("PoissonNLLLoss", (_t(0.3, 0.5), _t(1.0, -1.0))),  # negative count
+    ("MarginRankingLoss", (_t(0.3, 0.5), _t(1.0, 0.2), _t(1.0, 0.0))),  # not a sign
+    ("GaussianNLLLoss", (_t(0.3, 0.5), _t(1.0, 0.2), _t(1.0, -1.0))),  # negative variance
+    ("CrossEntropyLoss", (torch.zeros(2, 3, dtype=torch.float64), torch.tensor([0, -5]))),  # negative, not ignored
+    ("MultiLabelMarginLoss", (torch.zeros(2, 3, dtype=torch.float64), torch.tensor([[0, 3, -1], [1, -1, 0]]))),
+]
+
+
+@pytest.mark.parametrize(("name", "args"), BAD_VALUES, ids=[f"{n}-{k}" for k, (n, _) in enumerate(BAD_VALUES)])
+def test_torch_bad_values_raise_the_core_error(name: str, args: tuple[torch.Tensor, ...]) -> None:
+    native, generic = _pair(name, {}, "mean", {})
+    messages = []
+    for loss in (generic, native):
+        with pytest.raises(lossbridge.InputError) as info:
+            loss(*args)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+    assert native.native_calls == 0
+
+
+def test_torch_uncovered_calls_run_the_generic_path() -> None:
+    native, generic = _pair("MSELoss", {}, "mean", {})
+    pred = torch.randn(4, 3, dtype=torch.float64)
+    target = torch.randn(4, 3, dtype=torch.float64)
+    weights = torch.rand(4, dtype=torch.float64)
+    assert torch.equal(native(pred, target, sample_weight=weights), generic(pred, target, sample_weight=weights))
+    assert torch.equal(native(pred.float(), target), generic(pred.float(), target))  # mixed dtypes
+    native(pred, target.clone().requires_grad_(True)).backward()  # a target gradient: the spec path's
+    assert native.native_calls == 0
+    native.reduction = "sum"  # the reduction can change after construction
+    assert torch.equal(native(pred, target), generic(pred, target) * 12)
+    assert native.native_calls == 1
+    ce, _ = _pair("CrossEntropyLoss", {}, "mean", {})
+    ce(torch.randn(2, 3, dtype=torch.float64), torch.tensor([0, 1], dtype=torch.int32))  # int32 labels
+    assert ce.native_calls == 0
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_torch_ignored_labels_take_the_kernel_after_the_core_check(reduction: str) -> None:
+    """An ignored label (-100) fails the fused [0, C) check; the core's check (which masks it) passes,
+    and torch's kernel ignores it as the core does."""
+    params = {"weight": "classes", "label_smoothing": 0.1}
+    native, generic = _pair("sparse_categorical_crossentropy", params, reduction, {})
+    assert native.spec.name == "sparse_categorical_crossentropy"
+    logits = torch.randn(6, C, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    labels = torch.tensor([0, -100, 4, 2, -100, 1])
+    results = []
+    for loss in (native, generic):
+        x = logits.clone().requires_grad_(True)
+        value = loss(x, labels)
+        value.sum().backward()
+        results.append((value.detach(), x.grad))
+    assert native.native_calls == 1
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-12, atol=1e-12)
+
+
+def test_torch_large_inputs_take_the_generic_path_where_it_is_faster() -> None:
+    """``below``: from that many prediction elements the generic path runs (the same numbers)."""
+    entry = next(e for e in NATIVE_LOSSES if e.native == "HingeEmbeddingLoss")
+    assert entry.below is not None
+    native, generic = _pair("HingeEmbeddingLoss", {}, "sum", {})
+    g = torch.Generator().manual_seed(4)
+    pred = torch.randn(entry.below // 10, 10, dtype=torch.float64, generator=g)
+    target = torch.where(torch.rand(pred.shape, generator=g) < 0.5, -1.0, 1.0).to(torch.float64)
+    assert torch.equal(native(pred, target), generic(pred, target))
+    assert native.native_calls == 0
+    native(pred[:-1], target[:-1])
+    assert native.native_calls == 1
+
+
+def test_torch_other_conventions_and_parameters_are_not_overridden() -> None:
+    def kind(name: str, **kwargs: Any) -> str:
+        return type(lossbridge.get(name, backend="torch", **kwargs)).__name__
+
+    assert kind("mse") == "TorchLoss"
+    assert kind("mse", convention="keras") == "TorchLoss"
+    assert kind("mse", convention="torch", scale=0.5) == "TorchLoss"
+    assert kind("BCELoss", convention="torch", clip_eps=1e-7) == "TorchLoss"
+    assert kind("BCEWithLogitsLoss", convention="torch", pos_weight=[2.0]) == "TorchLoss"
+    assert kind("CrossEntropyLoss", convention="torch", weight=torch.ones(3)) == "TorchLoss"  # prob-target weights
+    assert kind("TripletMarginLoss", convention="torch", margin=0.0) == "TorchLoss"  # torch's kernel refuses it
+    assert kind("TripletMarginLoss", convention="torch", p=float("inf")) == "TorchLoss"  # not the spec's value
+
+
+def test_torch_native_module_keeps_the_generic_interface() -> None:
+    native, generic = _pair("SmoothL1Loss", {"beta": 0.5}, "mean", {})
+    assert repr(native) == repr(generic)
+    assert native.state_dict().keys() == generic.state_dict().keys()
+    assert native.reduction == "mean" and native.validate
+    ce, ce_generic = _pair("NLLLoss", {"weight": "classes"}, "mean", {})
+    assert torch.equal(ce.state_dict()["weight"], ce_generic.state_dict()["weight"])
+    quiet = native_loss_factory("huber")(native._bound, validate=False)
+    assert quiet is not None and quiet.validate is False
+
+
+@pytest.mark.parametrize("name", ["MSELoss", "BCELoss", "CrossEntropyLoss"])
+def test_torch_compiled_native_path_equals_spec_path(name: str) -> None:
+    """Under ``torch.compile(fullgraph=True)`` the kernel is traced (no value checks, as the generic path)."""
+    native, generic = _pair(name, {}, "mean", {})
+    g = torch.Generator().manual_seed(5)
+    pred = torch.rand(6, C, dtype=torch.float64, generator=g)
+    target = torch.randint(0, C, (6,), generator=g) if name == "CrossEntropyLoss" else torch.rand(6, C, generator=g,
+                                                                                                   dtype=torch.float64)
+    torch._dynamo.reset()
+    compiled = torch.compile(native, fullgraph=True, backend="eager")
+    results = []
+    for loss in (compiled, generic):
+        x = pred.clone().requires_grad_(True)
+        value = loss(x, target)
+        value.backward()
+        results.append((value.detach(), x.grad))
+    assert native.native_calls == 0  # traced, not counted
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-12, atol=1e-12)
