@@ -58,8 +58,11 @@ def weight_decay_terms(param: Any, grad: Any, *, lr: Any, weight_decay: Any, dec
     return grad + weight_decay * param, 0.0
 
 
-def sgd_init(param: Any, /, *, xp: Any, **hyper: Any) -> dict[str, Any]:
-    """One momentum buffer per parameter."""
+def sgd_init(param: Any, /, *, xp: Any, momentum: Any = 0.0, **hyper: Any) -> dict[str, Any]:
+    """One momentum buffer per parameter, none when momentum is a literal 0 (as torch, Keras and Optax
+    keep none: the state is no larger than theirs)."""
+    if momentum is not None and is_zero(momentum):
+        return {}
     return {"momentum": xp.zeros_like(param)}
 
 
@@ -93,7 +96,7 @@ def sgd_update(
     [0.71]
     """
     g, decay = weight_decay_terms(param, grad, lr=lr, weight_decay=weight_decay, decoupled=decoupled_weight_decay)
-    if is_zero(momentum):
+    if is_zero(momentum) or "momentum" not in state:  # no buffer: built with momentum 0 (sgd_init)
         return decay - lr * g, state
     delta, buf = momentum_step(
         g,

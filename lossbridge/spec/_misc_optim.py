@@ -328,7 +328,7 @@ def _lars_momentum(
     direction: Any, state: dict[str, Any], *, step: Any, xp: Any, lr: Any, momentum: Any, nesterov: bool
 ) -> tuple[Any, dict[str, Any]]:
     """The lr-scaled momentum step of LARS on the (trust-scaled) direction."""
-    if is_zero(momentum):
+    if is_zero(momentum) or "momentum" not in state:  # no buffer: built with momentum 0 (sgd_init)
         return -lr * direction, state
     delta, buf = momentum_step(
         direction, state["momentum"], step=step, xp=xp, lr=lr, momentum=momentum, nesterov=nesterov, lr_in_momentum=True

@@ -430,3 +430,18 @@ def test_keras_conventions_round_only_what_keras_keeps_in_float32() -> None:
     values = bound._rounded(bound.hyper)
     assert values["lr"] == float(np.float32(0.1)) != 0.1  # a float32 variable in Keras
     assert values["eps"] == 0.1 and values["beta_2"] == 0.999  # Python floats, used exactly
+
+
+@pytest.mark.parametrize("name", ["sgd", "lars"])
+def test_no_momentum_buffer_at_momentum_zero_as_the_frameworks_keep(name: str) -> None:
+    """torch (momentum_buffer None), Keras and Optax keep no buffer at momentum 0: neither do we; the step
+    is then the plain one, also when a later call passes momentum as an array (a traced hyperparameter)."""
+    spec = lossbridge.spec(name)
+    hyper = {p.name: p.default for p in spec.params} | {"momentum": 0.0, "lr": 0.1}
+    p, g = np.array([1.0, -2.0]), np.array([0.5, 0.25])
+    assert spec.init(p, xp=np, **hyper) == {}
+    assert set(spec.init(p, xp=np, **(hyper | {"momentum": 0.9}))) == {"momentum"}
+    plain, _ = spec.update(p, g, {}, step=np.asarray(1.0), xp=np, **hyper)
+    traced, state = spec.update(p, g, {}, step=np.asarray(1.0), xp=np, **(hyper | {"momentum": np.asarray(0.0)}))
+    np.testing.assert_array_equal(traced, plain)
+    assert state == {}

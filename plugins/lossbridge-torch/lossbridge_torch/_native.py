@@ -102,13 +102,14 @@ class SgdKernel:
             for p, g in zip(params, grads, strict=True):
                 self.run(opt, [p], [g], hyper)
             return
-        buffers: list[Any] = [None] * len(params) if first[0] else [s["momentum"] for s in states]
+        buffers: list[Any] = [None] * len(params) if first[0] else [s.get("momentum") for s in states]
+        plain = hyper["momentum"] == 0  # no buffer: torch's single-tensor step (its fused CPU kernel is slower)
         sgd(
             params,
             grads,
             buffers,
             foreach=False,
-            fused=True,
+            fused=not plain,
             weight_decay=hyper["weight_decay"],
             momentum=hyper["momentum"],
             lr=hyper["lr"],
