@@ -18,7 +18,11 @@ from lossbridge.spec._similarity import KINK_GRADIENT, _vectors_last
 __all__ = ["CIRCLE", "CONTRASTIVE", "SPECS", "TRIPLET_MARGIN", "circle", "contrastive", "triplet_margin"]
 
 MARGIN = Param("margin", 1.0, "how much farther the negative must be than the positive", low=0.0)
-NORM = Param("p", 2.0, "degree of the p-norm distance (torch p, optax norm_degree)", low=1.0)
+NORM = Param(
+    "p", 2.0, "degree of the p-norm distance (torch p, optax norm_degree); finite: the max-norm (torch's "
+    "p=inf) is not implemented and is refused, not computed as the p-power form's 1", low=1.0,
+    high=float("inf"), high_inclusive=False,
+)
 EPS = Param("eps", 1e-6, "small constant keeping the distance's gradient finite", low=0.0)
 EPS_PLACEMENT = Param(
     "eps_placement", "root", "where eps goes: 'root' = (sum |a - b|^p + eps)^(1/p) (Optax), "

@@ -91,3 +91,9 @@ def test_triplet_distance_function_is_a_callable_or_none() -> None:
     np.testing.assert_allclose(loss(a, p, n), np.maximum(1.0 + manhattan(a, p) - d_neg, 0.0), rtol=1e-13)
     with pytest.raises(ParameterError, match="distance_function"):
         lossbridge.get("triplet_margin", distance_function="euclidean")
+
+
+def test_triplet_max_norm_is_refused_not_computed_as_one() -> None:
+    """torch's p=inf is the max-norm; the p-power form would give |u|^inf summed to the 0th power = 1."""
+    with pytest.raises(lossbridge.ParameterError, match=r"'p' expects float in \[1, inf\), got inf"):
+        lossbridge.get("triplet_margin", p=float("inf"))
