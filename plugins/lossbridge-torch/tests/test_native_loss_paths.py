@@ -350,7 +350,8 @@ def test_torch_other_conventions_and_parameters_are_not_overridden() -> None:
     assert kind("BCEWithLogitsLoss", convention="torch", pos_weight=[2.0]) == "TorchLoss"
     assert kind("CrossEntropyLoss", convention="torch", weight=torch.ones(3)) == "TorchLoss"  # prob-target weights
     assert kind("TripletMarginLoss", convention="torch", margin=0.0) == "TorchLoss"  # torch's kernel refuses it
-    assert kind("TripletMarginLoss", convention="torch", p=float("inf")) == "TorchLoss"  # not the spec's value
+    with pytest.raises(lossbridge.ParameterError, match="'p' expects float in"):  # torch's max-norm: refused
+        kind("TripletMarginLoss", convention="torch", p=float("inf"))
 
 
 def test_torch_native_module_keeps_the_generic_interface() -> None:
