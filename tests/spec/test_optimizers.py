@@ -17,10 +17,11 @@ import pytest
 import lossbridge
 from lossbridge.errors import ParameterError
 
+from ._trajectories import Rule, assert_close, lossbridge_run, textbook_run
+
 STEPS = 100
 RTOL = 1e-10
 
-Rule = Callable[[np.ndarray, np.ndarray, dict[str, Any], int], np.ndarray]
 
 
 # -- the problem ------------------------------------------------------------------------------------
@@ -38,32 +39,15 @@ def _problem() -> tuple[dict[str, np.ndarray], Callable[[dict[str, np.ndarray]],
 
 
 def _textbook_run(rule: Rule, lr_at: Callable[[int], float] | None = None) -> dict[str, np.ndarray]:
-    start, grad = _problem()
-    params = {k: v.copy() for k, v in start.items()}
-    states: dict[str, dict[str, Any]] = {k: {} for k in params}
-    for t in range(1, STEPS + 1):
-        grads = grad(params)
-        for k in params:
-            if lr_at is not None:
-                states[k]["lr"] = lr_at(t)
-            params[k] = rule(params[k], grads[k], states[k], t)
-    return params
+    return textbook_run(rule, *_problem(), STEPS, lr_at=lr_at)
 
 
 def _lossbridge_run(opt: Any, lr_at: Callable[[int], float] | None = None) -> dict[str, np.ndarray]:
-    start, grad = _problem()
-    params = {k: v.copy() for k, v in start.items()}
-    for t in range(1, STEPS + 1):
-        if lr_at is not None:
-            opt.set_hyper(lr=lr_at(t))
-        opt.step(params, grad(params))
-    return params
+    return lossbridge_run(opt, *_problem(), STEPS, lr_at=lr_at)
 
 
 def _assert_close(actual: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
-    for k in expected:
-        err = np.max(np.abs(actual[k] - expected[k])) / np.max(np.abs(expected[k]))
-        assert err <= RTOL, f"{k}: relative error {err:.3g}"
+    assert_close(actual, expected, RTOL)
 
 
 def _rms(x: np.ndarray) -> float:

@@ -17,10 +17,11 @@ import pytest
 import lossbridge
 from lossbridge.errors import ParameterError
 
+from ._trajectories import Rule, assert_close, lossbridge_run, textbook_run
+
 STEPS = 100
 RTOL = 1e-10
 
-Rule = Callable[[np.ndarray, np.ndarray, dict[str, Any], int], np.ndarray]
 
 
 def _problem() -> tuple[dict[str, np.ndarray], Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]]:
@@ -33,33 +34,20 @@ def _problem() -> tuple[dict[str, np.ndarray], Callable[[dict[str, np.ndarray]],
 
 def _run(rule: Rule) -> list[dict[str, np.ndarray]]:
     """``STEPS`` iterates of ``rule(param, grad, state, t) -> new param`` (t 1-based), per tensor."""
-    start, grad = _problem()
-    params = {k: v.copy() for k, v in start.items()}
-    states: dict[str, dict[str, Any]] = {k: {} for k in params}
-    out = []
-    for t in range(1, STEPS + 1):
-        grads = grad(params)
-        params = {k: rule(params[k], grads[k], states[k], t) for k in params}
-        out.append(params)
-    return out
+    every: list[dict[str, np.ndarray]] = []
+    textbook_run(rule, *_problem(), STEPS, every=every)
+    return every
 
 
 def _lossbridge(name: str, **hyper: Any) -> list[dict[str, np.ndarray]]:
-    opt = lossbridge.get(name, **hyper)
-    start, grad = _problem()
-    params = {k: v.copy() for k, v in start.items()}
-    out = []
-    for _ in range(STEPS):
-        opt.step(params, grad(params))
-        out.append({k: v.copy() for k, v in params.items()})
-    return out
+    every: list[dict[str, np.ndarray]] = []
+    lossbridge_run(lossbridge.get(name, **hyper), *_problem(), STEPS, every=every)
+    return every
 
 
 def _assert_close(actual: list[dict[str, np.ndarray]], expected: list[dict[str, np.ndarray]]) -> None:
     for t, (got, want) in enumerate(zip(actual, expected, strict=True), start=1):
-        for k in want:
-            err = np.max(np.abs(got[k] - want[k])) / np.max(np.abs(want[k]))
-            assert err <= RTOL, f"step {t}, {k}: relative error {err:.3g}"
+        assert_close(got, want, RTOL, label=f"step {t}, ")
 
 
 # -- ADOPT: Taniguchi et al. (2024), with the clipped normalization (bound (t-1)^p) ------------------------

@@ -15,9 +15,10 @@ import pytest
 import lossbridge
 from lossbridge.errors import ParameterError
 
+from ._trajectories import Rule, assert_close, lossbridge_run, textbook_run
+
 STEPS = 100
 RTOL = 1e-10
-Rule = Callable[[np.ndarray, np.ndarray, dict[str, Any], int], np.ndarray]
 
 
 def _problem() -> tuple[dict[str, np.ndarray], Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]]:
@@ -36,32 +37,17 @@ def _problem() -> tuple[dict[str, np.ndarray], Callable[[dict[str, np.ndarray]],
 
 
 def _run(rule: Rule) -> dict[str, np.ndarray]:
-    start, grad = _problem()
-    params = {k: v.copy() for k, v in start.items()}
-    states: dict[str, dict[str, Any]] = {k: {} for k in params}
-    for t in range(1, STEPS + 1):
-        grads = grad(params)
-        for k in params:
-            params[k] = rule(params[k], grads[k], states[k], t)
-    return params
+    return textbook_run(rule, *_problem(), STEPS)
 
 
 def _lossbridge(opt: Any, new_lr: float | None = None) -> dict[str, np.ndarray]:
-    start, grad = _problem()
-    params = {k: v.copy() for k, v in start.items()}
-    for t in range(1, STEPS + 1):
-        if new_lr is not None and t == STEPS // 2 + 1:
-            opt.set_hyper(lr=new_lr)
-        opt.step(params, grad(params))
-    return params
+    return lossbridge_run(opt, *_problem(), STEPS, lr_at=lambda t: new_lr if t == STEPS // 2 + 1 else None)
 
 
 def _assert_close(actual: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
     start, _ = _problem()
     assert max(np.max(np.abs(expected[k] - start[k])) for k in start) > 1e-3
-    for k in expected:
-        err = np.max(np.abs(actual[k] - expected[k])) / np.max(np.abs(expected[k]))
-        assert err <= RTOL, f"{k}: relative error {err:.3g}"
+    assert_close(actual, expected, RTOL)
 
 
 def _lr(lr: float, new_lr: float | None, t: int) -> float:

@@ -16,6 +16,8 @@ import pytest
 import lossbridge
 from lossbridge.errors import ParameterError
 
+from ._trajectories import Rule, assert_close, lossbridge_run, textbook_run
+
 STEPS = 100
 RTOL = 1e-10
 
@@ -32,31 +34,16 @@ def _problem(far: bool) -> tuple[dict[str, np.ndarray], Callable[[dict[str, np.n
     return start, lambda p: {k: a.T @ (a @ p[k] - b[k]) / len(a) - 0.2 * np.sin(2 * p[k]) for k in p}
 
 
-def _run(step: Callable[[np.ndarray, np.ndarray, dict[str, Any], int], np.ndarray], far: bool) -> dict[str, np.ndarray]:
-    start, grad = _problem(far)
-    params = {k: v.copy() for k, v in start.items()}
-    states: dict[str, dict[str, Any]] = {k: {} for k in params}
-    for t in range(1, STEPS + 1):
-        grads = grad(params)
-        for k in params:
-            params[k] = step(params[k], grads[k], states[k], t)
-    return params
+def _run(step: Rule, far: bool) -> dict[str, np.ndarray]:
+    return textbook_run(step, *_problem(far), STEPS)
 
 
 def _lossbridge(opt: Any, far: bool, new_lr: float | None = None) -> dict[str, np.ndarray]:
-    start, grad = _problem(far)
-    params = {k: v.copy() for k, v in start.items()}
-    for t in range(1, STEPS + 1):
-        if new_lr is not None and t == STEPS // 2 + 1:
-            opt.set_hyper(lr=new_lr)
-        opt.step(params, grad(params))
-    return params
+    return lossbridge_run(opt, *_problem(far), STEPS, lr_at=lambda t: new_lr if t == STEPS // 2 + 1 else None)
 
 
 def _assert_close(actual: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
-    for k in expected:
-        err = np.max(np.abs(actual[k] - expected[k])) / np.max(np.abs(expected[k]))
-        assert err <= RTOL, f"{k}: relative error {err:.3g}"
+    assert_close(actual, expected, RTOL)
 
 
 def lion_rule(lr: float, b1: float, b2: float, wd: float, new_lr: float | None = None) -> Any:
