@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import re
 import threading
 import warnings
@@ -33,6 +32,8 @@ def warn_unverified_version(convention: Any) -> None:
     if not isinstance(framework, str) or framework not in VERIFIED_VERSIONS or framework in _WARNED:
         return
     dist, low, high = VERIFIED_VERSIONS[framework]
+    import importlib.metadata  # here, not at the top: it costs ~15 ms of `import lossbridge`
+
     try:
         installed = importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:

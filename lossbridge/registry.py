@@ -15,7 +15,6 @@ report into an immediate error.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import os
 import re
 import threading
@@ -161,6 +160,8 @@ class Registry:
         self.pm.register(plugin, name=name)
 
     def _load_entry_points(self) -> None:
+        import importlib.metadata  # on first use, not with `import lossbridge` (~15 ms)
+
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = ep.dist.name if ep.dist is not None else "unknown distribution"
             version = ep.dist.version if ep.dist is not None else ""
@@ -413,6 +414,8 @@ _KNOWN_BACKENDS = {
 
 
 def _version() -> str:
+    import importlib.metadata
+
     try:
         return importlib.metadata.version("lossbridge")
     except importlib.metadata.PackageNotFoundError:
