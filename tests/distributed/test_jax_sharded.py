@@ -21,25 +21,7 @@ in a fresh interpreter.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import subprocess
-import sys
 import textwrap
-
-import pytest
-
-#: guards against a hang (a rank waiting for a dead peer), not a time budget: the test takes seconds
-#: on an idle machine, minutes when the cores are shared
-TIMEOUT = 300
-
-
-def _require(*modules: str) -> None:
-    """Skip unless installed; found, not imported (the test runs them in its subprocess only)."""
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
-    if missing:
-        pytest.skip(f"not installed: {', '.join(missing)}")
-
 
 SCRIPT = textwrap.dedent(
     """
@@ -121,8 +103,8 @@ SCRIPT = textwrap.dedent(
 
 
 def test_sharded_training_step_matches_unsharded():
-    _require("jax", "optax", "lossbridge_jax")
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
-    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=TIMEOUT)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    assert "jax sharded ok" in done.stdout
+    from ._launch import require, run_child
+
+    require("jax", "optax", "lossbridge_jax")
+    run_child(["-c", SCRIPT], "jax sharded ok", XLA_FLAGS="--xla_force_host_platform_device_count=4",
+              JAX_PLATFORMS="cpu")

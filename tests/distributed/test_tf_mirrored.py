@@ -18,25 +18,7 @@ runs in a fresh interpreter.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import subprocess
-import sys
 import textwrap
-
-import pytest
-
-#: guards against a hang (a rank waiting for a dead peer), not a time budget: the test takes seconds
-#: on an idle machine, minutes when the cores are shared
-TIMEOUT = 300
-
-
-def _require(*modules: str) -> None:
-    """Skip unless installed; found, not imported (the test runs them in its subprocess only)."""
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
-    if missing:
-        pytest.skip(f"not installed: {', '.join(missing)}")
-
 
 SCRIPT = textwrap.dedent(
     """
@@ -86,8 +68,8 @@ SCRIPT = textwrap.dedent(
 
 
 def test_mirrored_strategy_fit_matches_one_device():
-    _require("tensorflow", "keras", "lossbridge_tensorflow")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", KERAS_BACKEND="tensorflow")
-    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=TIMEOUT)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    assert "mirrored ok" in done.stdout
+    from ._launch import require, run_child
+
+    require("tensorflow", "keras", "lossbridge_tensorflow")
+    run_child(["-c", SCRIPT], "mirrored ok", TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="",
+              KERAS_BACKEND="tensorflow")

@@ -14,27 +14,11 @@ and lets the test time out.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import subprocess
 import sys
 import tempfile
 import traceback
 from pathlib import Path
-
-import pytest
-
-#: guards against a hang (a rank waiting for a dead peer), not a time budget: the test takes seconds
-#: on an idle machine, minutes when the cores are shared
-TIMEOUT = 300
-
-
-def _require(*modules: str) -> None:
-    """Skip unless installed; found, not imported (the test runs them in its subprocess only)."""
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
-    if missing:
-        pytest.skip(f"not installed: {', '.join(missing)}")
-
 
 STEPS = 5
 GLOBAL_BATCH = 16
@@ -137,14 +121,11 @@ def main(out_dir: str) -> None:
 
 
 def test_ddp_two_processes_match_one_process():
-    _require("torch", "lossbridge_torch")
+    from ._launch import require, run_child
+
+    require("torch", "lossbridge_torch")
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1")
-        done = subprocess.run(
-            [sys.executable, str(Path(__file__)), tmp], env=env, capture_output=True, text=True, timeout=TIMEOUT
-        )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    assert "ddp ok" in done.stdout
+        run_child([str(Path(__file__)), tmp], "ddp ok", GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1")
 
 
 if __name__ == "__main__":

@@ -15,27 +15,11 @@ The file is the launched program too (``python test_torch_fsdp.py DIR``; see tes
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import subprocess
 import sys
 import tempfile
 import traceback
 from pathlib import Path
-
-import pytest
-
-#: guards against a hang (a rank waiting for a dead peer), not a time budget: the test takes seconds
-#: on an idle machine, minutes when the cores are shared
-TIMEOUT = 300
-
-
-def _require(*modules: str) -> None:
-    """Skip unless installed; found, not imported (the test runs them in its subprocess only)."""
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
-    if missing:
-        pytest.skip(f"not installed: {', '.join(missing)}")
-
 
 STEPS = 6
 RESUME_AT = 3
@@ -178,14 +162,11 @@ def main(out_dir: str) -> None:
 
 
 def test_fsdp2_matches_one_process_and_resumes_from_dcp():
-    _require("torch", "lossbridge_torch")
+    from ._launch import require, run_child
+
+    require("torch", "lossbridge_torch")
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1")
-        done = subprocess.run(
-            [sys.executable, str(Path(__file__)), tmp], env=env, capture_output=True, text=True, timeout=TIMEOUT
-        )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    assert "fsdp ok" in done.stdout
+        run_child([str(Path(__file__)), tmp], "fsdp ok", GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1")
 
 
 if __name__ == "__main__":
