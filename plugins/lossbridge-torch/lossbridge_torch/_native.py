@@ -97,13 +97,18 @@ class SgdKernel:
 
         states = [opt.state[p] for p in params]
         steps = [s["step"] for s in states]
-        first = [bool(t == 0) for t in steps]
+        plain = hyper["momentum"] == 0  # no buffer: torch's single-tensor step (its fused CPU kernel is slower)
+        if plain:  # no buffer, so no first-step rule to test (was one host sync per tensor)
+            first = [False]
+        else:  # one host read per group, not one `bool(t == 0)` per tensor
+            same = len({(t.device, t.dtype) for t in steps}) == 1
+            counts = torch.stack(steps).tolist() if same else [float(t) for t in steps]
+            first = [c == 0 for c in counts]
         if any(first) and not all(first):  # mixed first/later steps: one flag per call
             for p, g in zip(params, grads, strict=True):
                 self.run(opt, [p], [g], hyper)
             return
-        buffers: list[Any] = [None] * len(params) if first[0] else [s.get("momentum") for s in states]
-        plain = hyper["momentum"] == 0  # no buffer: torch's single-tensor step (its fused CPU kernel is slower)
+        buffers: list[Any] = [None] * len(params) if (plain or first[0]) else [s.get("momentum") for s in states]
         sgd(
             params,
             grads,
@@ -117,7 +122,7 @@ class SgdKernel:
             nesterov=hyper["nesterov"],
             maximize=False,
         )
-        if hyper["momentum"] != 0:
+        if not plain:
             for s, buf in zip(states, buffers, strict=True):
                 s["momentum"] = buf
         torch._foreach_add_(steps, 1.0)
