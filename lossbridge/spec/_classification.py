@@ -206,7 +206,7 @@ def _binary_logs_grad(
         return xp.where(log_p > log_min, d_p, zero), xp.where(log_q > log_min, d_q, zero)
     floor = DEFAULT_LOG_FLOOR if log_min is None else log_min
     c = xp.clip(x, min=clip_eps, max=1.0 - clip_eps)
-    inside = (x >= clip_eps) & (x <= 1.0 - clip_eps)
+    inside = c == x  # x in [clip_eps, 1 - clip_eps] (NaN: False): one comparison, not three ops
     if _clip_above_floor(clip_eps, floor):  # floored_log_grad is 1/p there
         d_p, d_q = 1.0 / c, -(1.0 / (1.0 - c))
     else:
@@ -549,6 +549,8 @@ def sparse_categorical_crossentropy(
     """
     if _gathered(label_smoothing, from_logits, from_log_probs):
         return -_label_log_prob(y_true, y_pred, xp=xp, from_logits=from_logits, log_min=log_min)
+    if _gathered_probs(label_smoothing, from_logits, from_log_probs, clip_eps, log_min, normalize):
+        return _label_prob_ce(y_true, y_pred, xp=xp, clip_eps=clip_eps, normalize=normalize)
     t = _sparse_targets(y_true, y_pred, xp, label_smoothing, weight_smoothing, class_weight)
     kw = {"from_logits": from_logits, "clip_eps": clip_eps, "log_min": log_min, "normalize": normalize,
           "from_log_probs": from_log_probs}
@@ -562,6 +564,9 @@ def _sparse_vjp(
     if _gathered(label_smoothing, kw.get("from_logits", False), kw.get("from_log_probs", False)):
         return (_label_log_prob_vjp(y_true, y_pred, cot, xp=xp, from_logits=kw.get("from_logits", False),
                                     log_min=kw.get("log_min")),)
+    if _gathered_probs(label_smoothing, kw.get("from_logits", False), kw.get("from_log_probs", False),
+                       kw.get("clip_eps", 0.0), kw.get("log_min"), kw.get("normalize", "none")):
+        return (_label_prob_ce_vjp(y_true, y_pred, cot, xp=xp, clip_eps=kw["clip_eps"], normalize=kw["normalize"]),)
     t = _sparse_targets(y_true, y_pred, xp, label_smoothing, weight_smoothing, class_weight)
     return (_target_ce_vjp(t, y_pred, cot, xp=xp, **kw),)
 
@@ -603,6 +608,40 @@ def _label_log_prob_vjp(y: Any, x: Any, cot: Any, *, xp: Any, from_logits: bool,
     hot = xp.arange(x.shape[-1], dtype=y.dtype) == xp.expand_dims(y, axis=-1)  # booleans, not a float one-hot
     picked = xp.where(hot, g, xp.zeros_like(g))
     return softmax(x, xp=xp) * g - picked if from_logits else -picked
+
+
+def _gathered_probs(
+    label_smoothing: Any, from_logits: bool, from_log_probs: bool, clip_eps: Any, log_min: float | None, normalize: str
+) -> bool:
+    """Whether the one-hot-free form applies to probabilities: no smoothing (a literal 0), a clip that keeps
+    ``log`` above the floor (Keras's 1e-7, so every ``log p_c`` is finite and no ``0 log 0`` mask acts),
+    no renormalization before the clip."""
+    floor = DEFAULT_LOG_FLOOR if log_min is None else log_min
+    return (_literal_zero(label_smoothing) and not (from_logits or from_log_probs)
+            and normalize in ("none", "after_clip") and _clip_above_floor(clip_eps, floor))
+
+
+def _label_prob_ce(y: Any, x: Any, *, xp: Any, clip_eps: Any, normalize: str) -> Any:
+    """``-log p_y`` from clipped probabilities (renormalized after the clip: ``- log c_y + log sum_c c``):
+    the general path's value, whose other terms are ``0 * log c_c = 0``."""
+    c = xp.clip(x, min=clip_eps, max=1.0 - clip_eps)
+    logp = xp.squeeze(xp.take_along_axis(xp.log(c), _label_index(xp, y), axis=-1), axis=-1)
+    if normalize == "after_clip":
+        logp = logp - xp.log(xp.sum(c, axis=-1))
+    return -logp
+
+
+def _label_prob_ce_vjp(y: Any, x: Any, cot: Any, *, xp: Any, clip_eps: Any, normalize: str) -> Any:
+    """The gradient of :func:`_label_prob_ce` times ``cot``: ``-cot / c_y`` at the label (plus
+    ``cot / sum_c c_c`` on every class after the clip's renormalization), 0 outside the clip range."""
+    c = xp.clip(x, min=clip_eps, max=1.0 - clip_eps)
+    g = xp.expand_dims(cot, axis=-1)
+    hot = xp.arange(x.shape[-1], dtype=y.dtype) == xp.expand_dims(y, axis=-1)  # booleans, not a float one-hot
+    zero = xp.zeros_like(x)
+    g_c = xp.where(hot, -g, zero) * (1.0 / c)
+    if normalize == "after_clip":
+        g_c = g_c + g / xp.sum(c, axis=-1, keepdims=True)
+    return xp.where(c == x, g_c, zero)  # x in [clip_eps, 1 - clip_eps] (NaN: False)
 
 
 #: Caffe's SoftmaxWithLoss takes log(max(p, FLT_MIN)).

@@ -20,6 +20,7 @@ from lossbridge.spec._classification import (
     _binary_logs,
     _binary_logs_grad,
     _clip_above_floor,
+    _label_index,
     _literal_zero,
     probability_kinks,
 )
@@ -29,7 +30,6 @@ from lossbridge.spec._ops import (
     floored_log,
     floored_log_grad,
     log_softmax,
-    one_hot,
     sigmoid,
     smooth_binary,
     smooth_categorical,
@@ -73,17 +73,31 @@ def _row_domain(params: Mapping[str, Any]) -> str:
     return "logit" if params.get("from_logits", False) else "simplex"
 
 
+def _literal_power(b: Any, e: Any) -> Any:
+    """``b ** e`` with a Python exponent of 1 or 2 as ``b`` / ``b * b`` (the same values; a
+    multiplication where the backend's ``pow`` is an exp of a log)."""
+    if isinstance(e, (int, float)) and not isinstance(e, bool):
+        if e == 1:
+            return b
+        if e == 2:
+            return b * b
+    return b**e
+
+
 def power_and_grad(b: Any, gamma: Any, *, xp: Any, positive_base: bool = False) -> tuple[Any, Any]:
     """``b ** gamma`` and its derivative for ``b >= 0``; at ``b == 0`` the derivative is the limit
     from above: 0 for gamma > 1 or gamma == 0, 1 for gamma == 1, +inf for 0 < gamma < 1.
 
     ``positive_base``: the caller knows ``b > 0`` (a clipped probability), so no ``b == 0`` case is
-    computed. A Python ``gamma`` picks the limit at 0 without array comparisons."""
-    if positive_base:
-        return b**gamma, gamma * b ** (gamma - 1.0)
+    computed. A Python ``gamma >= 1`` needs no ``b == 0`` case either: ``gamma * b ** (gamma - 1)`` at
+    ``b = 0`` is already that limit (``0 ** e`` is 0 for ``e > 0`` and 1 for ``e = 0``); another
+    Python ``gamma`` picks the limit without array comparisons."""
+    literal = isinstance(gamma, (int, float)) and not isinstance(gamma, bool)
+    if positive_base or (literal and gamma >= 1):
+        return _literal_power(b, gamma), gamma * _literal_power(b, gamma - 1.0)
     positive = b > 0
     safe = xp.where(positive, b, xp.ones_like(b))
-    if isinstance(gamma, (int, float)) and not isinstance(gamma, bool):
+    if literal:
         limit = 0.0 if gamma > 1 or gamma == 0 else 1.0 if gamma == 1 else float("inf")
         return b**gamma, xp.where(positive, gamma * safe ** (gamma - 1.0), xp.full_like(b, limit))
     g = xp.zeros_like(b) + gamma
@@ -141,7 +155,7 @@ def binary_focal_crossentropy(
     params = {"from_logits": from_logits, "clip_eps": clip_eps, "log_min": log_min, "label_smoothing": label_smoothing,
               "alpha": alpha, "apply_class_balancing": apply_class_balancing}
     parts = _binary_focal_parts(y_true, y_pred, xp, params)
-    out = parts["base"] ** gamma * parts["bce"]
+    out = _literal_power(parts["base"], gamma) * parts["bce"]
     return out if parts["balance"] is None else parts["balance"] * out
 
 
@@ -209,7 +223,7 @@ def _focal_probs(x: Any, xp: Any, p: Mapping[str, Any]) -> tuple[Any, Any, Any, 
     else:
         q = x / xp.sum(x, axis=-1, keepdims=True) if p["normalize"] == "before_clip" else x
     o = xp.clip(q, min=eps, max=1.0 - eps)
-    inside = (q >= eps) & (q <= 1.0 - eps)
+    inside = o == q  # q in [eps, 1 - eps] (NaN: False): one comparison, not three ops
     # a clip above the floor (Keras's 1e-7) keeps o positive with log o above the floor: floored_log is log
     log_o = xp.log(o) if _clip_above_floor(eps, floor) else floored_log(o, floor, xp=xp)
     if p["from_logits"]:
@@ -252,7 +266,7 @@ def categorical_focal_crossentropy(
     p = {"from_logits": from_logits, "clip_eps": clip_eps, "log_min": log_min, "normalize": normalize}
     o, log_o, _, _ = _focal_probs(y_pred, xp, p)
     t = _smoothed(y_true, label_smoothing)
-    return -alpha * xp.sum((1.0 - o) ** gamma * t * log_o, axis=-1)
+    return -alpha * xp.sum(_literal_power(1.0 - o, gamma) * t * log_o, axis=-1)
 
 
 def _categorical_focal_vjp(
@@ -380,16 +394,21 @@ def generalized_cross_entropy(y_true: Any, y_pred: Any, /, *, xp: Any, q: Any = 
     >>> np.round(out, 6).tolist()
     [1.0]
     """
-    p_y = xp.sum(one_hot(y_true, y_pred.shape[-1], y_pred.dtype, xp=xp) * y_pred, axis=-1)
-    return (1.0 - p_y**q) / q
+    return (1.0 - _label_prob(y_true, y_pred, xp=xp) ** q) / q
+
+
+def _label_prob(y: Any, p: Any, *, xp: Any) -> Any:
+    """``p_y`` per sample, gathered at the label: the sum of the one-hot row times ``p`` (its other
+    terms are exact zeros) without the class-sized one-hot array."""
+    return xp.squeeze(xp.take_along_axis(p, _label_index(xp, y), axis=-1), axis=-1)
 
 
 def _gce_vjp(y_true: Any, y_pred: Any, cot: Any, /, *, xp: Any, q: Any = 0.5) -> tuple[Any]:
-    hot = one_hot(y_true, y_pred.shape[-1], y_pred.dtype, xp=xp)
-    _, d_pow = power_and_grad(xp.sum(hot * y_pred, axis=-1), q, xp=xp)
+    _, d_pow = power_and_grad(_label_prob(y_true, y_pred, xp=xp), q, xp=xp)
     # only the label's entry has a gradient; where p_y = 0 (d_pow infinite) the others stay 0, not 0 * inf
     scaled = xp.expand_dims(d_pow * cot / q, axis=-1)
-    return (xp.where(hot > 0, -scaled, xp.zeros_like(y_pred)),)
+    hot = xp.arange(y_pred.shape[-1], dtype=y_true.dtype) == xp.expand_dims(y_true, axis=-1)  # booleans
+    return (xp.where(hot, -scaled, xp.zeros_like(y_pred)),)
 
 
 GENERALIZED_CROSS_ENTROPY = LossSpec(

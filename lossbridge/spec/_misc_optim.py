@@ -208,7 +208,7 @@ def ftrl_update(
     n = state["n"]
     g2 = grad * grad
     new_n = n + g2
-    g = grad + (2.0 * l2_shrinkage) * param
+    g = grad if is_zero(l2_shrinkage) else grad + (2.0 * l2_shrinkage) * param  # a literal 0 adds nothing
     rate = _rate(new_n, lr_power, xp=xp)
     z = state["z"] + (g - (_rate_change(g2, n, rate, lr_power, xp=xp) / lr) * param)
     quadratic = rate / lr + 2.0 * (l2 + beta / (2.0 * lr))

@@ -353,10 +353,11 @@ def _kl_vjp(
     g_cot = cot if axis is None else xp.expand_dims(cot, axis=axis)
     if _both_clipped(log_input, log_target, clip_eps):
         p = xp.clip(y_true, min=clip_eps, max=1.0)
-        grad = -p / xp.clip(y_pred, min=clip_eps, max=1.0)  # p > 0: no 0 log 0 mask
+        q = xp.clip(y_pred, min=clip_eps, max=1.0)
+        grad = -p / q  # p > 0: no 0 log 0 mask
         if generalized:
             grad = grad + 1.0
-        inside = (y_pred >= clip_eps) & (y_pred <= 1.0)  # the clip edges pass the gradient
+        inside = q == y_pred  # y_pred in [clip_eps, 1], the clip edges pass the gradient (NaN: False)
         return (xp.where(inside, grad, xp.zeros_like(grad)) * g_cot,)
     p = xp.exp(y_true) if log_target else y_true if clip_eps is None else xp.clip(y_true, min=clip_eps, max=1.0)
     if log_input:
@@ -368,7 +369,7 @@ def _kl_vjp(
     if generalized:
         grad = grad + 1.0
     if clip_eps is not None:
-        grad = xp.where((y_pred >= clip_eps) & (y_pred <= 1.0), grad, xp.zeros_like(grad))
+        grad = xp.where(q == y_pred, grad, xp.zeros_like(grad))  # y_pred in [clip_eps, 1] (NaN: False)
     return (grad * g_cot,)
 
 

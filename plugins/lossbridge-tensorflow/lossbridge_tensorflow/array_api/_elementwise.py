@@ -15,7 +15,7 @@ from typing import Any
 import tensorflow as tf
 
 from . import _dtypes as d
-from ._helpers import SCALARS, as_tensor, cast, ensure_float, promote
+from ._helpers import SCALARS, as_tensor, cast, ensure_float, in_xla_context, promote
 
 __all__ = [
     "abs",
@@ -206,9 +206,9 @@ def _lower_bound(t: tf.Tensor) -> float:
 def _bounds(t: tf.Tensor, depth: int) -> tuple[float, float]:
     """Static ``(low, high)`` bounds on the non-NaN values of a graph tensor, ``(-inf, inf)`` when unknown.
 
-    Looks through at most ``depth`` ops of the kinds a clipped loss makes: small constants, the
-    selects of :func:`clip` and ``Maximum``/``Minimum``, ``Identity``/``IdentityN``, ``AddV2``/``Sub``,
-    and ``Mul``/``RealDiv`` of non-negative operands.
+    Looks through at most ``depth`` ops of the kinds a clipped loss makes: small constants,
+    :func:`clip`'s ``ClipByValue`` and selects, ``Maximum``/``Minimum``, ``Sum`` of non-negative
+    terms, ``Identity``/``IdentityN``, ``AddV2``/``Sub``, and ``Mul``/``RealDiv`` of non-negative operands.
     """
     op = t.op
     kind = op.type
@@ -226,6 +226,17 @@ def _bounds(t: tf.Tensor, depth: int) -> tuple[float, float]:
         return _bounds(source, depth - 1)
     if kind == "SelectV2":
         return _select_bounds(op, depth)
+    if kind == "ClipByValue" and len(op.inputs) == 3:  # clip(x, lo, hi): in [lo, hi], within x's bounds
+        (a_lo, a_hi), (lo_lo, lo_hi), (hi_lo, hi_hi) = (_bounds(x, depth - 1) for x in op.inputs)
+        return min(max(a_lo, lo_lo), hi_lo), max(min(a_hi, hi_hi), lo_hi)
+    if kind == "Sum" and len(op.inputs) == 2:  # a non-empty sum of non-negative terms is at least their low bound
+        lo, _ = _bounds(op.inputs[0], depth - 1)
+        axes = tf.get_static_value(op.inputs[1])
+        shape = op.inputs[0].shape
+        if lo < 0 or axes is None or shape.rank is None:
+            return _UNKNOWN
+        sizes = [shape[int(a)] for a in (axes.reshape(-1) if hasattr(axes, "reshape") else [axes])]
+        return (lo, math.inf) if all(n is not None and n > 0 for n in sizes) else _UNKNOWN
     if kind not in ("Maximum", "Minimum", "AddV2", "Sub", "Mul", "RealDiv") or len(op.inputs) != 2:
         return _UNKNOWN
     (a_lo, a_hi), (b_lo, b_hi) = (_bounds(x, depth - 1) for x in op.inputs)
@@ -320,14 +331,15 @@ trunc = _unary("trunc", lambda t: tf.where(t < 0, tf.math.ceil(t), tf.math.floor
 def _nan_guard(op: Fn) -> Fn:
     """``op`` (``tf.maximum``/``tf.minimum``) propagating NaN from either operand.
 
-    Both operands are guarded: a lone ``tf.maximum(a, b)`` keeps ``a``'s NaN on the CPU kernels and
-    under XLA, but XLA treats max/min as commutative and may swap the operands of one call when it
-    merges it with another (``maximum(x, y)`` next to ``maximum(y, x)`` lost the NaN of ``y``).
+    Only under XLA (:func:`in_xla_context`): TensorFlow's kernels propagate a NaN from either
+    operand. There both operands are guarded: a lone ``tf.maximum(a, b)`` keeps ``a``'s NaN under
+    XLA, but XLA treats max/min as commutative and may swap the operands of one call when it merges
+    it with another (``maximum(x, y)`` next to ``maximum(y, x)`` lost the NaN of ``y``).
     """
 
     def guarded(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
         out = op(a, b)
-        if not a.dtype.is_floating:
+        if not a.dtype.is_floating or not in_xla_context():  # the kernels propagate either NaN
             return out
         return tf.where(tf.math.is_nan(a), a, tf.where(tf.math.is_nan(b), b, out))
 
@@ -414,10 +426,20 @@ subtract = _binary("subtract", tf.math.subtract, "x1 - x2.")
 def clip(x: Any, /, min: Any = None, max: Any = None) -> tf.Tensor:
     """``x`` clamped to ``[min, max]``; the result keeps ``x``'s dtype, NaN in ``x`` propagates.
 
-    A compare-and-select per bound, not ``tf.maximum``: XLA may swap the operands of a max/min
-    (it treats them as commutative), and its max keeps only the first operand's NaN.
+    Python-scalar bounds of a floating ``x``: one ``ClipByValue`` op (one pass in graph mode where
+    ``tf.clip_by_value`` makes two, an XLA clamp), which keeps ``x``'s NaN on the CPU kernels and
+    under XLA (checked in float32 and float64, fused and unfused) and passes the gradient at the
+    edges and at NaN, as the compare-and-select does.
+    Array bounds: a compare-and-select per bound, not ``tf.maximum``: XLA may swap the operands of
+    a max/min (it treats them as commutative), and its max keeps only the first operand's NaN.
     """
     t = as_tensor(x)
+    if t.dtype.is_floating and (min is not None or max is not None) and all(
+        b is None or (isinstance(b, (int, float)) and not isinstance(b, bool)) for b in (min, max)
+    ):
+        lo = tf.constant(-math.inf if min is None else min, t.dtype)
+        hi = tf.constant(math.inf if max is None else max, t.dtype)
+        return tf.raw_ops.ClipByValue(t=t, clip_value_min=lo, clip_value_max=hi)
     out = t
     if min is not None:
         lo = _bound(min, t.dtype, "min")

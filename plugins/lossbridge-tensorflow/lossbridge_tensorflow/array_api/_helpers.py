@@ -9,9 +9,32 @@ import tensorflow as tf
 
 from . import _dtypes as d
 
-__all__ = ["SCALARS", "as_tensor", "axis_tuple", "cast", "ensure_float", "promote", "require", "size"]
+__all__ = [
+    "SCALARS", "as_tensor", "axis_tuple", "cast", "ensure_float", "in_xla_context", "promote", "require", "size",
+]
 
 SCALARS = (int, float, complex)
+
+try:  # TensorFlow's own test (cond_v2, array_grad): is the graph being traced for XLA (jit_compile=True)?
+    from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext as _graph_in_xla
+except ImportError:  # pragma: no cover - a TensorFlow without it: assume XLA (keep every NaN guard)
+    _graph_in_xla = None
+
+
+def in_xla_context() -> bool:
+    """Whether the ops being built will be compiled by XLA (traced under ``tf.function(jit_compile=True)``
+    or inside one); False when executing eagerly or tracing a plain ``tf.function``.
+
+    TensorFlow's CPU kernels propagate NaN through ``maximum``/``minimum`` (either operand) and
+    ``reduce_max``/``reduce_min`` (checked in float16/32/64, every axis); XLA's max keeps only its first
+    operand's NaN and its max reduction drops NaN. The namespace adds its NaN guards only here.
+    Unknown (no TensorFlow helper): True, the guarded form.
+    """
+    if tf.executing_eagerly():
+        return False
+    if _graph_in_xla is None:
+        return True
+    return bool(_graph_in_xla(tf.compat.v1.get_default_graph()))
 
 
 def as_tensor(x: Any, name: str = "x") -> tf.Tensor:

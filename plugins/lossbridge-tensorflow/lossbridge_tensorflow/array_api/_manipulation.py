@@ -116,7 +116,7 @@ def moveaxis(x: Any, source: int | Sequence[int], destination: int | Sequence[in
     order = [a for a in range(n) if a not in src]
     for s_, d_ in sorted(zip(dst, src, strict=True)):
         order.insert(s_, d_)
-    return tf.transpose(t, perm=order)
+    return t if order == list(range(n)) else tf.transpose(t, perm=order)  # no Transpose op for no move
 
 
 def concat(arrays: Sequence[Any], /, *, axis: int | None = 0) -> tf.Tensor:

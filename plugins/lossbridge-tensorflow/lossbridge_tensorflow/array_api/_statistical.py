@@ -8,7 +8,7 @@ from typing import Any
 import tensorflow as tf
 
 from . import _dtypes as d
-from ._helpers import as_tensor, axis_tuple, cast
+from ._helpers import as_tensor, axis_tuple, cast, in_xla_context
 
 __all__ = [
     "all", "any", "cumulative_prod", "cumulative_sum", "max", "mean", "min", "prod", "std", "sum", "var",
@@ -86,7 +86,7 @@ def _extremum(op: Any, name: str, x: Any, axis: Axis, keepdims: bool) -> tf.Tens
         red = tf.reduce_any if op is tf.reduce_max else tf.reduce_all
         return red(t, axis=axes, keepdims=keepdims)
     out = op(t, axis=axes, keepdims=keepdims)
-    if t.dtype.is_floating:  # NaN propagates (tf.reduce_max skips NaN on CPU)
+    if t.dtype.is_floating and in_xla_context():  # NaN propagates (the kernels do; XLA's max reduction drops it)
         has_nan = tf.reduce_any(tf.math.is_nan(t), axis=axes, keepdims=keepdims)
         out = tf.where(has_nan, tf.constant(float("nan"), t.dtype), out)
     return out
