@@ -24,7 +24,10 @@ Two optional sections extend the format (version 1 still: a file without them re
 * ``"flat/<slot>"``: the state of an optimizer that works on all parameters as ONE vector
   (:attr:`OptimizerSpec.closure_step`: L-BFGS), arrays of any shape (``s_mem`` is
   ``(history_size, n)``, ``n`` the parameters' total size, each flattened in order), described by
-  the metadata key ``"flat"`` (slot -> dtype); the per-parameter entries then hold no slots.
+  the metadata key ``"flat"`` (slot -> dtype); the per-parameter entries then hold no slots. L-BFGS
+  keeps its memory as a ring buffer (:data:`RING_SLOTS`, the oldest row at :data:`RING_HEAD`); the
+  file keeps those rows oldest first and no ``head`` (rolled on write, ``head = 0`` on read), so every
+  file reads as before and any backend continues it.
 * ``"rng"``: the random stream of a spec with random needs (``sophia``'s Rademacher vectors,
   ``noisy_sgd``'s noise), tagged with its generator's kind (``"numpy.random.PCG64"``,
   ``"torch.Generator"``, ``"jax.random.threefry2x32"``): metadata ``{"kind": ..., "state": ...}``
@@ -59,10 +62,36 @@ import numpy as np
 
 from lossbridge.errors import InputError, LossbridgeError
 
-__all__ = ["FORMAT_VERSION", "PortableState", "RandomState", "load_state", "read_state", "save_state", "write_state"]
+__all__ = [
+    "FORMAT_VERSION", "RING_HEAD", "RING_SLOTS", "PortableState", "RandomState", "load_state", "read_state",
+    "resume_flat", "save_state", "write_state",
+]
 
 FORMAT_VERSION = 1
 _FORMAT = "lossbridge.optimizer_state"
+
+#: A closure-step state's ring-buffer memory (L-BFGS's pairs): the 0-d flat slot ``RING_HEAD`` is the
+#: physical row of the oldest entry of the flat slots ``RING_SLOTS`` (row ``(head + i) % rows`` is the
+#: ``i``-th oldest). A :class:`PortableState` and its file hold those rows oldest first and no ``head``.
+RING_HEAD = "head"
+RING_SLOTS = ("s_mem", "y_mem", "rho")
+
+
+def _oldest_first(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``flat`` with its ring-buffer rows rolled oldest first (new arrays) and no ``head``; as given without one."""
+    if RING_HEAD not in flat:
+        return dict(flat)
+    head = int(np.asarray(flat[RING_HEAD]))
+    return {k: np.roll(np.asarray(v), -head, axis=0) if k in RING_SLOTS else v
+            for k, v in flat.items() if k != RING_HEAD}
+
+
+def resume_flat(saved: Mapping[str, Any], template: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat state (NumPy arrays) to load into an optimizer whose fresh flat state is ``template``, one
+    entry per slot of the template: the saved slots, their memory oldest first, and ``head = 0`` (an int64
+    0-d array; the loader casts it to its own dtype): the rows as saved."""
+    rows = _oldest_first(saved)
+    return {k: np.zeros((), dtype=np.int64) if k == RING_HEAD else rows[k] for k in template}
 
 
 @dataclass
@@ -405,7 +434,7 @@ def check_compatible(
         if tuple(np.shape(v)) != t:
             raise InputError(f"{where}: global slot {k!r} was saved with shape {tuple(np.shape(v))}, expected {t}")
     target_flat = dict(flat or {})
-    have, want = set(saved.flat), set(target_flat)
+    have, want = set(saved.flat) - {RING_HEAD}, set(target_flat) - {RING_HEAD}  # files keep no ring head
     if have != want:
         raise InputError(
             f"{where}: it holds the state over all parameters as one vector {sorted(have)}, the optimizer "
@@ -576,10 +605,10 @@ def from_bound(
     spec's ``slots``; (a spec with random needs) its random stream ``rng``."""
     spec = bound.spec
     if getattr(spec, "closure_step", None) is not None:
-        flat = dict(flat or {})
+        flat = _oldest_first(flat or {})  # a ring buffer's rows oldest first (copies): the file's layout
         if not flat:
             raise InputError(f"save_state: {spec.name!r} has no state yet (no step taken)")
-        if set(flat) != set(spec.slots):
+        if set(flat) != set(spec.slots) - {RING_HEAD}:
             raise InputError(
                 f"save_state: {spec.name!r} keeps the state {list(spec.slots)} over all parameters as one vector, "
                 f"the optimizer holds {sorted(flat)}"

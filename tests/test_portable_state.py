@@ -347,8 +347,13 @@ def test_lbfgs_flat_state_is_saved_and_the_trajectory_continues(tmp_path, conven
     with safe_open(str(path), framework="numpy") as f:
         meta = json.loads(f.metadata()["lossbridge"])
         assert meta["version"] == FORMAT_VERSION == 1 and "rng" not in meta and "global" not in meta
-        assert set(meta["flat"]) == set(lossbridge.spec("lbfgs").slots)
+        # the memory is a ring buffer in the optimizer (its oldest row at "head"); the file keeps the rows
+        # oldest first and no head, the layout of files written before the ring buffer
+        assert set(meta["flat"]) == set(lossbridge.spec("lbfgs").slots) - {"head"}
         assert f.get_tensor("flat/s_mem").shape == (hyper.get("history_size", 10), 2)
+        head = int(ref.state["head"])
+        for slot in ("s_mem", "y_mem", "rho"):
+            np.testing.assert_array_equal(f.get_tensor(f"flat/{slot}"), np.roll(ref.state[slot], -head, axis=0))
     resumed = lossbridge.get("lbfgs", convention=convention, **hyper)
     copy = [p.copy() for p in params]
     lossbridge.load_state(path, resumed, params=copy)

@@ -7,7 +7,9 @@ and its gradient (``grads`` with the structure of ``params``) at the parameters 
 returns the value at the parameters it started from (as ``torch.optim.LBFGS.step(closure)``
 returns ``closure()``). The spec's loops run on the host (``while``), NumPy's floating-point
 warnings are silenced inside a step (a line search's rejected interpolations divide by zero and are
-discarded by ``where``).
+discarded by ``where``). The memory (the spec's ring buffer ``s_mem``/``y_mem``/``rho``) is written one
+row in place (:func:`set_row`): the optimizer owns those arrays (a state it did not make, loaded or
+assigned to ``opt.state``, is copied once before its first write), so nothing outside sees them change.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ import numpy as np
 from lossbridge.bound import BoundOptimizer
 from lossbridge.errors import InputError
 
-__all__ = ["NumpyClosureOptimizer", "host_loop"]
+__all__ = ["NumpyClosureOptimizer", "get_row", "host_loop", "set_row"]
+
+#: the state slots the spec writes through ``set_row`` (its ring-buffer memory)
+_RING = ("s_mem", "y_mem", "rho")
 
 
 def host_loop(cond: Callable[[Any], Any], body: Callable[[Any], Any], carry: Any) -> Any:
@@ -28,6 +33,17 @@ def host_loop(cond: Callable[[Any], Any], body: Callable[[Any], Any], carry: Any
     while bool(cond(carry)):
         carry = body(carry)
     return carry
+
+
+def set_row(mem: np.ndarray, i: Any, row: Any) -> np.ndarray:
+    """The spec's ``set_row`` hook on NumPy: row ``i`` of ``mem`` written in place (an owned array)."""
+    mem[int(i)] = row
+    return mem
+
+
+def get_row(mem: np.ndarray, i: Any) -> np.ndarray:
+    """The spec's ``get_row`` hook on NumPy: row ``i`` of ``mem`` as a view (no copy)."""
+    return mem[int(i)]
 
 
 def _leaves(tree: Any) -> list[Any]:
@@ -55,6 +71,7 @@ class NumpyClosureOptimizer:
         self.spec = bound.spec
         self.check_finite = check_finite
         self.state: dict[str, np.ndarray] | None = None
+        self._owned: dict[str, np.ndarray] = {}  # the memory arrays this optimizer made (written in place)
 
     @property
     def hyper(self) -> dict[str, Any]:
@@ -100,6 +117,12 @@ class NumpyClosureOptimizer:
         value, grad = value_and_grad(x0)
         if self.state is None:
             self.state = self.bound.init(x0, xp=np)
+            self._owned = {slot: self.state[slot] for slot in _RING if slot in self.state}
+        state = dict(self.state)
+        for slot in _RING:  # a state this optimizer did not make (loaded, assigned) is copied before a write
+            if slot in state and state[slot] is not self._owned.get(slot):
+                state[slot] = np.array(state[slot], copy=True)
+        self._owned = {slot: state[slot] for slot in _RING if slot in state}
         hyper = self.bound._rounded(self.bound.hyper)
         # a schedule as a hyperparameter (lr=lossbridge.get("cosine_decay", ...)) at the iterations taken so
         # far (the state's n_iter: the update count under Optax's one iteration per update), as on JAX
@@ -108,8 +131,9 @@ class NumpyClosureOptimizer:
         step = self.spec.closure_step
         assert step is not None
         with np.errstate(all="ignore"):
-            new_x, _, self.state = step(x0, grad, dict(self.state), value=value, value_and_grad=value_and_grad,
-                                        loop=host_loop, xp=np, **hyper)
+            new_x, _, self.state = step(x0, grad, state, value=value, value_and_grad=value_and_grad,
+                                        loop=host_loop, set_row=set_row, get_row=get_row,
+                                        xp=np, **hyper)
         k = 0
         for p, size in zip(leaves, sizes):
             p[...] = np.asarray(new_x[k : k + size]).reshape(np.shape(p))

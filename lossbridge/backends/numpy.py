@@ -458,7 +458,7 @@ def _export_closure_state(optimizer: Any, state: Any, params: Any) -> Any:
 
 
 def _import_closure_state(optimizer: Any, portable: Any, params: Any, convert: bool) -> dict[str, np.ndarray]:
-    from lossbridge.portable import check_compatible
+    from lossbridge.portable import check_compatible, resume_flat
 
     leaves, x = _closure_parts(optimizer, params)
     template = optimizer.bound.init(x, xp=np)
@@ -468,7 +468,8 @@ def _import_closure_state(optimizer: Any, portable: Any, params: Any, convert: b
         shapes=[a.shape for a in leaves], names=[None] * len(leaves), slots=[{} for _ in leaves],
         convert=convert, backend="numpy", flat=template,
     )
-    optimizer.state = {k: np.asarray(portable.flat[k], dtype=np.asarray(t).dtype) for k, t in template.items()}
+    flat = resume_flat(portable.flat, template)  # the file's rows oldest first: head 0
+    optimizer.state = {k: np.array(flat[k], dtype=np.asarray(t).dtype) for k, t in template.items()}
     return optimizer.state
 
 

@@ -10,7 +10,11 @@ objective at trial points. It uses the spec model's closure-step extension
   ``(new_x, delta, new_state)``. ``value_and_grad(x_trial) -> (value, grad)`` evaluates the objective
   (a closure); ``loop(cond, body, carry)`` is the backend's while loop (a host ``while`` on NumPy and
   torch, ``jax.lax.while_loop`` on JAX), so every value-dependent decision (line-search brackets,
-  stopping tests) is data in the loop carry and the spec never branches on an array value.
+  stopping tests) is data in the loop carry and the spec never branches on an array value;
+  ``set_row(mem, i, row) -> mem`` (optional) writes one row of the memory: the pairs are a ring buffer
+  (``head`` in the state), so a stored pair costs one row, not a copy of the whole memory (torch writes
+  in place, JAX a dynamic-update-slice; without it :func:`set_row_where`, a select);
+  ``get_row(mem, i) -> row`` (optional) reads one (a view on torch and NumPy; without it ``take``).
 
 Both frameworks' algorithms are this one recursion with different data (the conventions):
 
@@ -35,7 +39,7 @@ from lossbridge.conventions import Convention
 from lossbridge.spec._model import OptimizerSpec
 from lossbridge.spec._params import Param
 
-__all__ = ["LBFGS", "SPECS", "lbfgs_init", "lbfgs_step", "two_loop"]
+__all__ = ["LBFGS", "SPECS", "lbfgs_init", "lbfgs_step", "set_row_where", "two_loop"]
 
 _REFS = (
     "Nocedal, J. (1980). Updating Quasi-Newton Matrices with Limited Storage. Mathematics of Computation "
@@ -113,17 +117,24 @@ def _run_if(pred: Any, fn: Callable[[dict], dict], carry: dict, *, loop: Any, xp
     return {k: v for k, v in out.items() if k != "_go"}
 
 
-def two_loop(q: Any, s_mem: Any, y_mem: Any, rho: Any, gamma: Any, *, xp: Any, loop: Any = None) -> Any:
+def two_loop(
+    q: Any, s_mem: Any, y_mem: Any, rho: Any, gamma: Any, *, xp: Any, loop: Any = None, head: Any = None,
+    get_row: Any = None,
+) -> Any:
     r"""The L-BFGS two-loop recursion: :math:`H q` for the memory rows (oldest first).
 
     .. math::
         \alpha_i = \rho_i s_i^\top q,\ q \leftarrow q - \alpha_i y_i\ (i = m..1);\quad
         r = \gamma q;\quad r \leftarrow r + (\alpha_i - \rho_i y_i^\top r) s_i\ (i = 1..m)
 
-    A row with :math:`\rho = 0` (empty, or a rejected pair) changes nothing. With the backend's
-    ``loop`` (``loop(cond, body, carry)``) both recursions run as loops over the rows from the oldest
-    non-empty one: the work grows with the pairs held, not ``history_size``, and ``jax.jit`` traces one
-    body instead of unrolling every row. Without it the rows are unrolled (the same numbers).
+    The memory is a ring buffer: logical row ``i`` (0 the oldest) is physical row ``(head + i) % m``
+    (``head``: a 0-d integer array, the physical row of the oldest pair; ``None`` is 0, rows stored
+    oldest first). A row with :math:`\rho = 0` (empty, or a rejected pair) changes nothing. With the
+    backend's ``loop`` (``loop(cond, body, carry)``) both recursions run as loops over the rows from the
+    oldest non-empty one: the work grows with the pairs held, not ``history_size``, and ``jax.jit`` traces
+    one body instead of unrolling every row; they read a row with the backend's ``get_row(mem, i)`` (``i``
+    a 0-d integer array; a view on torch and NumPy), else ``take``. Without ``loop`` the rows are unrolled
+    (the same numbers).
 
     >>> import numpy as np
     >>> s, y = np.array([[1.0, 0.0]]), np.array([[2.0, 0.0]])
@@ -132,35 +143,55 @@ def two_loop(q: Any, s_mem: Any, y_mem: Any, rho: Any, gamma: Any, *, xp: Any, l
     """
     m = s_mem.shape[0]
     if loop is not None:
-        return _two_loop_rows(q, s_mem, y_mem, rho, gamma, xp=xp, loop=loop)
+        return _two_loop_rows(q, s_mem, y_mem, rho, gamma, xp=xp, loop=loop, head=head, get_row=get_row)
+    if head is None:
+        phys: list[Any] = list(range(m))
+
+        def at(mem: Any, i: Any) -> Any:
+            return mem[i, ...]
+    else:
+        order = (xp.astype(head, xp.asarray(0).dtype) + xp.arange(m)) % m
+        phys = [order[i : i + 1] for i in range(m)]
+
+        def at(mem: Any, i: Any) -> Any:
+            return xp.take(mem, i, axis=0)[0, ...]
     alphas: list[Any] = [None] * m
     for i in range(m - 1, -1, -1):
-        a = _dot(s_mem[i, ...], q, xp=xp) * rho[i]
+        a = _dot(at(s_mem, phys[i]), q, xp=xp) * at(rho, phys[i])
         alphas[i] = a
-        q = q - a * y_mem[i, ...]
+        q = q - a * at(y_mem, phys[i])
     r = q * gamma
     for i in range(m):
-        b = _dot(y_mem[i, ...], r, xp=xp) * rho[i]
-        r = r + (alphas[i] - b) * s_mem[i, ...]
+        b = _dot(at(y_mem, phys[i]), r, xp=xp) * at(rho, phys[i])
+        r = r + (alphas[i] - b) * at(s_mem, phys[i])
     return r
 
 
-def _two_loop_rows(q: Any, s_mem: Any, y_mem: Any, rho: Any, gamma: Any, *, xp: Any, loop: Any) -> Any:
-    """:func:`two_loop` as two loops over rows ``start..m-1``, ``start`` the oldest row with rho != 0
-    (rows before it are empty: they would add zeros)."""
+def _two_loop_rows(
+    q: Any, s_mem: Any, y_mem: Any, rho: Any, gamma: Any, *, xp: Any, loop: Any, head: Any = None,
+    get_row: Any = None,
+) -> Any:
+    """:func:`two_loop` as two loops over the logical rows ``start..m-1`` (physical ``(head + i) % m``),
+    ``start`` the oldest row with rho != 0 (rows before it are empty: they would add zeros)."""
     m = s_mem.shape[0]
-    held = xp.astype(rho != 0.0, rho.dtype)
-    first = xp.argmax(held)
-    start = xp.where(xp.any(rho != 0.0), first, first * 0 + m)
-    rows = xp.arange(m, dtype=first.dtype)
+    rows = xp.arange(m)
+    order = rows if head is None else (xp.astype(head, rows.dtype) + rows) % m
+    by_age = xp.take(rho, order)  # the weights oldest first
+    first = xp.argmax(xp.astype(by_age != 0.0, rho.dtype))
+    start = xp.where(xp.any(by_age != 0.0), first, first * 0 + m)
+    rows = xp.astype(rows, first.dtype)
+    order = xp.astype(order, first.dtype)
 
-    def row(mem: Any, i: Any) -> Any:
+    def take(mem: Any, i: Any) -> Any:
         return xp.take(mem, xp.reshape(i, (1,)), axis=0)[0, ...]
+
+    row = take if get_row is None else get_row
 
     def newest_first(c: dict) -> dict:
         i = c["i"]
-        a = _dot(row(s_mem, i), c["q"], xp=xp) * row(rho, i)
-        return {"i": i - 1, "q": c["q"] - a * row(y_mem, i), "alphas": xp.where(rows == i, a, c["alphas"])}
+        p = take(order, i)
+        a = _dot(row(s_mem, p), c["q"], xp=xp) * row(rho, p)
+        return {"i": i - 1, "q": c["q"] - a * row(y_mem, p), "alphas": xp.where(rows == i, a, c["alphas"])}
 
     back = loop(lambda c: c["i"] >= start, newest_first,
                 {"i": first * 0 + (m - 1), "q": q, "alphas": xp.zeros_like(rho)})
@@ -168,15 +199,19 @@ def _two_loop_rows(q: Any, s_mem: Any, y_mem: Any, rho: Any, gamma: Any, *, xp: 
 
     def oldest_first(c: dict) -> dict:
         i, r = c["i"], c["r"]
-        b = _dot(row(y_mem, i), r, xp=xp) * row(rho, i)
-        return {"i": i + 1, "r": r + (row(alphas, i) - b) * row(s_mem, i)}
+        p = take(order, i)
+        b = _dot(row(y_mem, p), r, xp=xp) * row(rho, p)
+        return {"i": i + 1, "r": r + (take(alphas, i) - b) * row(s_mem, p)}
 
     return loop(lambda c: c["i"] < m, oldest_first, {"i": start, "r": back["q"] * gamma})["r"]
 
 
-def _push(mem: Any, row: Any, *, xp: Any) -> Any:
-    """The memory with its oldest row dropped and ``row`` appended as the newest."""
-    return xp.concat([mem[1:, ...], xp.reshape(row, (1, *row.shape))], axis=0)
+def set_row_where(mem: Any, i: Any, row: Any, *, xp: Any) -> Any:
+    """The default ``set_row`` hook (pure Array API): ``mem`` with row ``i`` (a 0-d integer array)
+    replaced by ``row``, every other row as it was; a select over the whole memory, no copy in place."""
+    m = mem.shape[0]
+    hit = xp.reshape(xp.arange(m, dtype=i.dtype) == i, (m,) + (1,) * (mem.ndim - 1))
+    return xp.where(hit, xp.reshape(xp.astype(row, mem.dtype), (1, *row.shape)), mem)
 
 
 def _maxabs(v: Any, *, xp: Any) -> Any:
@@ -187,17 +222,20 @@ def _maxabs(v: Any, *, xp: Any) -> Any:
 
 
 def lbfgs_init(x: Any, /, *, xp: Any, history_size: int, **hyper: Any) -> dict[str, Any]:
-    """Empty memory for the flat parameter vector ``x``: pairs ``s_mem``/``y_mem`` (oldest row first) with
-    weights ``rho`` (0: empty), ``h_diag`` (torch's kept scaling), the last direction ``d`` and step ``t``,
-    the previous point ``prev_x``, gradient ``prev_grad`` and value ``prev_value``, the counters ``n_iter``
-    and ``func_evals``, the objective ``value``/``grad`` at the current point (``inf``: unknown, as
+    """Empty memory for the flat parameter vector ``x``: pairs ``s_mem``/``y_mem`` with weights ``rho``
+    (0: empty) in a ring buffer whose oldest row is ``head`` (a 0-d array of the default integer dtype; a
+    new pair overwrites that row and ``head`` moves on, so logical row ``i`` is physical ``(head + i) %
+    history_size``; portable files keep the rows oldest first, :mod:`lossbridge.portable`), ``h_diag``
+    (torch's kept scaling), the last direction ``d`` and step ``t``, the previous point ``prev_x``,
+    gradient ``prev_grad`` and value ``prev_value``, the counters ``n_iter`` and ``func_evals``, the
+    objective ``value``/``grad`` at the current point (``inf``: unknown, as
     ``optax.value_and_grad_from_state`` reads it) and the last line-search ``stepsize``."""
     n = x.shape[0]
     zeros = xp.zeros_like(x)
     zero = xp.zeros((), dtype=x.dtype)
-    mem = xp.zeros((history_size, n), dtype=x.dtype)
-    return {
-        "s_mem": mem, "y_mem": mem, "rho": xp.zeros((history_size,), dtype=x.dtype),
+    return {  # two arrays: a backend's set_row may write one in place
+        "s_mem": xp.zeros((history_size, n), dtype=x.dtype), "y_mem": xp.zeros((history_size, n), dtype=x.dtype),
+        "rho": xp.zeros((history_size,), dtype=x.dtype), "head": xp.zeros((), dtype=xp.asarray(0).dtype),
         "h_diag": xp.ones((), dtype=x.dtype), "d": zeros, "t": zero,
         "prev_x": zeros, "prev_grad": zeros, "prev_value": zero,
         "n_iter": zero, "func_evals": zero,
@@ -465,7 +503,7 @@ def lbfgs_step(
     tolerance_change: float | None, line_search: str | None, memory: str, curvature_eps: float,
     first_step: str, scale_init_precond: bool, max_linesearch_steps: int, max_learning_rate: float | None,
     increase_factor: float, slope_rtol: float, curv_rtol: float, approx_dec_rtol: float | None,
-    stepsize_precision: float, slope_grad: Any = None, **hyper: Any,
+    stepsize_precision: float, slope_grad: Any = None, set_row: Any = None, get_row: Any = None, **hyper: Any,
 ) -> tuple[Any, Any, dict[str, Any]]:
     r"""One L-BFGS step of the flat vector ``x`` from its gradient ``grad`` and objective ``value``.
 
@@ -495,13 +533,24 @@ def lbfgs_step(
     value = xp.asarray(value, dtype=dt)
     max_evals = max_eval if max_eval is not None else max_iter * 5 // 4
     never = xp.asarray(False)
+    size = state["rho"].shape[0]
+    int_dtype = xp.asarray(0).dtype
+
+    def write(mem: Any, i: Any, row: Any) -> Any:  # the backend's in-place row write, else a select
+        return set_row_where(mem, i, row, xp=xp) if set_row is None else set_row(mem, i, row)
+
+    def index(h: Any) -> Any:  # the ring's write position (its oldest row) as an index
+        return xp.astype(h, int_dtype)
+
+    def advance(h: Any) -> Any:
+        return (h + 1) % size
 
     def below(v: Any, tol: float | None) -> Any:
         return never if tol is None else v <= tol
 
     c = {
         "x": x, "f": value, "g": grad, "d": state["d"], "t": state["t"], "s_mem": state["s_mem"],
-        "y_mem": state["y_mem"], "rho": state["rho"], "h_diag": state["h_diag"],
+        "y_mem": state["y_mem"], "rho": state["rho"], "h_diag": state["h_diag"], "head": state["head"],
         "prev_x": state["prev_x"], "prev_grad": state["prev_grad"], "prev_value": state["prev_value"],
         "n_iter": state["n_iter"], "k": zero, "evals": zero + 1, "func_evals": state["func_evals"] + 1,
         "value": state["value"], "vgrad": state["grad"], "stepsize": state["stepsize"],
@@ -515,7 +564,7 @@ def lbfgs_step(
         k, n = c["k"] + 1, c["n_iter"] + 1
         first = n == 1
         one = xp.ones_like(zero)
-        s_mem, y_mem, rho, h = c["s_mem"], c["y_mem"], c["rho"], c["h_diag"]
+        s_mem, y_mem, rho, h, head = c["s_mem"], c["y_mem"], c["rho"], c["h_diag"], c["head"]
         if memory == "curvature":  # torch: (t d, dg), kept only with enough curvature
             y = g - c["prev_grad"]
             s = c["d"] * c["t"]
@@ -523,22 +572,26 @@ def lbfgs_step(
             keep = ~first & (ys > curvature_eps)
             yy = _dot(y, y, xp=xp)
 
-            def kept(mem: dict) -> dict:  # only when kept: no select over the whole memory
-                out = {"s_mem": _push(mem["s_mem"], s, xp=xp), "y_mem": _push(mem["y_mem"], y, xp=xp),
-                       "rho": _push(mem["rho"], 1.0 / ys, xp=xp), "h": mem["h"]}
+            def kept(mem: dict) -> dict:  # only when kept: one row written, the oldest (at head) replaced
+                at = index(mem["head"])
+                out = {"s_mem": write(mem["s_mem"], at, s), "y_mem": write(mem["y_mem"], at, y),
+                       "rho": write(mem["rho"], at, 1.0 / ys), "h": mem["h"], "head": advance(mem["head"])}
                 if scale_init_precond:
                     out["h"] = ys / yy
                 return out
 
-            mem = _run_if(keep, kept, {"s_mem": s_mem, "y_mem": y_mem, "rho": rho, "h": h}, loop=loop, xp=xp)
-            s_mem, y_mem, rho, h = mem["s_mem"], mem["y_mem"], mem["rho"], mem["h"]
+            mem = _run_if(keep, kept, {"s_mem": s_mem, "y_mem": y_mem, "rho": rho, "h": h, "head": head},
+                          loop=loop, xp=xp)
+            s_mem, y_mem, rho, h, head = mem["s_mem"], mem["y_mem"], mem["rho"], mem["h"], mem["head"]
             gamma = h
         else:  # optax: every (dx, dg) in a cyclic memory
             s = xp.where(first, xp.zeros_like(g), c["x"] - c["prev_x"])
             y = xp.where(first, xp.zeros_like(g), g - c["prev_grad"])
             ys = _dot(y, s, xp=xp)
             weight = xp.where(ys == 0.0, zero, 1.0 / xp.where(ys == 0.0, one, ys))
-            s_mem, y_mem, rho = _push(s_mem, s, xp=xp), _push(y_mem, y, xp=xp), _push(rho, weight, xp=xp)
+            at = index(head)
+            s_mem, y_mem, rho = write(s_mem, at, s), write(y_mem, at, y), write(rho, at, weight)
+            head = advance(head)
             if scale_init_precond:
                 yy = _dot(y, y, xp=xp)
                 gamma = xp.where(yy > 0.0, ys / xp.where(yy > 0.0, yy, one), one)
@@ -547,7 +600,7 @@ def lbfgs_step(
                     gamma = xp.where(first, xp.minimum(one, 1.0 / norm), gamma)
             else:
                 gamma = one
-        d = two_loop(-g, s_mem, y_mem, rho, gamma, xp=xp, loop=loop)
+        d = two_loop(-g, s_mem, y_mem, rho, gamma, xp=xp, loop=loop, head=head, get_row=get_row)
         if first_step == "l1_step":
             t = xp.where(first, xp.minimum(one, 1.0 / xp.sum(xp.abs(g))) * lr, lr * one)
         else:
@@ -555,7 +608,7 @@ def lbfgs_step(
             t = one
         gtd = _dot(g, d, xp=xp)
         stop = never if tolerance_change is None else gtd > -tolerance_change  # not a descent: no step at all
-        nxt = {**c, "k": k, "n_iter": n, "s_mem": s_mem, "y_mem": y_mem, "rho": rho, "h_diag": h, "d": d,
+        nxt = {**c, "k": k, "n_iter": n, "s_mem": s_mem, "y_mem": y_mem, "rho": rho, "h_diag": h, "head": head, "d": d,
                "t": t, "prev_x": c["x"], "prev_grad": g, "prev_value": f}
 
         def move(m: dict) -> dict:
@@ -588,20 +641,25 @@ def lbfgs_step(
                 m = _run_if(m["k"] != max_iter, evaluate, m, loop=loop, xp=xp)
             return m
 
-        nxt = _run_if(~stop, move, nxt, loop=loop, xp=xp)
+        # without tolerance_change every iteration moves: no loop around it (a while loop under jax.jit)
+        nxt = move(nxt) if tolerance_change is None else _run_if(~stop, move, nxt, loop=loop, xp=xp)
         moved = ~stop
         nxt["moved"] = moved  # torch's gtd > -tolerance_change: the iteration takes no step at all
         tc = tolerance_change
         done = (stop | (nxt["k"] == max_iter) | (nxt["evals"] >= max_evals)
                 | (moved & below(_maxabs(nxt["g"], xp=xp), tolerance_grad))
-                | (moved & below(_maxabs(nxt["d"] * nxt["t"], xp=xp), tc))
+                | (moved & below(xp.abs(nxt["t"]) * _maxabs(nxt["d"], xp=xp), tc))  # = max|t d|: rounding is monotone
                 | (moved & (never if tc is None else xp.abs(nxt["f"] - f) < tc)))
         nxt["done"] = done
         return nxt
 
-    c = loop(lambda c: ~c["done"] & (c["k"] < max_iter), iteration, c)
+    if max_iter == 1:  # one iteration (optax): no loop carrying the whole memory, the same numbers
+        c = iteration(c) if tolerance_grad is None else _run_if(~c["done"], iteration, c, loop=loop, xp=xp)
+    else:
+        c = loop(lambda c: ~c["done"] & (c["k"] < max_iter), iteration, c)
     new_state = {
-        "s_mem": c["s_mem"], "y_mem": c["y_mem"], "rho": c["rho"], "h_diag": c["h_diag"], "d": c["d"],
+        "s_mem": c["s_mem"], "y_mem": c["y_mem"], "rho": c["rho"], "h_diag": c["h_diag"], "head": c["head"],
+        "d": c["d"],
         "t": c["t"], "prev_x": c["prev_x"], "prev_grad": c["prev_grad"], "prev_value": c["prev_value"],
         "n_iter": c["n_iter"], "func_evals": c["func_evals"], "value": c["value"], "grad": c["vgrad"],
         "stepsize": c["stepsize"],
@@ -623,7 +681,7 @@ LBFGS = OptimizerSpec(
     init=lbfgs_init,
     update=None,
     closure_step=lbfgs_step,
-    slots=("s_mem", "y_mem", "rho", "h_diag", "d", "t", "prev_x", "prev_grad", "prev_value", "n_iter",
+    slots=("s_mem", "y_mem", "rho", "head", "h_diag", "d", "t", "prev_x", "prev_grad", "prev_value", "n_iter",
            "func_evals", "value", "grad", "stepsize"),
     params=_PARAMS,
     formula=(

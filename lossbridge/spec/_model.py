@@ -359,7 +359,8 @@ class OptimizerSpec(_SpecBase):
     do), and ``init(x, /, *, xp, **hyper)`` gives the state of that vector (declared in ``slots``,
     shared by all parameters). One step is::
 
-        closure_step(x, grad, state, /, *, value, value_and_grad, loop, xp, **hyper) -> (new_x, delta, new_state)
+        closure_step(x, grad, state, /, *, value, value_and_grad, loop, set_row, xp, **hyper)
+            -> (new_x, delta, new_state)
 
     * ``grad``, ``value``: the gradient and the objective at ``x``, evaluated once by the caller
       (torch's ``closure()``, Optax's ``value=``/``grad=`` extra arguments, a NumPy closure);
@@ -370,6 +371,14 @@ class OptimizerSpec(_SpecBase):
       JAX). Every value-dependent decision (a line search's bracket, a stopping test, a guarded
       evaluation) is data in the carry, so the spec never branches on values and traces under
       ``jax.jit``; host backends run the same loop eagerly, as ``torch.optim.LBFGS`` itself does;
+    * ``set_row(mem, i, row) -> mem``: the backend's write of ONE row ``i`` (a 0-d integer array) of a
+      state array ``mem`` (a memory of rows, L-BFGS's ring buffer of pairs): torch writes it in place
+      (``mem[i] = row``; the optimizer owns its state tensors, clones a loaded state before the first
+      write and copies them in ``state_dict()``), JAX ``mem.at[i].set(row)`` (a dynamic-update-slice,
+      in place inside the compiled step), NumPy in place on the arrays its optimizer made. ``None``
+      (array-api-strict, the conformance kit): the spec's pure Array API default, a select
+      ``where(arange(m) == i, row, mem)``. Either way the spec uses only the returned array, so a
+      functional and an in-place hook give the same numbers;
     * ``new_x`` is the new vector and ``delta`` the increment (exactly the step when the spec takes
       one iteration per call, Optax's updates); host backends write ``new_x``.
 

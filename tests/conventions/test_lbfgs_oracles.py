@@ -114,6 +114,50 @@ def test_torch_lbfgs_class_matches_torch_optim(torch, native) -> None:
     np.testing.assert_allclose(losses, expected_losses, rtol=RTOL)
 
 
+def test_torch_lbfgs_state_dict_is_a_snapshot_and_a_loaded_state_is_owned(torch) -> None:
+    # the memory is written in place (one row per kept pair): a state_dict taken earlier does not change, an
+    # optimizer loading it does not write into it or into the saving optimizer, and a state_dict of the
+    # layout before the ring buffer (rows oldest first, no head) continues the same run
+    import copy
+
+    cls = lossbridge.get("LBFGS", backend="torch", convention="torch")
+    native = {"history_size": 3, "max_iter": 4}
+    start, mats, targets = _problem()
+    closure_np = quadratic_plus_cos_value(mats, targets)
+
+    def run(opt: Any, params: list[Any], calls: int) -> list[np.ndarray]:
+        def closure() -> Any:
+            value, grads = closure_np([p.detach().numpy() for p in params])
+            for p, g in zip(params, grads, strict=True):
+                p.grad = torch.tensor(g)
+            return torch.tensor(value)
+
+        for _ in range(calls):
+            opt.step(closure)
+        return [p.detach().numpy().copy() for p in params]
+
+    params = [torch.tensor(p, requires_grad=True) for p in start]
+    saver = cls(params, **native)
+    at_save = run(saver, params, 3)
+    saved = saver.state_dict()
+    frozen = copy.deepcopy(saved)
+    expected = run(saver, params, 3)  # the saver continues: its memory rows change in place
+    head = int(frozen["state"][0]["head"])
+    old_layout = copy.deepcopy(frozen)
+    for k in ("s_mem", "y_mem", "rho"):
+        old_layout["state"][0][k] = torch.roll(old_layout["state"][0][k], -head, dims=0)
+    del old_layout["state"][0]["head"]
+    for sd in (saved, old_layout):
+        resumed = [torch.tensor(p, requires_grad=True) for p in at_save]
+        loader = cls(resumed, **native)
+        loader.load_state_dict(sd)
+        got = run(loader, resumed, 3)
+        for a, e in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(a, e)
+    for k, v in frozen["state"][0].items():  # the state_dict taken at step 3 is as it was
+        assert torch.equal(saved["state"][0][k], v), k
+
+
 def test_torch_lbfgs_refuses_param_groups_as_torch_does(torch) -> None:
     cls = lossbridge.get("LBFGS", backend="torch", convention="torch")
     a, b = torch.zeros(2, requires_grad=True), torch.zeros(3, requires_grad=True)
@@ -220,6 +264,11 @@ CROSS_RTOL = 1e-12
 #: where NumPy and torch round twice); over a step's up to 20 line-search evaluations (and 20 iterations
 #: under the torch convention) this reaches a few 1e-12 relative
 JAX_CROSS_RTOL = 1e-11
+#: Optax-convention updates compared across backends: not a framework oracle (test_optax_lbfgs_matches_optax
+#: runs Optax's 100). Measured over 100: the largest difference is within the first 40 in both cases (zoom:
+#: 1.4e-12 at update 17, then <= 1.8e-15; fixed step: 1.3e-14 at update 35, then <= 7.6e-15), so 40 keep the
+#: check and leave the test's time to the compile of its step
+CROSS_OPTAX_STEPS = 40
 
 
 def _numpy_path(convention: str | None, native: dict[str, Any], steps: int, closure: Any) -> list[list[np.ndarray]]:
@@ -260,8 +309,8 @@ def test_torch_lbfgs_numpy_and_torch_backends_agree(torch, convention) -> None:
 
 
 @pytest.mark.parametrize(("convention", "native", "steps"), [
-    ("optax", {}, OPTAX_STEPS),
-    ("optax", {"linesearch": None, "learning_rate": 0.02}, OPTAX_STEPS),
+    ("optax", {}, CROSS_OPTAX_STEPS),
+    ("optax", {"linesearch": None, "learning_rate": 0.02}, CROSS_OPTAX_STEPS),
     ("torch", {"line_search_fn": "strong_wolfe", "history_size": 5}, 10),
     # no line search: the last of max_iter iterations moves x without evaluating it, so the state's value must
     # read as unknown, or value_and_grad_from_state hands the next step a stale gradient (a 1e-8 drift).

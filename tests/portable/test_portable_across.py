@@ -26,34 +26,24 @@ pytest.importorskip("lossbridge_tensorflow")
 import lossbridge  # noqa: E402
 from lossbridge.errors import InputError  # noqa: E402
 
+from ._problems import (  # noqa: E402
+    START,
+    grad,
+    hvp,
+    jax_loss,
+    numpy_value_fn,
+    optax_loop_step,
+    torch_loss,
+    value,
+    value_grad,
+)
+
 jax.config.update("jax_enable_x64", True)
 torch.backends.cuda.matmul.allow_tf32 = False
 
 K, MORE, RTOL = 7, 100, 1e-12
-A = np.array([[1.0, 2.0, 0.0], [0.5, -1.0, 0.3], [3.0, 0.1, -0.7], [0.2, 0.2, 0.2]])
-B = np.array([0.3, -0.2, 1.0, 0.5])
-START = [np.array([[0.5, -0.5, 0.1], [0.2, 0.0, -0.3]]), np.array([0.05, -0.1, 0.2])]
-
-
-def grad(params: list[np.ndarray]) -> list[np.ndarray]:
-    w, b = params
-    r = A @ (w.sum(axis=0) + b) - B
-    g = A.T @ r
-    return [np.broadcast_to(g, w.shape) + 0.1 * np.sin(w), g + 0.1 * np.cos(b)]
-
-
-# -- what a spec beyond the per-tensor form needs (OptimizerSpec.needs, closure_step) -------------------
-def value(params: list[np.ndarray]) -> float:
-    """The objective whose gradient is :func:`grad`."""
-    w, b = params
-    r = A @ (w.sum(axis=0) + b) - B
-    return 0.5 * float(r @ r) - 0.1 * float(np.sum(np.cos(w))) + 0.1 * float(np.sum(np.sin(b)))
-
-
-def hvp(v: list[np.ndarray]) -> list[np.ndarray]:
-    """An estimate of the Hessian times ``v`` for NumPy's sophia (the least-squares part)."""
-    hz = A.T @ A @ (v[0].sum(axis=0) + v[1])
-    return [np.broadcast_to(hz, v[0].shape).copy(), hz]
+# the problem (tests/portable/_problems.py): least squares plus a non-convex term; what a spec beyond the
+# per-tensor form needs (OptimizerSpec.needs, closure_step): its value and a Hessian-vector estimate
 
 
 def _spec(name: str) -> Any:
@@ -70,7 +60,7 @@ class NumpySide:
         spec = self.opt.spec
         for _ in range(n):
             if spec.closure_step is not None:  # L-BFGS: closure(params) -> (value, grads)
-                self.opt.step(self.p, lambda q: (value(q), grad(q)))
+                self.opt.step(self.p, value_grad)
             elif spec.needs:
                 self.opt.step(self.p, grad(self.p), value=value(self.p), hvp=hvp)
             else:
@@ -116,9 +106,7 @@ class TorchSide:
         return torch.tensor(value(params), dtype=torch.float64)
 
     def _loss(self) -> Any:
-        w, b = self.p
-        r = torch.tensor(A) @ (w.sum(dim=0) + b) - torch.tensor(B)
-        return 0.5 * r @ r - 0.1 * torch.cos(w).sum() + 0.1 * torch.sin(b).sum()
+        return torch_loss(self.p)
 
     @property
     def params(self) -> list[np.ndarray]:
@@ -132,24 +120,7 @@ class TorchSide:
         return lossbridge.load_state(path, self.opt, **kw)
 
 
-@jax.custom_jvp
-def _value_fn(params: Any) -> Any:  # NumPy's numbers inside JAX's L-BFGS loops
-    return jax.pure_callback(lambda *ps: np.float64(value([np.asarray(p) for p in ps])),
-                             jax.ShapeDtypeStruct((), np.float64), *params)
-
-
-@_value_fn.defjvp
-def _value_fn_jvp(primals: Any, tangents: Any) -> Any:
-    (params,), (dirs,) = primals, tangents
-    shapes = [jax.ShapeDtypeStruct(p.shape, p.dtype) for p in params]
-    grads = jax.pure_callback(lambda *ps: grad([np.asarray(p) for p in ps]), shapes, *params)
-    return _value_fn(params), sum(jax.numpy.sum(g * d) for g, d in zip(grads, dirs, strict=True))
-
-
-def _jax_loss(params: list[Any]) -> Any:
-    w, b = params
-    r = jax.numpy.asarray(A) @ (w.sum(axis=0) + b) - jax.numpy.asarray(B)
-    return 0.5 * r @ r - 0.1 * jax.numpy.cos(w).sum() + 0.1 * jax.numpy.sin(b).sum()
+_value_fn = numpy_value_fn(value_grad)  # NumPy's numbers inside JAX's L-BFGS loops
 
 
 class JaxSide:
@@ -160,17 +131,9 @@ class JaxSide:
         spec, tx = _spec(name), self.tx
         self._closure = spec.closure_step is not None
         if self._closure:  # Optax's L-BFGS loop
-            value_and_grad = optax.value_and_grad_from_state(_value_fn)
-
-            @jax.jit
-            def run(params: Any, state: Any) -> Any:
-                v, g = value_and_grad(params, state=state)
-                updates, state = tx.update(g, state, params, value=v, grad=g, value_fn=_value_fn)
-                return optax.apply_updates(params, updates), state
-
-            self._run = run
+            self._run = optax_loop_step(tx, _value_fn)
         elif spec.needs:
-            self._update = jax.jit(lambda g, st, p, v: tx.update(g, st, p, value=v, obj_fn=_jax_loss))
+            self._update = jax.jit(lambda g, st, p, v: tx.update(g, st, p, value=v, obj_fn=jax_loss))
         else:
             self._update = lambda g, st, p, v: tx.update(g, st, p)
 

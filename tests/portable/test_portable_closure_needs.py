@@ -35,31 +35,26 @@ import lossbridge  # noqa: E402
 from lossbridge.errors import InputError  # noqa: E402
 from lossbridge.portable import read_state, write_state  # noqa: E402
 
+from ._problems import (  # noqa: E402
+    LBFGS_START,
+    hvp,
+    jax_loss,
+    numpy_value_fn,
+    objective,
+    optax_loop_step,
+    torch_loss,
+    value_grad,
+    value_grad_quadratic,
+)
+from ._problems import START as PSTART  # noqa: E402
+
 jax.config.update("jax_enable_x64", True)
 
 RTOL = 1e-12
 
 
-# -- the L-BFGS problem of tests/conventions/test_lbfgs_oracles.py -----------------------------------
-def _problem() -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-    """Start, matrices and targets of 0.5 * mean((A p - b)^2) + 0.1 * sum(cos 2p), per parameter."""
-    rng = np.random.default_rng(11)
-    start = [rng.normal(size=(3,)), rng.normal(size=(3, 2))]
-    mats = [rng.normal(size=(8, 3)) for _ in start]
-    targets = [rng.normal(size=(8,)), rng.normal(size=(8, 2))]
-    return start, mats, targets
-
-
-START, MATS, TARGETS = _problem()
-
-
-def objective(params: list[np.ndarray]) -> tuple[float, list[np.ndarray]]:
-    value, grads = 0.0, []
-    for p, a, b in zip(params, MATS, TARGETS, strict=True):
-        r = a @ p - b
-        value += 0.5 * np.mean(r**2) + 0.1 * np.sum(np.cos(2 * p))
-        grads.append(a.T @ r / r.size - 0.2 * np.sin(2 * p))
-    return value, grads
+# -- the L-BFGS problem of tests/conventions/test_lbfgs_oracles.py (tests/portable/_problems.py) -----------
+START = LBFGS_START
 
 
 def _rel(a: np.ndarray, b: np.ndarray) -> float:
@@ -113,22 +108,19 @@ class LbfgsTorch:
         return lossbridge.load_state(path, self.opt, **kw)
 
 
-@jax.custom_jvp
-def _value_fn(params: Any) -> Any:  # NumPy's numbers inside JAX's loops
-    return jax.pure_callback(lambda *ps: np.float64(objective([np.asarray(p) for p in ps])[0]),
-                             jax.ShapeDtypeStruct((), jnp.float64), *params)
-
-
-@_value_fn.defjvp
-def _value_fn_jvp(primals: Any, tangents: Any) -> Any:
-    (params,), (dirs,) = primals, tangents
-    shapes = [jax.ShapeDtypeStruct(p.shape, p.dtype) for p in params]
-    grads = jax.pure_callback(lambda *ps: objective([np.asarray(p) for p in ps])[1], shapes, *params)
-    return _value_fn(params), sum(jnp.sum(g * d) for g, d in zip(grads, dirs, strict=True))
+_value_fn = numpy_value_fn(objective)  # NumPy's numbers inside JAX's loops
 
 
 #: one compiled step per (spec, convention, hyperparameters), shared by the sides of a test (equal transformations)
 _COMPILED: dict[str, Any] = {}
+
+
+def _compiled_step(cache: str, tx: Any) -> Any:
+    """The jitted step of ``tx`` in Optax's loop (``value_and_grad_from_state``, NumPy's objective numbers),
+    compiled once per ``cache`` key: the line searches' loops take seconds to compile."""
+    if cache not in _COMPILED:
+        _COMPILED[cache] = optax_loop_step(tx, _value_fn)
+    return _COMPILED[cache]
 
 
 class LbfgsJax:
@@ -136,19 +128,7 @@ class LbfgsJax:
         self.tx = lossbridge.get("lbfgs", backend="jax", convention=convention, **hyper)
         self.p = [jnp.asarray(x) for x in start]
         self.state = self.tx.init(self.p)
-        cache = f"lbfgs-{convention}-{sorted(hyper.items())}"
-        if cache not in _COMPILED:
-            value_and_grad = optax.value_and_grad_from_state(_value_fn)
-            tx = self.tx
-
-            @jax.jit
-            def step(params: Any, state: Any) -> Any:
-                value, grad = value_and_grad(params, state=state)
-                updates, state = tx.update(grad, state, params, value=value, grad=grad, value_fn=_value_fn)
-                return optax.apply_updates(params, updates), state
-
-            _COMPILED[cache] = step
-        self._step = _COMPILED[cache]
+        self._step = _compiled_step(f"lbfgs-{convention}-{sorted(hyper.items())}", self.tx)
 
     def step(self) -> None:
         self.p, self.state = self._step(self.p, self.state)
@@ -231,7 +211,8 @@ def test_lbfgs_file_layout_and_a_wrong_memory_shape_is_refused(tmp_path):
     with safe_open(str(path), framework="numpy") as f:
         meta = json.loads(f.metadata()["lossbridge"])
         keys = set(f.keys())
-    assert meta["version"] == 1 and set(meta["flat"]) == set(lossbridge.spec("lbfgs").slots)
+    # the optimizer's ring-buffer head is not in the file: its memory rows are stored oldest first
+    assert meta["version"] == 1 and set(meta["flat"]) == set(lossbridge.spec("lbfgs").slots) - {"head"}
     assert keys == {f"flat/{k}" for k in meta["flat"]}
     assert [p["shape"] for p in meta["parameters"]] == [[3], [3, 2]] and all(p["slots"] == {} for p in
                                                                               meta["parameters"])
@@ -267,7 +248,9 @@ def test_lbfgs_file_layout_and_a_wrong_memory_shape_is_refused(tmp_path):
 # -- torch.optim.LBFGS's own state -----------------------------------------------------------------------
 NATIVE_LBFGS = [
     {"history_size": 4, "max_iter": 2},  # fixed step lr: torch's default line_search_fn=None
-    {"line_search_fn": "strong_wolfe", "history_size": 3, "max_iter": 3},
+    # LBFGS_CASES["torch"] (so JAX compiles its step once for both tests); 4 steps of 2 iterations can hold
+    # more pairs than 5: the native lists are the newest rows of a memory that has wrapped
+    {"line_search_fn": "strong_wolfe", "history_size": 5, "max_iter": 2},
 ]
 
 
@@ -305,15 +288,7 @@ class OptaxLbfgs(LbfgsJax):
         self.tx, self.native = optax.lbfgs(**native), native
         self.p = [jnp.asarray(x) for x in start]
         self.state = self.tx.init(self.p)
-        value_and_grad, tx = optax.value_and_grad_from_state(_value_fn), self.tx
-
-        @jax.jit
-        def step(params: Any, state: Any) -> Any:
-            value, grad = value_and_grad(params, state=state)
-            updates, state = tx.update(grad, state, params, value=value, grad=grad, value_fn=_value_fn)
-            return optax.apply_updates(params, updates), state
-
-        self._step = step
+        self._step = _compiled_step(f"optax.lbfgs-{sorted(native.items())}", self.tx)
 
     def save(self, path: Any) -> Any:
         return lossbridge.save_state(path, None, state=self.state, params=self.p, spec="lbfgs", convention="optax",
@@ -355,32 +330,9 @@ def test_a_torch_lbfgs_state_with_more_pairs_than_its_history_is_refused(tmp_pat
 
 
 # -- polyak_sgd: needs the loss value, state = the step count and the last step size -------------------
-A = np.array([[1.0, 2.0, 0.0], [0.5, -1.0, 0.3], [3.0, 0.1, -0.7], [0.2, 0.2, 0.2]])
-B = np.array([0.3, -0.2, 1.0, 0.5])
-
-
-def value_grad(params: list[np.ndarray]) -> tuple[float, list[np.ndarray]]:
-    w, b = params
-    r = A @ (w.sum(axis=0) + b) - B
-    g = A.T @ r
-    value = 0.5 * float(r @ r) - 0.1 * float(np.sum(np.cos(w))) + 0.1 * float(np.sum(np.sin(b)))
-    return value, [np.broadcast_to(g, w.shape) + 0.1 * np.sin(w), g + 0.1 * np.cos(b)]
-
-
-def value_grad_quadratic(params: list[np.ndarray]) -> tuple[float, list[np.ndarray]]:
-    """The least-squares part only (convex, minimum above 0): Polyak steps with f_min = 0 stay stable,
-    where the non-convex terms make them chaotic (backends' last-bit differences then grow to 1e-9)."""
-    w, b = params
-    r = A @ (w.sum(axis=0) + b) - B
-    g = A.T @ r
-    return 0.5 * float(r @ r), [np.broadcast_to(g, w.shape).copy(), g]
-
-
+# (the per-tensor problem of tests/portable/_problems.py: value_grad, its quadratic part, hvp)
 def _objective(name: str) -> Any:
     return value_grad_quadratic if name == "polyak_sgd" else value_grad
-
-
-PSTART = [np.array([[0.5, -0.5, 0.1], [0.2, 0.0, -0.3]]), np.array([0.05, -0.1, 0.2])]
 
 
 class NeedsNumpy:
@@ -389,18 +341,11 @@ class NeedsNumpy:
 
     def step(self) -> None:
         value, grads = _objective(self.name)(self.p)
-        self.opt.step(self.p, grads, value=value, hvp=_hvp if self.name == "sophia" else None)
+        self.opt.step(self.p, grads, value=value, hvp=hvp if self.name == "sophia" else None)
 
     params = LbfgsNumpy.params
     save = LbfgsNumpy.save
     load = LbfgsNumpy.load
-
-
-def _hvp(v: list[np.ndarray]) -> list[np.ndarray]:
-    """The Hessian of ``value_grad``'s objective times ``v``, at the point the test's sides never change
-    (a fixed quadratic part: the sine terms' curvature is left out, an estimate like any other)."""
-    hz = A.T @ A @ (v[0].sum(axis=0) + v[1])
-    return [np.broadcast_to(hz, v[0].shape).copy(), hz]
 
 
 class NeedsTorch:
@@ -410,9 +355,7 @@ class NeedsTorch:
         self.opt = lossbridge.get(name, backend="torch", convention="optax", **hyper)(self.p)
 
     def _loss(self) -> Any:  # the objective in torch (sophia's Hessian-vector products need its graph)
-        w, b = self.p
-        r = torch.tensor(A) @ (w.sum(dim=0) + b) - torch.tensor(B)
-        return 0.5 * r @ r - 0.1 * torch.cos(w).sum() + 0.1 * torch.sin(b).sum()
+        return torch_loss(self.p)
 
     def step(self) -> None:
         if self.name == "sophia":
@@ -432,12 +375,6 @@ class NeedsTorch:
     load = LbfgsTorch.load
 
 
-def _jax_loss(params: list[Any]) -> Any:
-    w, b = params
-    r = jnp.asarray(A) @ (w.sum(axis=0) + b) - jnp.asarray(B)
-    return 0.5 * r @ r - 0.1 * jnp.cos(w).sum() + 0.1 * jnp.sin(b).sum()
-
-
 class NeedsJax:
     def __init__(self, name: str, hyper: dict[str, Any], start: list[np.ndarray]) -> None:
         self.name, self.tx = name, lossbridge.get(name, backend="jax", convention="optax", **hyper)
@@ -449,7 +386,7 @@ class NeedsJax:
 
             @jax.jit
             def update(grads: Any, state: Any, params: Any, value: Any) -> Any:  # one trace, not one per step
-                return tx.update(grads, state, params, value=value, obj_fn=_jax_loss)
+                return tx.update(grads, state, params, value=value, obj_fn=jax_loss)
 
             _COMPILED[cache] = update
         self._update = _COMPILED[cache]

@@ -13,7 +13,7 @@ import pytest
 
 import lossbridge
 from lossbridge.errors import ParameterError, SpecError
-from lossbridge.spec._lbfgs import LBFGS, lbfgs_init, lbfgs_step, two_loop
+from lossbridge.spec._lbfgs import LBFGS, lbfgs_init, lbfgs_step, set_row_where, two_loop
 from lossbridge.spec._model import OptimizerSpec
 
 RNG = np.random.default_rng(3)
@@ -80,6 +80,58 @@ def test_two_loop_ignores_empty_rows() -> None:
     padded = two_loop(q, np.stack([np.zeros(4), s]), np.stack([np.zeros(4), y]), np.array([0.0, rho[0]]),
                       np.asarray(0.5), xp=np)
     assert np.array_equal(full, padded)
+
+
+def test_set_row_where_replaces_one_row() -> None:
+    mem = RNG.normal(size=(4, 3))
+    out = set_row_where(mem, np.asarray(2), np.array([7.0, 8.0, 9.0]), xp=np)
+    expected = mem.copy()
+    expected[2] = [7.0, 8.0, 9.0]
+    assert np.array_equal(out, expected) and not np.array_equal(mem, expected)  # a new array, mem untouched
+    assert np.array_equal(set_row_where(np.zeros(3), np.asarray(0), np.asarray(5.0), xp=np), [5.0, 0.0, 0.0])
+
+
+def _ring_run(m: int, steps: int, **hooks):
+    """``steps`` one-iteration fixed steps with a memory of ``m``: the iterates, the kept pairs (s = t d, y =
+    the gradient change, as torch stores them) recorded outside the spec, and the final state."""
+    hyper = _hyper(lr=0.5, history_size=m, max_iter=1, tolerance_grad=None, tolerance_change=None)
+    x = np.linspace(-1.0, 1.0, 6)
+    state = lbfgs_init(x, xp=np, **hyper)
+    xs, kept, prev = [], [], None
+    for _ in range(steps):
+        g = grad(x)
+        if prev is not None and (g - prev[1]) @ prev[0] > 1e-10:
+            kept.append((prev[0], g - prev[1]))
+        x, _, state = lbfgs_step(x, g, state, value=np.asarray(f(x)), value_and_grad=lambda z: (np.asarray(f(z)),
+                                 grad(z)), loop=host_loop, xp=np, **hyper, **hooks)
+        prev = (state["d"] * state["t"], g)
+        xs.append(x.copy())
+    return xs, kept, state
+
+
+def test_the_memory_is_a_ring_buffer_of_the_newest_pairs() -> None:
+    # read from its oldest row (head), the memory holds the newest m pairs, oldest first; head counts the pairs
+    m = 3
+    _, kept, state = _ring_run(m, 9)
+    assert len(kept) > m  # it has wrapped around
+    head = int(state["head"])
+    assert head == len(kept) % m and state["head"].dtype.kind == "i"
+    for row, (s, y) in zip(range(m), kept[-m:], strict=True):
+        k = (head + row) % m
+        assert np.array_equal(state["s_mem"][k], s) and np.array_equal(state["y_mem"][k], y)
+        assert state["rho"][k] == 1.0 / np.sum(y * s)
+
+
+def test_in_place_row_hooks_give_the_same_numbers() -> None:
+    # a backend's in-place set_row / view get_row (NumPy's optimizer) against the spec's defaults: bit for bit
+    from lossbridge.backends._numpy_closure import get_row, set_row
+
+    plain, _, a = _ring_run(3, 9)
+    hooked, _, b = _ring_run(3, 9, set_row=set_row, get_row=get_row)
+    for u, v in zip(plain, hooked, strict=True):
+        assert np.array_equal(u, v)
+    for k in ("s_mem", "y_mem", "rho", "head"):
+        assert np.array_equal(a[k], b[k]), k
 
 
 # -- the textbook iteration (fixed step, curvature test) -------------------------------------------

@@ -15,7 +15,9 @@ loops are ``jax.lax.while_loop``, so ``update`` traces under ``jax.jit``. Extra 
 that ``value_fn`` accepts are passed to it, as Optax's line search does. The state is a
 :class:`LbfgsState`: ``value`` and ``grad`` (the objective at the current parameters, ``grad``
 with the parameters' structure; ``value`` is ``inf`` until known) for
-``optax.value_and_grad_from_state``, and ``memory``, the spec's other slots over the flat vector.
+``optax.value_and_grad_from_state``, and ``memory``, the spec's other slots over the flat vector
+(its pairs a ring buffer with the write position ``head``, as Optax's ``memory_idx``: a stored pair is
+one ``.at[head].set(row)``, a dynamic-update-slice done in place inside the compiled step).
 Without a line search (``linesearch=None``) no ``value_fn`` is needed (as in Optax).
 """
 
@@ -61,6 +63,16 @@ class LbfgsTransformation(optax.GradientTransformationExtraArgs):
 
 def _needs_objective(hyper: dict[str, Any]) -> bool:
     return hyper.get("line_search") is not None or hyper.get("max_iter", 1) > 1
+
+
+def _set_row(mem: jax.Array, i: jax.Array, row: jax.Array) -> jax.Array:
+    """The spec's ``set_row`` hook: row ``i`` replaced (a dynamic-update-slice; in place under ``jax.jit``)."""
+    return mem.at[i].set(row)
+
+
+def _get_row(mem: jax.Array, i: jax.Array) -> jax.Array:
+    """The spec's ``get_row`` hook: row ``i`` (a dynamic-slice, as Optax's ``x[idx]``)."""
+    return mem[i]
 
 
 def _fn_kwargs(value_fn: Callable[..., Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -132,7 +144,7 @@ def closure_transformation(bound: BoundOptimizer) -> LbfgsTransformation:
         slope_grad = None if grad is None else flat(grad).astype(x.dtype)
         memory = {**state.memory, "value": state.value, "grad": flat(state.grad).astype(x.dtype)}
         _, delta, new = step(x, g, memory, value=v0, value_and_grad=value_and_grad, loop=jax.lax.while_loop,
-                             xp=jnp, slope_grad=slope_grad, **hyper)
+                             set_row=_set_row, get_row=_get_row, xp=jnp, slope_grad=slope_grad, **hyper)
         new = dict(new)
         new_value, new_grad = new.pop("value"), new.pop("grad")
         new = {k: jnp.asarray(v).astype(state.memory[k].dtype) for k, v in new.items()}

@@ -95,8 +95,10 @@ def _import_closure(optimizer: Any, portable: PortableState, params: Any, conver
         shapes=[tuple(np.shape(p)) for p in leaves], names=names, slots=[{} for _ in leaves], convert=convert,
         backend="jax", flat=flat_like,
     )
-    memory = {k: jnp.asarray(np.asarray(portable.flat[k]), dtype=v.dtype).reshape(v.shape)
-              for k, v in template.memory.items()}
+    from lossbridge.portable import resume_flat
+
+    flat = resume_flat(portable.flat, template.memory)  # the file's rows oldest first: head 0
+    memory = {k: jnp.asarray(np.asarray(flat[k]), dtype=v.dtype).reshape(v.shape) for k, v in template.memory.items()}
     grad_leaves, treedef = jax.tree.flatten(template.grad)
     parts, k = [], 0
     for leaf in grad_leaves:
@@ -215,8 +217,9 @@ def _native_optax_lbfgs(state: Any, treedef: Any, shapes: list[tuple[int, ...]])
 
     ``ScaleByLBFGSState``: ``count`` is ``n_iter``, ``params``/``updates`` (the point and gradient of the
     last update) are ``prev_x``/``prev_grad``, the cyclic memories ``diff_params_memory``,
-    ``diff_updates_memory``, ``weights_memory`` (update ``c`` writes row ``(c - 1) % m``) are ``s_mem``,
-    ``y_mem``, ``rho`` rolled to the spec's oldest-first order; the zoom line search's
+    ``diff_updates_memory``, ``weights_memory`` (update ``c`` writes row ``(c - 1) % m``) are the spec's
+    ring buffer ``s_mem``, ``y_mem``, ``rho`` as they are, its ``head`` (the oldest row) ``(count - 1) % m``
+    (the portable state rolls them oldest first); the zoom line search's
     ``learning_rate``, ``value``, ``grad`` are ``stepsize``, ``value``, ``grad`` (its ``info`` is a report).
     The spec's ``h_diag``, ``d``, ``t``, ``prev_value``, ``func_evals``, which Optax does not keep and the
     optax convention never reads, get their initial values.
@@ -237,18 +240,18 @@ def _native_optax_lbfgs(state: Any, treedef: Any, shapes: list[tuple[int, ...]])
     count = int(_numpy(get("count")))
     weights = _numpy(get("weights_memory"))
     m = weights.shape[0]
-    order = [(count - 1 + i) % m for i in range(m)]  # oldest first
     memories = {}
     for ours, theirs in (("s_mem", "diff_params_memory"), ("y_mem", "diff_updates_memory")):
         rows = [_numpy(x).reshape(m, -1) for x in treedef.flatten_up_to(get(theirs))]
-        memories[ours] = (np.concatenate(rows, axis=1) if rows else np.zeros((m, 0)))[order]
+        memories[ours] = np.concatenate(rows, axis=1) if rows else np.zeros((m, 0))
     prev_x = vector(get("params"))
     dtype = prev_x.dtype
     n = sum(int(np.prod(s)) for s in shapes)
     zero = np.zeros((), dtype)
     linesearch = tree_utils.tree_get_all_with_path(state, "learning_rate")
     return {
-        **{k: v.astype(dtype) for k, v in memories.items()}, "rho": weights[order].astype(dtype),
+        **{k: v.astype(dtype) for k, v in memories.items()}, "rho": weights.astype(dtype),
+        "head": np.asarray((count - 1) % m),  # optax's memory_idx: the oldest row
         "h_diag": np.ones((), dtype), "d": np.zeros(n, dtype), "t": zero, "prev_x": prev_x,
         "prev_grad": vector(get("updates")).astype(dtype), "prev_value": zero, "n_iter": np.asarray(count, dtype),
         "func_evals": zero,

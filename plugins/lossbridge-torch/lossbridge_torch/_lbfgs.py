@@ -11,15 +11,19 @@ Like ``torch.optim.LBFGS``, it has ONE param group and works on all parameters a
 ``while``), which is what torch's own implementation does, so no graph capture is attempted.
 
 State: kept under the first parameter, as torch keeps it, but as the spec's slots over the flat
-vector (``s_mem``, ``y_mem``, ``rho``: fixed ``(history_size, n)`` / ``(history_size,)`` tensors, oldest
-row first, ``rho = 0`` for an empty row; ``h_diag``, ``d``, ``t``, ``prev_x``, ``prev_grad``,
-``prev_value``, ``n_iter``, ``func_evals``, ``value``, ``grad``, ``stepsize``: all tensors of the
-parameters' dtype), where ``torch.optim.LBFGS`` keeps ``func_evals``, ``n_iter`` (Python ints), ``d``,
-``t``, ``old_dirs``/``old_stps``/``ro`` (growing Python lists of tensors), ``H_diag``,
-``prev_flat_grad``, ``prev_loss`` (a float) and ``al``. A ``state_dict()`` of ours loads into ours
+vector (``s_mem``, ``y_mem``, ``rho``: fixed ``(history_size, n)`` / ``(history_size,)`` tensors, a ring
+buffer whose oldest row is ``head`` (an int64 0-d tensor), ``rho = 0`` for an empty row; ``h_diag``,
+``d``, ``t``, ``prev_x``, ``prev_grad``, ``prev_value``, ``n_iter``, ``func_evals``, ``value``, ``grad``,
+``stepsize``: all tensors of the parameters' dtype), where ``torch.optim.LBFGS`` keeps ``func_evals``,
+``n_iter`` (Python ints), ``d``, ``t``, ``old_dirs``/``old_stps``/``ro`` (growing Python lists of tensors), ``H_diag``,
+``prev_flat_grad``, ``prev_loss`` (a float) and ``al``. A stored pair is written into one row of the
+memory in place (the spec's ``set_row`` hook; torch appends to its lists): the optimizer owns those
+tensors (a loaded state's are cloned before the first write) and ``state_dict()`` returns copies of
+them, so a state_dict taken earlier never changes. A ``state_dict()`` of ours loads into ours
 (through ``torch.save``/``torch.load(weights_only=True)`` too) and continues exactly as if never
 interrupted; a ``torch.optim.LBFGS`` state_dict is refused by ``load_state_dict`` (nothing is loaded),
-as is one from another optimizer or for other parameters.
+as is one from another optimizer or for other parameters. A state_dict saved before the memory was a
+ring buffer (rows oldest first, no ``head``) loads with ``head = 0``, which is that layout.
 
 A Tensor ``lr`` (``torch.tensor(0.001)``, float32) acts as torch's does: torch multiplies its float64
 vectors by the 0-d float32 tensor, i.e. by ``float(lr)`` (the float32-rounded value), which is what the
@@ -31,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from lossbridge import InputError
@@ -41,10 +46,52 @@ from ._namespace import namespace
 __all__ = ["ClosureOptimizer", "closure_optimizer_class"]
 
 
+#: the spec's ring-buffer memory (written one row in place) and its write position
+_RING = ("s_mem", "y_mem", "rho")
+_HEAD = "head"
+
+
+#: NumPy dtypes of the torch dtypes whose zero arrays :class:`_CallocZeros` allocates
+_NUMPY_DTYPES = {torch.float64: np.float64, torch.float32: np.float32, torch.float16: np.float16}
+
+
+class _CallocZeros:
+    """The torch namespace for the spec's ``init``, whose large CPU ``zeros`` (the ``history_size x n``
+    memory) are NumPy's ``calloc``'d arrays: the same zeros, but a page is touched only when a pair is
+    written into it (``torch.zeros`` writes every byte up front: 2 x 40 MB for 100 x 100k float32,
+    more than a whole ``torch.optim.LBFGS`` step, whose lists grow with the pairs held)."""
+
+    def __init__(self, xp: Any) -> None:
+        self._xp = xp
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._xp, name)
+
+    def zeros(self, shape: Any, *, dtype: Any = None, device: Any = None) -> Any:
+        np_dtype = _NUMPY_DTYPES.get(dtype)
+        size = 1
+        for k in (shape if isinstance(shape, tuple) else (shape,)):
+            size *= int(k)
+        if np_dtype is None or size < 1 << 16 or (device is not None and torch.device(device).type != "cpu"):
+            return self._xp.zeros(shape, dtype=dtype, device=device)
+        return torch.from_numpy(np.zeros(shape, dtype=np_dtype))
+
+
 def _host_loop(cond: Callable[[Any], Any], body: Callable[[Any], Any], carry: Any) -> Any:
     while bool(cond(carry)):
         carry = body(carry)
     return carry
+
+
+def _get_row(mem: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+    """The spec's ``get_row`` hook: row ``i`` of ``mem`` as a view (torch reads its list entries, no copy)."""
+    return mem[int(i)]
+
+
+def _set_row(mem: torch.Tensor, i: torch.Tensor, row: torch.Tensor) -> torch.Tensor:
+    """The spec's ``set_row`` hook: row ``i`` of ``mem`` (a tensor this optimizer owns) written in place."""
+    mem[int(i)] = row
+    return mem
 
 
 class ClosureOptimizer(torch.optim.Optimizer):
@@ -60,6 +107,7 @@ class ClosureOptimizer(torch.optim.Optimizer):
         if len(self.param_groups) != 1:
             raise ValueError(f"{self.bound.spec.name} doesn't support per-parameter options (parameter groups)")
         self._params = self.param_groups[0]["params"]
+        self._owned: dict[str, torch.Tensor] = {}  # the memory tensors this optimizer writes in place
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add the (only) group; torch's names (``line_search_fn``) are accepted, values are validated."""
@@ -76,6 +124,16 @@ class ClosureOptimizer(torch.optim.Optimizer):
         ``old_stps``, ``ro``, ``line_search_fn``...) is refused before any change."""
         self._check_loadable(state_dict)
         super().load_state_dict(state_dict)
+        state = self.state.get(self._params[0]) if self._params else None
+        if state:  # torch casts every tensor to the parameters' dtype: the ring's head is an index again
+            head = state.get(_HEAD)
+            state[_HEAD] = torch.zeros((), dtype=torch.int64) if head is None else head.to(torch.int64)
+
+    def state_dict(self) -> dict[str, Any]:
+        """torch's state_dict, the memory tensors copied (they are written in place by later steps)."""
+        out = super().state_dict()
+        out["state"] = {k: {**v, **{r: v[r].clone() for r in _RING if r in v}} for k, v in out["state"].items()}
+        return out
 
     def _check_loadable(self, state_dict: dict[str, Any]) -> None:
         name = self.bound.spec.name
@@ -102,7 +160,7 @@ class ClosureOptimizer(torch.optim.Optimizer):
             if not slots:
                 continue
             have = set(slots)
-            if k != 0 or have != expected:
+            if k != 0 or have not in (expected, expected - {_HEAD}):  # no head: saved before the ring buffer
                 hint = " (a torch.optim state_dict?)" if have - expected else ""
                 raise InputError(f"{where}: parameter {k} has state slots {sorted(have)}; {name} keeps "
                                  f"{sorted(expected)} under the first parameter only{hint}")
@@ -152,12 +210,18 @@ class ClosureOptimizer(torch.optim.Optimizer):
         state = self.state[self._params[0]]
         bound = self.bound.with_hyper(**hyper)
         if not state:
-            state.update(bound.init(x, xp=xp))
+            state.update(bound.init(x, xp=_CallocZeros(xp) if x.device.type == "cpu" else xp))
+            self._owned = {k: state[k] for k in _RING if k in state}
+        for k in _RING:  # a memory this optimizer did not make (loaded, assigned) is cloned before a write
+            if k in state and state[k] is not self._owned.get(k):
+                state[k] = state[k].clone()
+        self._owned = {k: state[k] for k in _RING if k in state}
         step = self.bound.spec.closure_step
         assert step is not None
         value = torch.as_tensor(float(orig_loss), dtype=dtype)
         new_x, _, new_state = step(x, grad, dict(state), value=value, value_and_grad=value_and_grad,
-                                   loop=_host_loop, xp=xp, **dict(bound.hyper))
+                                   loop=_host_loop, set_row=_set_row, get_row=_get_row, xp=xp,
+                                   **dict(bound.hyper))
         self._set(new_x)
         state.update(new_state)
         return orig_loss

@@ -250,8 +250,11 @@ def _import_closure(optimizer: ClosureOptimizer, portable: PortableState, params
     )
     for p in tensors[1:]:
         optimizer.state.pop(p, None)
+    from lossbridge.portable import resume_flat
+
+    flat = resume_flat(portable.flat, template)  # the file's rows oldest first: head 0
     optimizer.state[tensors[0]] = {
-        k: torch.as_tensor(np.array(portable.flat[k]), dtype=like.dtype, device=like.device).reshape(like.shape)
+        k: torch.as_tensor(np.array(flat[k]), dtype=like.dtype, device=like.device).reshape(like.shape)
         for k, like in template.items()
     }
     return portable
