@@ -1,4 +1,4 @@
-"""The eager flat path's recorded program (``lossbridge_torch._flat.Program``) against the per-tensor loop.
+"""The eager flat path's recorded program (see ``lossbridge_torch.recorded_programs``) against the per-tensor loop.
 
 The spec's update runs once per group and step for real while recorded; every other chunk replays
 the recorded torch calls, writing into registers and slots in place. The values must be the
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import torch
-from lossbridge_torch import _flat
+from lossbridge_torch import eager_chunk_bytes, record_update, recorded_programs
 
 import lossbridge
 
@@ -73,14 +73,14 @@ def _flat_cls(cls: type) -> type:
 
 
 def _programs(opt: torch.optim.Optimizer) -> list[Any]:
-    return [prog for entry in opt.__dict__.get("_flat_cache", {}).values() for fg, _ in entry[0]
-            for prog in fg.programs.values()]
+    return recorded_programs(opt, "flat")
 
 
 @pytest.fixture
-def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+def small_chunks() -> Any:
     """Chunks of 1 KB per array: the test tensors span several chunks and several are packed into one."""
-    monkeypatch.setattr(_flat, "_CHUNK_BYTES", 1024)
+    with eager_chunk_bytes(1024):
+        yield
 
 
 @pytest.mark.usefixtures("small_chunks")
@@ -104,7 +104,7 @@ def test_torch_replayed_program_equals_per_tensor(name: str, kw: dict[str, Any],
             assert _same(p, q), f"{name}: step {t}"
     assert flat_cls._flat_ok
     programs = _programs(flat)
-    assert programs and all(isinstance(prog, _flat.Program) for prog in programs), f"{name}: not replayed"
+    assert programs and all(prog is not None for prog in programs), f"{name}: not replayed"
     for p, q in zip(a, b, strict=True):
         for slot, value in ref.state[q].items():
             assert _same(flat.state[p][slot], value), f"{name}: slot {slot}"
@@ -160,15 +160,15 @@ def test_torch_recording_refuses_value_reads() -> None:
         scale = 2.0 if bool(grad[0] > 0) else 1.0
         return -scale * grad, {"m": state["m"] + grad}
 
-    delta, values, program = _flat._record(reads_values, p, g, {"m": m}, step, {}, None, ["m"], [], [step])
-    assert program is False
+    delta, values, program = record_update(reads_values, p, g, {"m": m}, step)
+    assert program is None
     assert torch.equal(values["m"], g)
 
     def plain(param: Any, grad: Any, state: dict[str, Any], /, *, step: Any, xp: Any) -> Any:
         return -0.5 * grad / step, {"m": state["m"] * 0.9 + grad}
 
-    delta, values, program = _flat._record(plain, p, g, {"m": m}, step, {}, None, ["m"], [], [step])
-    assert isinstance(program, _flat.Program)
+    delta, values, program = record_update(plain, p, g, {"m": m}, step)
+    assert program is not None
     scalars, key = program.scalars(step)
     variant = program.variant(key)
     outs = variant.chunk(scalars, variant.registers(8, p), p, g, m.clone())
@@ -186,7 +186,7 @@ SHAPE_CASES = [
     ("sm3", None, {"lr": 0.01}),
     ("fromage", None, {"lr": 0.01}),
 ]
-# above the list update's size (lossbridge_torch._optim._LIST_MAX_NUMEL): tensor by tensor, shapes repeated
+# above the list update's size (8192 elements): tensor by tensor, shapes repeated
 LARGE_SHAPES = [(100, 90), (9000,), (100, 90), (9000,), (90, 100)]
 
 
@@ -212,7 +212,7 @@ def test_torch_replayed_per_shape_equals_per_tensor(name: str, conv: str | None,
     for p, q in zip(a, b, strict=True):
         for slot, value in ref.state[q].items():
             assert _same(fast.state[p][slot], value), f"{name}: slot {slot}"
-    replayed = [prog for prog in fast.__dict__.get("_shape_programs", {}).values() if isinstance(prog, _flat.Program)]
+    replayed = [prog for prog in recorded_programs(fast, "shape") if prog is not None]
     assert replayed or name == "muon", f"{name}: no shape was replayed"
 
 
