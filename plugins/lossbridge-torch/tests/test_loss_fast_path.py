@@ -7,8 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from lossbridge_torch._backend import TorchBackend
-from lossbridge_torch._namespace import namespace
+from lossbridge_torch import TorchBackend
 
 import lossbridge
 from lossbridge import InputError
@@ -18,7 +17,7 @@ def _generic(name: str, **params: object) -> torch.nn.Module:
     """The generic spec-path module under the torch convention: the fast path this file tests. (The torch
     convention's ``lossbridge.get`` returns the verified F.* kernel for these losses: test_native_loss_paths.)"""
     native = lossbridge.get(name, backend="torch", convention="torch", **params)
-    return TorchBackend().materialize_loss(native._bound)
+    return TorchBackend().materialize_loss(native.bound)
 
 
 def _reference(name: str, args: list[torch.Tensor], **params: object) -> tuple[float, np.ndarray]:
@@ -34,7 +33,13 @@ def _ours(loss: torch.nn.Module, args: list[torch.Tensor]) -> tuple[torch.Tensor
     pred = args[0].detach().clone().requires_grad_(True)
     value = loss(pred, *args[1:])
     (grad,) = torch.autograd.grad(value, pred)
-    return value.detach(), grad
+    return value, grad
+
+
+def _took_fast_path(value: torch.Tensor) -> bool:
+    """The fast path's value comes from ONE autograd node, the reduction folded into the spec's Function
+    (``SpecReduced``); the general path's from the reduction's nodes over the spec's values."""
+    return value.grad_fn is not None and value.grad_fn.name().startswith("SpecReduced")
 
 
 CASES = [
@@ -57,10 +62,10 @@ def test_fast_path_matches_the_float64_reference(name: str, params: dict, make: 
     args = make(torch.Generator().manual_seed(0))  # type: ignore[operator]
     loss = _generic(name, reduction=reduction, **params)
     value, grad = _ours(loss, args)
-    assert loss.__dict__.get("_fast_cache") and any(loss.__dict__["_fast_cache"].values()), "fast path not taken"
+    assert _took_fast_path(value), f"fast path not taken: {value.grad_fn}"
     ref_params = {k: (v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in params.items()}
     ref_value, ref_grad = _reference(name, args, reduction=reduction, **ref_params)
-    np.testing.assert_allclose(float(value), ref_value, rtol=1e-12)
+    np.testing.assert_allclose(float(value.detach()), ref_value, rtol=1e-12)
     np.testing.assert_allclose(grad.numpy(), ref_grad, rtol=1e-10, atol=1e-14)
 
 
@@ -70,10 +75,12 @@ def test_fast_path_equals_the_general_path_with_sample_weights_of_one() -> None:
     x, y = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
     loss = _generic("huber")
     fast, fast_grad = _ours(loss, [x, y])
+    assert _took_fast_path(fast)
     pred = x.clone().requires_grad_(True)
     general = loss(pred, y, sample_weight=torch.ones(6, 4))
+    assert not _took_fast_path(general)
     (general_grad,) = torch.autograd.grad(general, pred)
-    torch.testing.assert_close(fast, general.detach(), rtol=1e-6, atol=0)
+    torch.testing.assert_close(fast.detach(), general.detach(), rtol=1e-6, atol=0)
     torch.testing.assert_close(fast_grad, general_grad, rtol=1e-6, atol=0)
 
 
@@ -89,7 +96,10 @@ def test_fast_path_second_order() -> None:
 
 
 @pytest.mark.parametrize(("name", "bad"), [("margin_ranking", 0.5), ("margin_ranking", float("nan")),
-                                            ("hinge_embedding", 0.0), ("multilabel_soft_margin", 2.0)])
+                                            ("margin_ranking", float("inf")), ("margin_ranking", 1 - 2**-24),
+                                            ("hinge_embedding", 0.0), ("multilabel_soft_margin", 2.0),
+                                            ("multilabel_soft_margin", 1e-30), ("multilabel_soft_margin", 1 - 2**-24),
+                                            ("multilabel_soft_margin", float("nan"))])
 def test_fused_set_checks_still_raise_the_core_error(name: str, bad: float) -> None:
     loss = _generic(name)
     x1, x2 = torch.randn(4, 3), torch.randn(4, 3)
@@ -101,8 +111,40 @@ def test_fused_set_checks_still_raise_the_core_error(name: str, bad: float) -> N
         loss(*args)
 
 
+@pytest.mark.parametrize("bad", [0.5, -2.0, 1e-30, -1e-30, 1 - 2**-24, -1 - 2**-23, float("nan"), float("inf")])
+def test_fused_three_value_set_check_is_exact(bad: float) -> None:
+    """{-1, 0, 1} labels (hinge): -0.0 and every allowed value pass; anything else, however close, fails
+    (float32: 1 - 2**-24 is the float below 1, -1 - 2**-23 the one below -1)."""
+    loss = lossbridge.get("hinge", backend="torch")
+    pred = torch.randn(2, 4)
+    y = torch.tensor([[-1.0, 0.0, 1.0, -0.0], [1.0, 1.0, -1.0, 0.0]])
+    loss(pred, y)  # valid
+    y[1, 2] = bad
+    assert y[1, 2].item() not in (-1.0, 0.0, 1.0)  # float32 kept it distinct
+    with pytest.raises(InputError, match="expected"):
+        loss(pred, y)
+
+
+@pytest.mark.parametrize("bad", [0.5, 1 - 2**-24, float("nan")])
+def test_fused_per_sample_set_check_in_blocks(bad: float) -> None:
+    """A per-sample label set (cosine_embedding's y) is checked in blocks of 16384 labels: every block counts
+    (the value placed in the last, partial block fails as one in the first), and valid labels pass."""
+    loss = lossbridge.get("CosineEmbeddingLoss", backend="torch", convention="torch")
+    n = 3 * 16384 + 5
+    g = torch.Generator().manual_seed(4)
+    x1, x2 = torch.randn(n, 2, generator=g), torch.randn(n, 2, generator=g)
+    y = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0)
+    loss(x1, x2, y)  # valid
+    assert loss.native_calls == 1
+    for where in (0, n - 1):
+        z = y.clone()
+        z[where] = bad
+        with pytest.raises(InputError, match="expected"):
+            loss(x1, x2, z)
+
+
 def test_namespace_sign_propagates_nan_and_keeps_signs() -> None:
-    xp = namespace()
+    xp = TorchBackend().namespace()
     x = torch.tensor([float("nan"), -0.0, 0.0, -2.0, 3.0, float("inf"), -float("inf"), 1e-45])
     out = xp.sign(x)
     assert torch.isnan(out[0])
@@ -110,7 +152,7 @@ def test_namespace_sign_propagates_nan_and_keeps_signs() -> None:
 
 
 def test_namespace_take_along_axis_equals_the_general_form() -> None:
-    xp = namespace()
+    xp = TorchBackend().namespace()
     g = torch.Generator().manual_seed(3)
     x = torch.randn(4, 6, generator=g)
     idx = torch.tensor([[0], [5], [-1], [2]])

@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from lossbridge_torch._backend import TorchBackend
-from lossbridge_torch._native_loss import NATIVE_LOSSES, native_loss_factory
+from lossbridge_torch import NATIVE_LOSSES, TorchBackend
 
 import lossbridge
 
@@ -136,7 +135,7 @@ CASES: list[tuple[str, dict[str, Any], Maker, dict[str, Any]]] = [
     ("MultiLabelSoftMarginLoss", {}, _binary, {}),
     ("MultiMarginLoss", {}, _classes, {}),
     ("MultiMarginLoss", {"p": 2, "margin": 0.5}, _classes, {}),
-    ("MultiLabelMarginLoss", {}, _padded, {}),  # its label check is the core's (not a fused one)
+    ("MultiLabelMarginLoss", {}, _padded, {}),  # its label check: the fused range [-1, C)
     ("MultiLabelMarginLoss", {}, _padded, {"validate": False}),
     ("CosineEmbeddingLoss", {"margin": 0.2}, _pairs, {}),
     ("TripletMarginLoss", {}, _triplets, {}),
@@ -150,6 +149,7 @@ IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'default'}-{make
 
 def test_every_table_entry_is_tested() -> None:
     covered = {(lossbridge.spec(name, convention="torch").name, name) for name, _, _, _ in CASES}
+    covered.add(("ctc", "CTCLoss"))  # torch's own argument list: the CTC tests at the end of this file
     names = {name for _, name in covered}
     for entry in NATIVE_LOSSES:
         assert entry.native in names or (entry.spec, entry.native) in covered, entry
@@ -162,12 +162,12 @@ def _kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _pair(name: str, kwargs: dict[str, Any], reduction: str, options: dict[str, Any]) -> tuple[Any, Any]:
-    native = lossbridge.get(name, backend="torch", convention="torch", reduction=reduction, **_kwargs(kwargs))
+    native = lossbridge.get(name, backend="torch", convention="torch", reduction=reduction, **_kwargs(kwargs),
+                            **options)
     assert type(native).__name__ == "NativeTorchLoss", type(native)
-    bound = native._bound
-    if options:  # lossbridge.get does not hand the loss options to an override factory (see the report)
-        native = native_loss_factory(bound.spec.name)(bound, **options)
-    generic = TorchBackend().materialize_loss(bound, **options)  # the same bound loss, no override
+    for option, value in options.items():
+        assert getattr(native, option) == value, option
+    generic = TorchBackend().materialize_loss(native.bound, **options)  # the same bound loss, no override
     assert type(generic).__name__ == "TorchLoss"
     return native, generic
 
@@ -210,7 +210,7 @@ def test_torch_native_path_equals_spec_path(name: str, kwargs: dict[str, Any], m
         inputs = make(rng)
         if where == "kinks":
             spec = native.spec
-            inputs = spec.kinks(rng, inputs, dict(native._bound.params))
+            inputs = spec.kinks(rng, inputs, dict(native.bound.params))
         cot = None
         if reduction == "none":
             cot = rng.normal(size=np.shape(generic(*(torch.as_tensor(inputs[native.spec.inputs[k].name])
@@ -361,8 +361,9 @@ def test_torch_native_module_keeps_the_generic_interface() -> None:
     assert native.reduction == "mean" and native.validate
     ce, ce_generic = _pair("NLLLoss", {"weight": "classes"}, "mean", {})
     assert torch.equal(ce.state_dict()["weight"], ce_generic.state_dict()["weight"])
-    quiet = native_loss_factory("huber")(native._bound, validate=False)
-    assert quiet is not None and quiet.validate is False
+    quiet = lossbridge.get("SmoothL1Loss", backend="torch", convention="torch", beta=0.5, validate=False)
+    assert type(quiet).__name__ == "NativeTorchLoss" and quiet.validate is False
+    assert quiet.bound == native.bound
 
 
 @pytest.mark.parametrize("name", ["MSELoss", "BCELoss", "CrossEntropyLoss"])
@@ -384,3 +385,162 @@ def test_torch_compiled_native_path_equals_spec_path(name: str) -> None:
     assert native.native_calls == 0  # traced, not counted
     torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-12, atol=1e-12)
+
+
+# -- CTC: torch's own argument list (time-major log-probabilities, targets, lengths) ----------------------------
+T, B, K, S = 9, 6, 5, 4  # frames, batch, classes (0 = blank), longest target
+
+
+def _ctc_case(seed: int, *, concatenated: bool, normalized: bool) -> tuple[torch.Tensor, ...]:
+    """Random float64 log-probabilities (log-softmax rows, or any values <= 0) and targets with a repeated
+    label (needs a blank between), an empty target, a target longer than its input and one whose repeats
+    do not fit: both without an alignment (inf), and a sequence of no frames with an empty target."""
+    rng = np.random.default_rng(seed)
+    z = 2.0 * rng.normal(size=(T, B, K))
+    log_probs = z - np.log(np.exp(z).sum(-1, keepdims=True)) if normalized else z - z.max() - 0.25
+    targets = rng.integers(1, K, size=(B, S))
+    targets[0, 1] = targets[0, 0]  # a repeated label
+    targets[3, :3] = 2  # three repeats: 5 frames at least
+    input_lengths = np.array([T, T - 1, 2, 4, T, 0])
+    target_lengths = np.array([S, 3, 3, 3, 0, 0])  # 2: 3 labels in 2 frames; 3: 2 2 2 in 4 frames (needs 5)
+    targets[4] = rng.integers(-3, 9, size=S)  # padding past the target length: any value, never read
+    lp = torch.tensor(log_probs, dtype=torch.float64)
+    if concatenated:
+        flat = torch.tensor(np.concatenate([targets[n, : target_lengths[n]] for n in range(B)]))
+        return lp, flat, torch.tensor(input_lengths), torch.tensor(target_lengths)
+    return lp, torch.tensor(targets), torch.tensor(input_lengths), torch.tensor(target_lengths)
+
+
+def _ctc_run(loss: Any, args: tuple[torch.Tensor, ...], cot: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    x = args[0].detach().clone().requires_grad_(True)
+    value = loss(x, *args[1:])
+    (grad,) = torch.autograd.grad((value * cot if cot is not None else value).sum(), x)
+    return value.detach(), grad
+
+
+CTC_CASES = [(reduction, zero_infinity, concatenated, normalized)
+             for reduction in ("mean", "sum", "none") for zero_infinity in (False, True)
+             for concatenated in (False, True) for normalized in (True, False)]
+
+
+@pytest.mark.parametrize(("reduction", "zero_infinity", "concatenated", "normalized"), CTC_CASES,
+                         ids=[f"{r}-zi={z}-{'concat' if c else 'padded'}-{'logsoftmax' if n else 'unnormalized'}"
+                              for r, z, c, n in CTC_CASES])
+def test_torch_native_ctc_equals_spec_path(reduction: str, zero_infinity: bool, concatenated: bool,
+                                           normalized: bool) -> None:
+    """torch's CTC kernel with the spec's gradient: value and log-probability gradient equal the spec
+    path's (1e-10, float64), including sequences without an alignment (inf, or 0 with zero_infinity; a zero
+    gradient either way), empty targets and unnormalized log-probabilities (the spec's -gamma, not torch's
+    exp(log_probs) - gamma); the value is also torch's own."""
+    native = lossbridge.get("CTCLoss", backend="torch", convention="torch", reduction=reduction,
+                            zero_infinity=zero_infinity)
+    assert type(native).__name__ == "NativeTorchLoss", type(native)
+    generic = TorchBackend().materialize_loss(native.bound)
+    for seed in range(3):
+        args = _ctc_case(seed, concatenated=concatenated, normalized=normalized)
+        cot = torch.tensor(np.random.default_rng(seed).normal(size=B)) if reduction == "none" else None
+        calls = native.native_calls
+        value, grad = _ctc_run(native, args, cot)
+        assert native.native_calls == calls + 1  # the kernel ran
+        expected_value, expected_grad = _ctc_run(generic, args, cot)
+        if reduction == "none":
+            assert bool(torch.isinf(expected_value[[2, 3]]).all()) != zero_infinity
+        else:  # one sequence without an alignment: the whole loss is inf unless zero_infinity
+            assert bool(torch.isinf(expected_value)) != zero_infinity
+        torch.testing.assert_close(value, expected_value, rtol=1e-10, atol=1e-10)
+        assert bool(torch.isfinite(grad).all())
+        torch.testing.assert_close(grad, expected_grad, rtol=1e-10, atol=1e-10)
+        assert float(grad[:, [2, 3]].abs().max()) == 0.0  # no alignment: no gradient
+        assert float(grad[args[2][1]:, 1].abs().max()) == 0.0  # frames past the input length: no gradient
+        torch_value = torch.nn.functional.ctc_loss(*args, reduction=reduction, zero_infinity=zero_infinity)
+        torch.testing.assert_close(value, torch_value, rtol=1e-12, atol=0)
+        if normalized and zero_infinity:  # upstream of a log_softmax the gradient is also torch's own
+            scores = []
+            for loss in (native, torch.nn.CTCLoss(reduction=reduction, zero_infinity=True)):
+                z = args[0].detach().clone().requires_grad_(True)
+                out = loss(torch.log_softmax(z, -1), *args[1:])
+                (out * cot if cot is not None else out).sum().backward()
+                scores.append(z.grad)
+            torch.testing.assert_close(scores[0], scores[1], rtol=1e-10, atol=1e-10)
+
+
+def test_torch_native_ctc_float32_and_length_lists() -> None:
+    """float32 log-probabilities (torch's usual dtype) and lengths as Python lists take the kernel too."""
+    native = lossbridge.get("CTCLoss", backend="torch", convention="torch")
+    generic = TorchBackend().materialize_loss(native.bound)
+    lp, targets, input_lengths, target_lengths = _ctc_case(7, concatenated=False, normalized=True)
+    lp = lp.float()
+    for lengths in ((input_lengths, target_lengths), (input_lengths.tolist(), tuple(target_lengths.tolist()))):
+        args = (lp, targets, *lengths)
+        value, grad = _ctc_run(native, args, None)
+        expected_value, expected_grad = _ctc_run(generic, args, None)
+        assert value.dtype == grad.dtype == torch.float32
+        torch.testing.assert_close(value, expected_value, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(grad, expected_grad, rtol=1e-4, atol=1e-6)
+    assert native.native_calls == 2
+
+
+def test_torch_native_ctc_calls_the_kernel_does_not_compute_run_the_spec_path() -> None:
+    """The value gate: a -inf log-probability (the spec gives NaN, torch a number), an input length past
+    the frames (torch refuses it, the spec uses every frame), a used label outside [0, C) (torch reads it
+    unchecked), int32 targets, an unbatched call: the spec path, the same numbers as the generic module."""
+    native = lossbridge.get("CTCLoss", backend="torch", convention="torch", reduction="sum", zero_infinity=True)
+    generic = TorchBackend().materialize_loss(native.bound)
+    lp, targets, input_lengths, target_lengths = _ctc_case(3, concatenated=False, normalized=True)
+    minus_inf = lp.clone()
+    minus_inf[1, 0, 2] = -float("inf")
+    long_input = input_lengths.clone()
+    long_input[0] = T + 2
+    bad_label = targets.clone()
+    bad_label[0, 0] = K
+    calls = [
+        (minus_inf, targets, input_lengths, target_lengths),
+        (lp, targets, long_input, target_lengths),
+        (lp, bad_label, input_lengths, target_lengths),
+        (lp, targets.to(torch.int32), input_lengths, target_lengths),
+        (lp[:, 0], targets[0], input_lengths[0], target_lengths[0]),
+    ]
+    for args in calls:
+        got, want = native(*args), generic(*args)
+        torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
+    assert native.native_calls == 0
+    native(lp, targets, input_lengths, target_lengths)  # padding values past a target's length are not checked
+    assert native.native_calls == 1
+
+
+def test_torch_native_ctc_value_checks() -> None:
+    """Log-probabilities above 0 raise the core's error (validate=True, as the generic module); with
+    validate=False torch's kernel computes them as the spec does."""
+    lp, targets, input_lengths, target_lengths = _ctc_case(5, concatenated=True, normalized=True)
+    bad = lp.clone()
+    bad[0, 1, 1] = 0.5
+    native = lossbridge.get("CTCLoss", backend="torch", convention="torch")
+    generic = TorchBackend().materialize_loss(native.bound)
+    messages = []
+    for loss in (generic, native):
+        with pytest.raises(lossbridge.InputError) as info:
+            loss(bad, targets, input_lengths, target_lengths)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1] and "log-probabilities" in messages[0]
+    assert native.native_calls == 0
+    quiet = lossbridge.get("CTCLoss", backend="torch", convention="torch", zero_infinity=True, validate=False)
+    quiet_generic = TorchBackend().materialize_loss(quiet.bound, validate=False)
+    args = (bad, targets, input_lengths, target_lengths)
+    value, grad = _ctc_run(quiet, args, None)
+    expected_value, expected_grad = _ctc_run(quiet_generic, args, None)
+    assert quiet.native_calls == 1
+    torch.testing.assert_close(value, expected_value, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-10, atol=1e-10)
+
+
+def test_torch_native_ctc_has_no_double_backward() -> None:
+    """torch's CTC backward has no derivative: a second derivative through the kernel raises torch's own
+    error, as through torch.nn.CTCLoss (the spec path, TorchBackend().materialize_loss, has one)."""
+    native = lossbridge.get("CTCLoss", backend="torch", convention="torch")
+    lp, targets, input_lengths, target_lengths = _ctc_case(6, concatenated=False, normalized=True)
+    x = lp.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(native(x, targets, input_lengths, target_lengths), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="_ctc_loss_backward is not implemented"):
+        torch.autograd.grad(grad.sum(), x)
+    (first,) = torch.autograd.grad(native(x, targets, input_lengths, target_lengths), x)
+    torch.testing.assert_close(grad.detach(), first, rtol=0, atol=0)  # create_graph: the same first derivative
