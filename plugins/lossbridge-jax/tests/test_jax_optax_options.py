@@ -146,28 +146,35 @@ def test_native_switches_match_optax(name: str, native: dict[str, Any]) -> None:
 
 
 # -- state field names: Optax's where it has one, never colliding ------------------------------------------
-def test_state_fields_are_collision_free() -> None:
-    from lossbridge_jax._optim import make_transformation, state_field_names
-
-    assert state_field_names(("m", "v")) == ("mu", "nu")
-    assert state_field_names(("mu", "m")) == ("mu", "m")  # a spec's own 'mu' keeps its name
-    assert state_field_names(("count",)) == ("count_slot",)
+def _field_spec(slots: tuple[str, ...]) -> OptimizerSpec:
+    """A spec whose state has the given slot names: each slot adds the gradient times its position + 1."""
 
     def init(param: Any, /, *, xp: Any, **hyper: Any) -> dict[str, Any]:
-        return {"mu": xp.zeros_like(param), "m": xp.ones_like(param)}
+        return {name: xp.zeros_like(param) + i for i, name in enumerate(slots)}
 
     def update(param: Any, grad: Any, state: dict, /, *, step: Any, xp: Any, lr: Any) -> tuple[Any, dict]:
-        return -lr * grad, {"mu": state["mu"] + grad, "m": state["m"] * 2.0}
+        return -lr * grad, {name: state[name] + (i + 1) * grad for i, name in enumerate(slots)}
 
-    spec = OptimizerSpec(
-        name="two_moments", summary="test", init=init, update=update, slots=("mu", "m"),
+    return OptimizerSpec(
+        name="fields_" + "_".join(slots), summary="test", init=init, update=update, slots=slots,
         params=(Param("lr", 0.1, "step size", low=0.0),), formula="x", references=("test",), usage="test",
         conventions={"optax": Convention("optax", "none")},
     )
-    tx = make_transformation(bind(spec, convention="optax"))
+
+
+@pytest.mark.parametrize(
+    ("slots", "fields"),
+    [(("m", "v"), ("mu", "nu")),  # Optax's names for the moments
+     (("mu", "m"), ("mu", "m")),  # a spec's own 'mu' keeps its name; 'm' then keeps its own
+     (("count",), ("count_slot",))],  # never the step counter's name
+)
+def test_state_fields_are_collision_free(slots: tuple[str, ...], fields: tuple[str, ...]) -> None:
+    from lossbridge_jax import JaxBackend
+
+    tx = JaxBackend().materialize_optimizer(bind(_field_spec(slots), convention="optax"))
     state = tx.init(jnp.zeros(2))
     _, state = tx.update(jnp.ones(2), state)
-    assert state._fields == ("count", "mu", "m")
-    np.testing.assert_array_equal(state.mu, [1.0, 1.0])
-    np.testing.assert_array_equal(state.m, [2.0, 2.0])
-    assert state.slots["mu"] is state.mu
+    assert state._fields == ("count", *fields)
+    for i, (slot, field) in enumerate(zip(slots, fields, strict=True)):
+        np.testing.assert_array_equal(getattr(state, field), [2.0 * i + 1.0] * 2)  # init i, plus (i + 1) * 1
+        assert state.slots[slot] is getattr(state, field)

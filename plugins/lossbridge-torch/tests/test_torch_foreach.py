@@ -117,7 +117,7 @@ def test_torch_large_tensors_run_tensor_by_tensor_next_to_listed_small_ones() ->
 
 
 def test_torch_list_namespace_writes_only_its_own_temporaries() -> None:
-    from lossbridge_torch._foreach import TensorList, foreach_namespace
+    from lossbridge_torch import TensorList, foreach_namespace
 
     xp = foreach_namespace()
     f64 = torch.float64

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 import torch
-from lossbridge_torch._transforms import SpecTransform, TransformChain
+from lossbridge_torch import SpecTransform, TransformChain
 
 import lossbridge
 
