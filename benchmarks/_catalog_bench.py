@@ -17,16 +17,36 @@ argument order.
   (and any cache lossbridge keeps) after one step, against ``torch.optim``'s.
 - JAX: ``jax.jit`` of ``value_and_grad`` of the mean loss against ``optax.losses``; one jitted
   ``update`` + ``apply_updates`` against the ``optax`` transformation (required arguments such as
-  ``optax.clip``'s ``max_delta`` take the convention's values, the same on both sides).
+  ``optax.clip``'s ``max_delta`` take the convention's values, the same on both sides). Mode ``memory``
+  (full run): the bytes the compiled ``jit(value_and_grad)`` allocates beyond its arguments, from XLA's
+  compiled memory analysis (``lower(...).compile().memory_analysis()``: ``temp_size_in_bytes`` +
+  ``output_size_in_bytes``; :func:`jax_extra_bytes`), exact and deterministic, nothing executed. Mode
+  ``state``: bytes of the optimizer state pytree after one update (sum of the leaves' ``nbytes``;
+  :func:`pytree_bytes`) against ``tx.init(params)``'s after one update.
 - TensorFlow: loss forward + backward (GradientTape) in a ``tf.function`` (graph) and with
   ``jit_compile=True`` (XLA) against ``keras.losses``; one ``apply`` against ``keras.optimizers``.
+  Mode ``memory`` (full run): the peak of TensorFlow's CPU allocator during one forward + gradient
+  (``tf.config.experimental.get_memory_info("CPU:0")`` after ``reset_memory_stats``; outputs included,
+  every tensor and XLA buffer, at the allocator's chunk granularity; :func:`tf_peak_extra_mb`), in graph
+  mode and under XLA (size labels ``<size>/graph``, ``<size>/xla``). Mode ``state``: bytes of
+  ``optimizer.variables`` after ``build`` and one ``apply`` (:func:`optimizer_variable_bytes`).
 - NumPy (no native framework): the bound loss (checks, reduction, analytic gradient) against the
   spec's own ``fn`` + ``vjp`` called directly: the binding's overhead. Peak memory (tracemalloc) too.
 
 Also: the Adam step of each torch mode against the memory-bandwidth floor (7 arrays x 4 bytes x
 parameters / measured copy bandwidth) and, in the full run, peak extra memory of forward + backward of
 every torch loss against ``torch.nn`` (mode ``memory``: cross-entropies and BCE on 4096x32000, the rest
-at 1e7 elements; :func:`memory_table`). Schedules are not timed (a scalar per step).
+at 1e7 elements; :func:`memory_table`). JAX and TensorFlow measure their ``memory`` rows at the same sizes
+(:func:`memory_shape`) inside each loss's rows of the full run (so ``--no-extras`` keeps them); coupled
+losses have none. Cross-check of the JAX analysis against the process (``VmHWM`` of a fresh process per
+side, the first call after compiling, when this was written; lossbridge / Optax): multiclass sparsemax at
+1e7, analysis 915.5 / 186.9 MB, ``VmHWM`` 919.7 / 195.5 MB; mse at 1e7, 38.1 / 38.1 MB and 38.8 / 38.8 MB;
+sparse cross-entropy at 4096x32000, 500.0 / 500.1 MB and 700 / 693 MB (both sides pay the same one-time
+runtime pages there; a second call reuses freed pages, so the process figure is not stable and the
+analysis is what the rows use). TensorFlow's allocator peak against a fresh process's first-call
+``VmHWM`` (graph mode, lossbridge / Keras): sparse cross-entropy at 4096x32000, 2149 / 1250 MB and
+2219 / 1843 MB; hinge at 1e7, 214 / 128 MB and 294 / 180 MB (the same direction; ``VmHWM`` adds tracing
+and runtime pages). Schedules are not timed (a scalar per step).
 
 Rows that miss their target carry the measured cause and what would be needed, read from
 ``benchmarks/reasons/*.toml`` (format: ``benchmarks/reasons/README.md``); a missed row without one is
@@ -97,8 +117,14 @@ TARGETS = {
     ("tensorflow", "loss", "xla"): 1.0,
     ("tensorflow", "optimizer", "graph"): 1.3,
     ("tensorflow", "optimizer", "xla"): 1.0,
+    ("jax", "loss", "memory"): 1.0,  # XLA's compiled memory analysis: temp + output bytes of jit(value_and_grad)
+    ("jax", "optimizer", "state"): 1.0,  # bytes of the state pytree after one update
+    ("tensorflow", "loss", "memory"): 1.0,  # peak of TF's CPU allocator during one forward + gradient
+    ("tensorflow", "optimizer", "state"): 1.0,  # bytes of optimizer.variables after one apply
 }
-MEMORY_SLACK_MB = 1.0  # peak memory within this of native's meets a 1.0x target (VmHWM counts 4 kB pages)
+#: Peak memory within this of native's meets a 1.0x target: torch's VmHWM counts 4 kB pages, TensorFlow's
+#: allocator rounds to its chunks; JAX's compiled memory analysis and state bytes are exact (no slack).
+MEMORY_SLACK_MB = {"torch": 1.0, "tensorflow": 1.0}
 COUPLED_MAX = 10_000  # a coupled loss's pairs grow as rows squared
 CLASSES = 10  # the last axis of every loss input: a batch of n / 10 rows over 10 classes
 COMPILED_LOSSES = ("mse", "binary_crossentropy", "sparse_categorical_crossentropy")
@@ -174,10 +200,10 @@ class Row:
     def finish_memory(self, ours_mb: float, native_mb: float) -> Row:
         """A memory row (mode ``memory`` or ``state``): the ratio of megabytes, no times. Within
         :data:`MEMORY_SLACK_MB` of native's peak counts as meeting the target (page-granular high-water
-        marks); state bytes are exact."""
+        marks, allocator chunks); JAX's analysis and state bytes are exact."""
         self.peak_mb_lossbridge, self.peak_mb_native = ours_mb, native_mb
         self._judge(ours_mb / native_mb if native_mb > 0 else None)
-        slack = MEMORY_SLACK_MB if self.mode == "memory" else 0.0  # state bytes are counted exactly
+        slack = MEMORY_SLACK_MB.get(self.backend, 0.0) if self.mode == "memory" else 0.0  # state: exact bytes
         if self.target is not None and (self.meets is False or native_mb <= 0):
             self.meets = ours_mb <= native_mb * self.target + slack  # native 0 (SGD without momentum): no ratio
         return self
@@ -649,6 +675,38 @@ def _jax_loss_rows(spec: Any, plan: Plan, backend: Any) -> Iterator[Row]:
 
         row.agree = _close(jnp.mean(ours(*args)), jnp.mean(native(*args)))
         yield row.finish(*_timed_pair(make(ours), make(native), plan, jax.block_until_ready, backend="jax"))
+        if plan.memory and spec.name in NATIVE_INPUTS:  # CTC: its jit row's shape (CTC_SHAPE: compile time)
+            memory = Row("jax", spec.name, "loss", "memory", row.size, path, "optax", agree=row.agree)
+            structs = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in args]
+            yield memory.finish_memory(*(jax_extra_bytes(fn, structs, argnums) / 2**20 for fn in (ours, native)))
+    if plan.memory and spec.name not in NATIVE_INPUTS and not spec.coupled:  # coupled: pairs grow as rows^2
+        rows, classes, label = memory_shape(spec)
+        memory = Row("jax", spec.name, "loss", "memory", label, path, "optax", agree=row.agree)
+        structs, argnums_list = [], []
+        for i, (_, integer, diff, shape) in enumerate(_memory_arrays(spec, "optax", preset, backend, rows, classes, 8)):
+            structs.append(jax.ShapeDtypeStruct(shape, jnp.int32 if integer else jnp.float32))
+            if diff and not integer:
+                argnums_list.append(i)
+        yield memory.finish_memory(*(jax_extra_bytes(fn, structs, tuple(argnums_list)) / 2**20
+                                     for fn in (ours, native)))
+
+
+def jax_extra_bytes(fn: Callable[..., Any], args: list[Any], argnums: tuple[int, ...]) -> int:
+    """Bytes the compiled ``jax.jit(jax.value_and_grad(mean of fn))`` allocates beyond its arguments.
+
+    XLA's memory analysis of the compiled program at these shapes (``args`` may be
+    ``jax.ShapeDtypeStruct``: nothing runs): ``temp_size_in_bytes`` (every intermediate buffer of the
+    buffer assignment, at its peak-sharing layout) + ``output_size_in_bytes`` (the value and the
+    gradients). Deterministic: no allocator, no page granularity.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    step = jax.jit(jax.value_and_grad(lambda *a: jnp.mean(fn(*a)), argnums=argnums))
+    stats = step.lower(*args).compile().memory_analysis()
+    if stats is None:
+        raise RuntimeError("XLA gave no memory analysis on this device")
+    return int(stats.temp_size_in_bytes + stats.output_size_in_bytes)
 
 
 def _jax_optimizer_rows(spec: Any, plan: Plan) -> Iterator[Row]:
@@ -658,12 +716,12 @@ def _jax_optimizer_rows(spec: Any, plan: Plan) -> Iterator[Row]:
     path, preset, native_fn = native_object(spec, "optax", "optimizer")
     kw = {**_lr_kwargs(native_fn, "optax"), **native_kwargs(spec, "optax", native_fn, preset)}  # optax.clip's max_delta
     txs = (lossbridge.get(spec.name, backend="jax", convention="optax", **preset, **kw), native_fn(**kw))
-    for total, count in plan.optimizer_sizes["jax"]:
+    for k, (total, count) in enumerate(plan.optimizer_sizes["jax"]):
         row = Row("jax", spec.name, "optimizer", "jit", f"{total / 1e6:g}M/{count}", path, "optax")
         rng = np.random.default_rng(0)
         params = [jax.numpy.asarray(rng.normal(size=s), jax.numpy.float32) for s in _tree_shapes(total, count)]
         grads = [jax.numpy.asarray(rng.normal(size=s), jax.numpy.float32) for s in _tree_shapes(total, count)]
-        runners = []
+        runners, carries = [], []
         needs = OBJECTIVE_ARGS.get(spec.name, ())
         if needs:  # the objective's curvatures take the gradients' place: the step computes the gradients
             grads = [jax.numpy.linspace(1.0, 100.0, int(np.prod(s)), dtype=jax.numpy.float32).reshape(s)
@@ -680,9 +738,24 @@ def _jax_optimizer_rows(spec: Any, plan: Plan) -> Iterator[Row]:
                 return carry[0]
 
             runners.append(run)
+            carries.append(carry)
         first = [jax.block_until_ready(r()) for r in runners]
         row.agree = _close(first[0][0], first[1][0], 1e-4)
+        if k == 0:  # state bytes after one update (they do not depend on timing): once, at the first size
+            state = Row("jax", spec.name, "optimizer", "state", row.size, path, "optax", agree=row.agree)
+            state.finish_memory(*(pytree_bytes(carry[1]) / 2**20 for carry in carries))
         yield row.finish(*_timed_pair(runners[0], runners[1], plan, jax.block_until_ready, backend="jax"))
+        if k == 0:
+            yield state
+
+
+def pytree_bytes(tree: Any) -> int:
+    """Bytes of every array leaf of a pytree (an Optax state): the sum of ``nbytes``; Python scalars count
+    as NumPy would store them."""
+    import jax
+
+    leaves = jax.tree_util.tree_leaves(tree)
+    return sum(int(getattr(leaf, "nbytes", None) or np.asarray(leaf).nbytes) for leaf in leaves)
 
 
 def _optax_step(optax: Any, tx: Any, params: Any, state: Any, grads: Any) -> tuple[Any, Any]:
@@ -729,17 +802,83 @@ def _tf_loss_rows(spec: Any, plan: Plan, backend: Any) -> Iterator[Row]:
                 row.agree = agree = _close(tf.reduce_sum(ours(*args)), tf.reduce_sum(native(*args)))
 
             def make(fn: Any, jit: bool = jit, args: list[Any] = args, watched: tuple[int, ...] = watched) -> Any:
-                @tf.function(jit_compile=jit)
-                def step(*a: Any) -> Any:
-                    with tf.GradientTape() as tape:
-                        for i in watched:
-                            tape.watch(a[i])
-                        total = tf.reduce_sum(fn(*a))
-                    return total, tape.gradient(total, [a[i] for i in watched])
-
+                step = _tf_loss_step(tf, fn, jit, watched)
                 return lambda: step(*args)
 
             yield row.finish(*_timed_pair(make(ours), make(native), plan, backend="tensorflow"))
+    if plan.memory:
+        yield from _tf_memory_rows(spec, backend, path, preset, native_cls, agree)
+
+
+def _tf_loss_step(tf: Any, fn: Any, jit: bool, watched: tuple[int, ...]) -> Any:
+    """Forward + backward of ``sum(fn(*args))`` as a ``tf.function`` (``jit_compile=jit``): the value and the
+    gradients of the ``watched`` arguments."""
+
+    @tf.function(jit_compile=jit)
+    def step(*a: Any) -> Any:
+        with tf.GradientTape() as tape:
+            for i in watched:
+                tape.watch(a[i])
+            total = tf.reduce_sum(fn(*a))
+        return total, tape.gradient(total, [a[i] for i in watched])
+
+    return step
+
+
+def tf_peak_extra_mb(step: Callable[..., Any], args: list[Any], repeats: int = 1) -> float:
+    """Peak memory one call of ``step(*args)`` adds to TensorFlow's CPU allocator (MB), in this process.
+
+    The first call traces (and, under XLA, compiles) at these shapes; then, per repeat,
+    ``tf.config.experimental.reset_memory_stats("CPU:0")`` and the allocator's ``peak`` during one call
+    minus its ``current`` before it: every tensor and XLA buffer the call allocates (outputs included), at
+    the allocator's chunk granularity; the median of ``repeats`` calls (graph mode's executor orders
+    independent ops differently from call to call, so its peak varies: 1e7-element hinge gave 124-157 MB
+    for Keras over three runs). Memory a kernel takes from ``malloc`` directly (oneDNN scratchpads) is not
+    counted.
+    """
+    import tensorflow as tf
+
+    out = step(*args)
+    del out
+    peaks = []
+    for _ in range(repeats):
+        tf.config.experimental.reset_memory_stats("CPU:0")
+        base = tf.config.experimental.get_memory_info("CPU:0")["current"]
+        out = step(*args)
+        peaks.append((tf.config.experimental.get_memory_info("CPU:0")["peak"] - base) / 2**20)
+        del out
+    return statistics.median(peaks)
+
+
+TF_MEMORY_REPEATS = 3  # graph-mode memory rows: the median peak of this many calls (XLA's is one buffer plan)
+
+
+def _tf_memory_rows(
+    spec: Any, backend: Any, path: str, preset: dict[str, Any], native_cls: Any, agree: bool | None,
+) -> Iterator[Row]:
+    """Mode ``memory`` on TensorFlow: :func:`tf_peak_extra_mb` of forward + gradient, lossbridge against
+    ``keras.losses``, in graph mode (size label ``<size>/graph``) and under XLA (``<size>/xla``), at
+    :func:`memory_shape`'s size (a sampled block of rows, tiled)."""
+    import tensorflow as tf
+
+    if spec.coupled or spec.name in NATIVE_INPUTS:
+        return
+    rows, classes, label = memory_shape(spec)
+    args, watched_list = [], []
+    for i, (x, integer, diff, shape) in enumerate(
+        _memory_arrays(spec, "keras", preset, backend, rows, classes, TILE_ROWS)
+    ):
+        args.append(tf.constant(_tiled(x, shape), tf.int64 if integer else tf.float32))
+        if diff and not integer:
+            watched_list.append(i)
+    ours = lossbridge.get(spec.name, backend="tensorflow", convention="keras", **preset)
+    native = native_cls() if inspect.isclass(native_cls) else native_cls
+    for mode, jit in (("graph", False), ("xla", True)):
+        row = Row("tensorflow", spec.name, "loss", "memory", f"{label}/{mode}", path, "keras", agree=agree)
+        repeats = 1 if jit else TF_MEMORY_REPEATS
+        peaks = [tf_peak_extra_mb(_tf_loss_step(tf, fn, jit, tuple(watched_list)), args, repeats)
+                 for fn in (ours, native)]
+        yield row.finish_memory(*peaks)
 
 
 def _tf_optimizer_rows(spec: Any, plan: Plan) -> Iterator[Row]:
@@ -751,14 +890,14 @@ def _tf_optimizer_rows(spec: Any, plan: Plan) -> Iterator[Row]:
     path, preset, native_cls = native_object(spec, "keras", "optimizer")
     _require_class(path, native_cls)
     kw = _lr_kwargs(native_cls, "keras")
-    for total, count in plan.optimizer_sizes["tensorflow"]:
+    for k, (total, count) in enumerate(plan.optimizer_sizes["tensorflow"]):
         shapes = _tree_shapes(total, count)
         rng = np.random.default_rng(1)
         grads = [tf.constant(rng.normal(size=s).astype("float32")) for s in shapes]
         agree = None
         for mode, jit in (("graph", False), ("xla", True)):
             row = Row("tensorflow", spec.name, "optimizer", mode, f"{total / 1e6:g}M/{count}", path, "keras")
-            runners, firsts = [], []
+            runners, firsts, states = [], [], []
             for make in (lambda: lossbridge.get(spec.name, backend="tensorflow", convention="keras", **preset, **kw),
                          lambda: native_cls(**kw)):
                 rng = np.random.default_rng(0)
@@ -768,9 +907,24 @@ def _tf_optimizer_rows(spec: Any, plan: Plan) -> Iterator[Row]:
                 step = _tf_apply(tf, opt, grads, variables, jit)
                 step()
                 firsts.append(variables[0].numpy())
+                states.append(optimizer_variable_bytes(opt, variables))
                 runners.append(step)
             row.agree = agree = _close(firsts[0], firsts[1], 1e-4) if agree is None else agree
             yield row.finish(*_timed_pair(runners[0], runners[1], plan, backend="tensorflow"))
+            if k == 0 and not jit:  # state bytes after one apply: once, at the first size
+                state = Row("tensorflow", spec.name, "optimizer", "state", row.size, path, "keras", agree=agree)
+                yield state.finish_memory(states[0] / 2**20, states[1] / 2**20)
+
+
+def optimizer_variable_bytes(opt: Any, params: list[Any]) -> int:
+    """Bytes of a Keras optimizer's ``variables`` (its state after ``build`` and one ``apply``: slots,
+    iterations, a variable learning rate), each counted once, the model's own variables skipped."""
+    skip = {id(v) for v in params}
+    seen: dict[int, int] = {}
+    for v in opt.variables:
+        if id(v) not in skip:
+            seen[id(v)] = int(np.prod(v.shape, dtype=np.int64)) * np.dtype(v.dtype).itemsize
+    return sum(seen.values())
 
 
 def _tf_apply(tf: Any, opt: Any, grads: list[Any], variables: list[Any], jit: bool) -> Any:
@@ -887,6 +1041,38 @@ MEMORY_N = 10_000_000  # (1e6, 10): 40 MB per float32 input, far above allocator
 #: Sizes other than MEMORY_N: lossbridge's CTC took 80 s and 3.2 GB at 1e7 (20000 x 50 x 10)
 MEMORY_SIZES = {"ctc": 1_000_000}
 TILE_ROWS = 512  # memory rows sample this many rows from the domains and tile them
+
+
+def memory_shape(spec: Any) -> tuple[int, int, str]:
+    """``(rows, classes, size label)`` of a loss's memory row on every backend (:data:`MEMORY_LARGE`,
+    :data:`MEMORY_SIZES`, else :data:`MEMORY_N` elements over :data:`CLASSES` classes)."""
+    if spec.name in MEMORY_LARGE:
+        rows, classes = MEMORY_LARGE[spec.name]
+        return rows, classes, f"{rows}x{classes}"
+    n = MEMORY_SIZES.get(spec.name, MEMORY_N)
+    return n // CLASSES, CLASSES, _size_label(n)
+
+
+def _memory_arrays(
+    spec: Any, framework: str, preset: dict[str, Any], backend: Any, rows: int, classes: int, block: int,
+) -> list[tuple[np.ndarray, bool, bool, tuple[int, ...]]]:
+    """``(block array, integer, differentiable, full shape)`` per native argument of a memory row: ``block``
+    rows sampled from the domains (the harness's input builder), the full shape ``rows`` long (tile the
+    block to fill it: :func:`_tiled`)."""
+    block = min(rows, block)
+    out = []
+    for x, integer, diff in _native_args(spec, framework, preset, block * classes, backend, classes):
+        x = np.asarray(x)
+        shape = (rows, *x.shape[1:]) if x.ndim and x.shape[0] == block else x.shape
+        out.append((x, integer, diff, tuple(shape)))
+    return out
+
+
+def _tiled(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if x.shape == shape:
+        return x
+    reps = -(-shape[0] // x.shape[0])
+    return np.tile(x, (reps, *(1,) * (x.ndim - 1)))[: shape[0]]
 
 
 def _torch_loss_pair(spec: Any, rows: int, classes: int) -> tuple[Any, Any, list[Any], list[Any]]:
@@ -1262,7 +1448,9 @@ def _fmt(row: Row) -> str:
         return "-" if x is None else f"{x * 1e3:.3f}"
 
     def cell(seconds: float | None, mb: float | None) -> str:
-        return f"{mb:.1f}MB" if row.mode in ("memory", "state") and mb is not None else ms(seconds)
+        if row.mode == "state" and mb is not None:  # exact bytes: a 4-byte step counter shows
+            return f"{round(mb * 2**20)}B"
+        return f"{mb:.1f}MB" if row.mode == "memory" and mb is not None else ms(seconds)
 
     ratio = "-" if row.ratio is None else f"{row.ratio:.2f}x"
     target = "-" if row.target is None else f"{row.target:.1f}x"
@@ -1272,12 +1460,12 @@ def _fmt(row: Row) -> str:
     if row.status != "ok":
         verdict, ratio = row.status, row.reason[:60]
     agree = {True: "", False: " (values differ)", None: ""}[row.agree]
-    return (f"{row.backend:<10} {row.spec:<32} {row.kind:<9} {row.mode:<8} {row.size:>9} "
+    return (f"{row.backend:<10} {row.spec:<32} {row.kind:<9} {row.mode:<8} {row.size:>16} "
             f"{cell(row.lossbridge_s, row.peak_mb_lossbridge):>10} {cell(row.native_s, row.peak_mb_native):>10} "
             f"{ratio:>7} {target:>6} {verdict}{agree}")
 
 
-HEADER = (f"{'backend':<10} {'spec':<32} {'kind':<9} {'mode':<8} {'size':>9} "
+HEADER = (f"{'backend':<10} {'spec':<32} {'kind':<9} {'mode':<8} {'size':>16} "
           f"{'lb ms':>10} {'native ms':>10} {'ratio':>7} {'target':>6}")
 
 

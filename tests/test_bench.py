@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -242,3 +243,98 @@ def test_quick_torch_transform_row_times_the_torch_function(tmp_path: Path) -> N
     assert row["native"] == "torch.nn.utils.clip_grad_value_" and row["status"] == "ok", row["reason"]
     assert row["agree"] is True and row["lossbridge_s"] > 0 and row["native_s"] > 0
     assert row["explained"] is (None if row["meets"] else bool(row["cause"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# memory and state rows on JAX and TensorFlow (unit-level: tiny sizes, never the 4096 x 32000 rows)
+
+
+def test_memory_and_state_targets_and_reason_modes_cover_jax_and_tensorflow(bench: Any, tmp_path: Path) -> None:
+    for backend in ("jax", "tensorflow"):
+        assert bench.TARGETS[(backend, "loss", "memory")] == 1.0
+        assert bench.TARGETS[(backend, "optimizer", "state")] == 1.0
+        for kind, mode in (("loss", "memory"), ("optimizer", "state")):
+            text = REASON.replace('"torch"', f'"{backend}"').replace('"loss"', f'"{kind}"')
+            (tmp_path / "a.toml").write_text(text.replace('"eager"', f'"{mode}"'))
+            (reason,) = bench.load_reasons(tmp_path, {"mse"})
+            assert (reason.backend, reason.kind, reason.mode) == (backend, kind, mode)
+
+
+def test_memory_slack_is_per_backend_and_state_bytes_are_exact(bench: Any) -> None:
+    def row(backend: str, mode: str, ours: float, native: float) -> Any:
+        return bench.Row(backend, "mse", "loss" if mode == "memory" else "optimizer", mode, "1e7").finish_memory(
+            ours, native)
+
+    assert row("jax", "memory", 10.5, 10.0).meets is False  # XLA's analysis is exact: no slack
+    assert row("tensorflow", "memory", 10.5, 10.0).meets is True  # allocator chunks: 1 MB slack
+    assert row("torch", "memory", 10.5, 10.0).meets is True
+    assert row("jax", "state", 4 / 2**20, 0.0).meets is False and row("jax", "state", 4 / 2**20, 0.0).ratio is None
+    assert row("tensorflow", "state", 1.0, 1.0).meets is True
+
+
+def test_memory_shape_and_inputs_use_the_torch_table_sizes_without_sampling_them(bench: Any) -> None:
+    import lossbridge
+    from lossbridge.registry import default_registry
+
+    scce = lossbridge.spec("sparse_categorical_crossentropy")
+    assert bench.memory_shape(scce) == (4096, 32000, "4096x32000")
+    assert bench.memory_shape(lossbridge.spec("mse")) == (1_000_000, 10, "1e7")
+    arrays = bench._memory_arrays(scce, "optax", {}, default_registry().backend("numpy"), 4096, 32000, 8)
+    assert sorted((x.shape[0], shape) for x, _, _, shape in arrays) == [(8, (4096,)), (8, (4096, 32000))]
+    x = np.arange(6.0).reshape(3, 2)
+    assert bench._tiled(x, (7, 2)).tolist() == np.concatenate([x, x, x])[:7].tolist()
+
+
+def test_jax_extra_bytes_is_temp_plus_output_of_the_compiled_step(bench: Any) -> None:
+    pytest.importorskip("optax")
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    import lossbridge
+
+    args = [jax.ShapeDtypeStruct((100, 10), jnp.float32)] * 2
+    native = bench.jax_extra_bytes(optax.losses.squared_error, args, (0,))
+    ours = bench.jax_extra_bytes(lossbridge.get("mse", backend="jax", convention="optax"), args, (0,))
+    grad = 100 * 10 * 4  # the gradient is an output on both sides; the value is 4 bytes more
+    assert native >= grad + 4 and ours >= grad + 4
+    assert native < 4 * grad and ours < 4 * grad  # an elementwise loss keeps at most a few input-sized buffers
+
+
+def test_jax_state_bytes_sum_the_optax_state_leaves(bench: Any) -> None:
+    pytest.importorskip("optax")
+    import jax.numpy as jnp
+    import optax
+
+    params = [jnp.zeros((10, 3)), jnp.zeros(6)]
+    assert bench.pytree_bytes(optax.adam(1e-3).init(params)) == 2 * (30 + 6) * 4 + 4  # mu, nu, int32 count
+    assert bench.pytree_bytes(optax.sgd(1e-3).init(params)) == 0
+
+
+def test_tensorflow_peak_and_variable_bytes(bench: Any) -> None:
+    tf = pytest.importorskip("tensorflow")
+    import keras
+
+    x = tf.constant(np.ones((1000, 100), np.float32))
+    step = bench._tf_loss_step(tf, lambda a: a * a, False, (0,))
+    extra = bench.tf_peak_extra_mb(step, [x])
+    assert 1000 * 100 * 4 / 2**20 <= extra < 64  # at least the gradient, at most a few input-sized buffers
+    variables = [keras.Variable(np.zeros((10, 3), np.float32)), keras.Variable(np.zeros(6, np.float32))]
+    opt = keras.optimizers.Adam(1e-3)
+    opt.build(variables)
+    slots = 2 * (30 + 6) * 4  # m and v
+    assert bench.optimizer_variable_bytes(opt, variables) == slots + 8 + 4  # int64 iterations, float32 lr
+
+
+def test_quick_jax_optimizer_run_has_a_state_row(tmp_path: Path) -> None:
+    pytest.importorskip("optax")
+    report = _bench("--quick", "--only", "adam", "--backend", "jax", "--kind", "optimizer", "--no-extras",
+                    out=tmp_path)
+    rows = {r["mode"]: r for r in report["rows"]}
+    assert set(rows) == {"jit", "state"} and rows["state"]["size"] == rows["jit"]["size"] == "0.1M/10"
+    state = rows["state"]
+    assert set(state) == ROW_KEYS and state["status"] == "ok" and state["target"] == 1.0
+    assert state["lossbridge_s"] is None and state["native_s"] is None
+    assert state["peak_mb_native"] * 2**20 == pytest.approx(2 * 100_000 * 4 + 4)  # optax.adam: mu, nu, count
+    assert state["ratio"] == pytest.approx(state["peak_mb_lossbridge"] / state["peak_mb_native"])
+    assert "jax/optimizer/state" in report["summary"]
