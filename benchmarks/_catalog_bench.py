@@ -73,6 +73,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import traceback
@@ -1491,6 +1492,46 @@ def machine() -> dict[str, Any]:
     return {"cpu_count": os.cpu_count(), "cpu_model": model, "platform": platform.platform(), "versions": versions}
 
 
+#: issue 14's import budget: ``import lossbridge`` after NumPy, in a fresh process
+IMPORT_TARGET_SECONDS = 0.15
+_FRAMEWORKS = {"torch": ("torch",), "jax": ("jax", "optax"), "tensorflow": ("tensorflow", "keras")}
+_IMPORT_PROBE = (
+    "import sys, time, numpy; t = time.perf_counter(); import lossbridge; dt = time.perf_counter() - t; "
+    "backend = sys.argv[1]; backend == '-' or (__import__(backend) if sys.argv[2:] else "
+    "lossbridge.get('mse', backend=backend)); "
+    "print(dt); print(' '.join(sorted({m.split('.')[0] for m in sys.modules} & "
+    "{'torch', 'tensorflow', 'keras', 'jax', 'optax'})))"
+)
+
+
+def _probe_import(backend: str, alone: bool = False) -> tuple[float, list[str]]:
+    """``(seconds of import lossbridge after numpy, frameworks in sys.modules after get(mse, backend))``;
+    ``alone``: after a plain ``import <backend>`` instead (what the framework itself pulls in)."""
+    args = [sys.executable, "-c", _IMPORT_PROBE, backend] + (["alone"] if alone else [])
+    out = subprocess.run(args, capture_output=True, text=True, check=True,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    lines = out.stdout.splitlines()
+    return float(lines[0]), (lines[1].split() if len(lines) > 1 else [])
+
+
+def import_cost(backends: list[str], repeats: int = 5) -> dict[str, Any]:
+    """Issue 14 item 6, measured: the median seconds of ``import lossbridge`` after NumPy in fresh processes
+    (target :data:`IMPORT_TARGET_SECONDS`), and for each installed framework backend the frameworks a
+    ``lossbridge.get("mse", backend=B)`` loads: only B's own, and what ``import B`` alone loads (TensorFlow
+    2.21 itself imports JAX and Keras when they are installed), are expected."""
+    times = sorted(_probe_import("-")[0] for _ in range(repeats))
+    loads = {}
+    for backend in backends:
+        if backend in _FRAMEWORKS:
+            loaded = _probe_import(backend)[1]
+            itself = _probe_import(backend, alone=True)[1]
+            loads[backend] = {"loaded": loaded, "framework_alone_loads": itself,
+                              "only_its_own": set(loaded) <= set(_FRAMEWORKS[backend]) | set(itself)}
+    median = times[len(times) // 2]
+    return {"seconds_over_numpy": median, "all_seconds": times, "target_seconds": IMPORT_TARGET_SECONDS,
+            "meets": median <= IMPORT_TARGET_SECONDS, "frameworks_after_get": loads}
+
+
 def run(
     plan: Plan, backends: list[str], only: set[str] | None, kinds: set[str], out_dir: Path, *,
     plot: bool = True, threads: int = 1, extras: bool = True, reasons_dir: Path | None = None,
@@ -1546,6 +1587,12 @@ def run(
                      "clock": {b: getattr(_CLOCK.get(b), "__name__", "perf_counter") for b in backends}},
         "targets": {"/".join(k): v for k, v in TARGETS.items()},
     }
+    if extras:
+        cost = report["import"] = import_cost(backends)
+        owns = ", ".join(f"{b}: {' '.join(v['loaded']) or '-'}" for b, v in cost["frameworks_after_get"].items())
+        print(f"\nimport lossbridge after numpy: {cost['seconds_over_numpy'] * 1e3:.0f} ms (median of "
+              f"{len(cost['all_seconds'])} fresh processes; target {IMPORT_TARGET_SECONDS * 1e3:.0f} ms)"
+              + (f"; frameworks loaded by get(..., backend=B): {owns}" if owns else ""))
     if extras and "torch" in backends and "optimizer" in kinds and (only is None or "adam" in only):
         try:
             bandwidth = copy_bandwidth()

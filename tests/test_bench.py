@@ -65,6 +65,9 @@ def test_quick_numpy_run_writes_the_report_and_the_plot(tmp_path: Path) -> None:
     assert rows[0]["peak_mb_lossbridge"] is not None  # NumPy peak memory is measured (tracemalloc)
     assert rows[0]["target"] is None and rows[0]["meets"] is None  # no native framework: no target
     assert set(report["summary"]) == {"numpy/loss/eager"}
+    cost = report["import"]  # issue 14 item 6: measured and reported, never asserted as a time
+    assert cost["target_seconds"] == 0.15 and cost["frameworks_after_get"] == {}
+    assert isinstance(cost["meets"], bool) and cost["seconds_over_numpy"] == sorted(cost["all_seconds"])[2]
 
 
 def test_lossbridge_bench_runs_the_same_command(tmp_path: Path) -> None:
