@@ -451,7 +451,7 @@ def lamb_update(
     decay: Any = 0.0
     if decoupled_weight_decay:  # Keras: the decayed parameter enters the trust ratio
         _, decay = weight_decay_terms(param, grad, lr=lr, weight_decay=weight_decay, decoupled=True)
-        param = param + decay
+        param = param if is_zero(decay) else param + decay  # a literal 0: no pass adding it
     elif not is_zero(weight_decay):
         direction = direction + weight_decay * param
     w_norm = scaled_norm(param, xp=xp)  # m * sqrt(sum((x / m)^2)): no float32 underflow of the squares
@@ -459,6 +459,8 @@ def lamb_update(
     one = xp.ones_like(w_norm)
     safe = xp.where(r_norm > 0, r_norm, one)
     ratio = xp.where((w_norm > 0) & (r_norm > 0), w_norm / safe, one)
+    if is_zero(decay):  # 0 - s d is (-s) d: one pass over the tensor, not two
+        return -(lr * ratio) * direction, new_state
     return decay - lr * ratio * direction, new_state
 
 

@@ -23,10 +23,8 @@ from lossbridge.spec._ops import (
     DEFAULT_LOG_FLOOR,
     floored_log,
     floored_log_grad,
-    log_sigmoid,
     log_softmax,
     one_hot,
-    sigmoid,
     smooth_binary,
     smooth_categorical,
     softmax,
@@ -174,7 +172,7 @@ def _binary_logs(
 ) -> tuple[Any, Any]:
     """``(log p, log(1 - p))`` from probabilities or logits, clipped and floored as configured."""
     if from_logits:
-        log_p, log_q = log_sigmoid(x, xp=xp), log_sigmoid(-x, xp=xp)
+        log_p, log_q = _log_sigmoid_pair(x, xp=xp)
         if log_min is None:
             return log_p, log_q
         return xp.clip(log_p, min=log_min), xp.clip(log_q, min=log_min)
@@ -183,6 +181,18 @@ def _binary_logs(
     if _clip_above_floor(clip_eps, floor):  # floored_log is log there: the same values, fewer operations
         return xp.log(c), xp.log(1.0 - c)
     return floored_log(c, floor, xp=xp), floored_log(1.0 - c, floor, xp=xp)
+
+
+def _log_sigmoid_pair(x: Any, *, xp: Any) -> tuple[Any, Any]:
+    r"""``(log σ(x), log σ(-x))`` sharing one softplus term :math:`s = \log(1 + e^{-|x|})`.
+
+    ``log σ(±x) = min(±x, 0) - s``: :func:`log_sigmoid` on both signs with one ``exp`` and one
+    ``log1p`` for the pair instead of two each. JAX's and the TensorFlow namespace's ``logaddexp(0, ∓x)``
+    is ``max(0, ∓x) + log1p(exp(-|x|))``: the same roundings there; NumPy's and torch's own
+    ``logaddexp`` kernels use other ``exp``/``log1p`` implementations (2-3 ulp apart). NaN propagates.
+    """
+    s = xp.log1p(xp.exp(-xp.abs(x)))
+    return xp.clip(x, max=0.0) - s, xp.clip(-x, max=0.0) - s
 
 
 def _clip_above_floor(clip_eps: Any, floor: float) -> bool:
@@ -199,10 +209,10 @@ def _binary_logs_grad(
     """The derivatives of :func:`_binary_logs` with respect to ``x``."""
     zero = xp.zeros_like(x)
     if from_logits:
-        d_p, d_q = sigmoid(-x, xp=xp), -sigmoid(x, xp=xp)
+        log_p, log_q = _log_sigmoid_pair(x, xp=xp)
+        d_p, d_q = xp.exp(log_q), -xp.exp(log_p)  # sigmoid(-x) and -sigmoid(x), as ops.sigmoid computes them
         if log_min is None:
             return d_p, d_q
-        log_p, log_q = log_sigmoid(x, xp=xp), log_sigmoid(-x, xp=xp)
         return xp.where(log_p > log_min, d_p, zero), xp.where(log_q > log_min, d_q, zero)
     floor = DEFAULT_LOG_FLOOR if log_min is None else log_min
     c = xp.clip(x, min=clip_eps, max=1.0 - clip_eps)
@@ -280,7 +290,7 @@ def _bce_vjp(
 ) -> tuple[Any]:
     y, pos, w = _binary_terms(y_true, y_pred, xp, params)
     if backward == "torch" and not from_logits:  # torch's own BCELoss backward (convention data)
-        inside = (y_pred >= clip_eps) & (y_pred <= 1.0 - clip_eps)  # a clip (not torch's) is flat
+        inside = xp.clip(y_pred, min=clip_eps, max=1.0 - clip_eps) == y_pred  # a clip (not torch's) is flat
         spread = xp.clip(y_pred * (1.0 - y_pred), min=_TORCH_BCE_EPS)
         grad = xp.where(inside, (_weighted(pos, y) * (y_pred - 1.0) + (1.0 - y) * y_pred) / spread, 0.0) * cot
         return (grad if w is None else w * grad,)
@@ -382,7 +392,7 @@ def _class_log_probs_vjp(
     g_c = g * (1.0 / c if _clip_above_floor(clip_eps, floor) else floored_log_grad(c, floor, xp=xp))
     if normalize == "after_clip":
         g_c = g_c - xp.sum(g, axis=-1, keepdims=True) / xp.sum(c, axis=-1, keepdims=True)
-    g_q = xp.where((q >= clip_eps) & (q <= 1.0 - clip_eps), g_c, zero)
+    g_q = xp.where(c == q, g_c, zero)  # q in [clip_eps, 1 - clip_eps] (NaN: False): one comparison
     if normalize == "before_clip":
         return (g_q - xp.sum(g_q * q, axis=-1, keepdims=True)) / total
     return g_q

@@ -127,9 +127,19 @@ def scaled_norm(x: Any, *, xp: Any) -> Any:
     Equal to :math:`\sqrt{\sum_i |x_i|^2}` in exact arithmetic, but the squares neither underflow
     (float32 elements below ~1e-19, whose plain norm is 0) nor overflow (above ~1e19): trust
     ratios (LAMB, LARS) divide by it. An all-zero (or empty) ``x`` has norm 0.
+
+    Real ``x`` narrower than float64 (float32, float16, bfloat16) in a namespace that has float64 is
+    summed there instead, :math:`\sqrt{\sum_i x_i^2}` rounded back to ``x``'s dtype: its squares are
+    exact and in range in float64 (the same guarantee, and a more accurate sum) with one reduction
+    instead of a maximum, its NaN guard and a sum. float64 (and a namespace without float64, such as
+    JAX without x64) keeps the scaled form.
     """
     if any(d == 0 for d in x.shape):  # static: a zero-size tensor has no maximum
         return xp.sqrt(xp.sum(abs_sq(x, xp=xp)))
+    wide = _float64_for(x, xp=xp)
+    if wide is not None:
+        w = xp.astype(x, wide)
+        return xp.astype(xp.sqrt(xp.sum(w * w)), x.dtype)
     m = xp.max(xp.abs(x))
     safe = xp.where(m > 0, m, xp.ones_like(m))
     return m * xp.sqrt(xp.sum(abs_sq(x / safe, xp=xp)))
@@ -146,3 +156,14 @@ def hinge_part_slope(margin: Any, kink_gradient: Any, *, xp: Any) -> Any:
     if isinstance(kink_gradient, (int, float)) and kink_gradient == 0:
         return above
     return above + kink_gradient * xp.astype(margin == 0, margin.dtype)
+
+
+def _float64_for(x: Any, *, xp: Any) -> Any:
+    """``xp.float64`` for a real ``x`` narrower than it when the namespace has float64, else ``None``
+    (static: the dtype and the namespace's dtypes, never values; JAX without x64 lists no float64)."""
+    if not xp.isdtype(x.dtype, "real floating") or xp.finfo(x.dtype).bits >= 64:
+        return None
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is None:
+        return None
+    return info().dtypes(kind="real floating").get("float64")

@@ -305,10 +305,27 @@ def adagrad_update(
     g, decay = weight_decay_terms(param, grad, lr=lr, weight_decay=weight_decay, decoupled=decoupled_weight_decay)
     total = state["sum"] + abs_sq(g, xp=xp)
     positive = total > 0
-    denominator = _denominator(xp.where(positive, total, xp.ones_like(total)), eps, eps_in_sqrt=eps_in_sqrt, xp=xp)
+    # Where the sum is not positive the step is the select's 0 whatever the quotient there; the sum is
+    # replaced by 1 under the root only so a zero denominator (eps 0, or a traced eps) raises no
+    # division warning. A literal eps of at least the dtype's smallest normal keeps the denominator
+    # positive: the same values with two passes fewer (no inner select, no filled ones). The selects
+    # take arrays, not Python scalars: the torch plugin's recorded group program replays only those.
+    if _positive_literal(eps, total.dtype, xp=xp):
+        denominator = _denominator(total, eps, eps_in_sqrt=eps_in_sqrt, xp=xp)
+    else:
+        denominator = _denominator(xp.where(positive, total, xp.ones_like(total)), eps, eps_in_sqrt=eps_in_sqrt, xp=xp)
     direction = xp.where(positive, g / denominator, xp.zeros_like(g))
     rate = lr if is_zero(lr_decay) else lr / (1.0 + (step - 1.0) * lr_decay)
+    if is_zero(decay):  # 0 - r d is -(r d), (-r) d: one pass over the tensor, not two
+        return (-rate) * direction, {"sum": total}
     return decay - rate * direction, {"sum": total}
+
+
+def _positive_literal(eps: Any, dtype: Any, *, xp: Any) -> bool:
+    """A Python ``eps`` that stays positive (and normal) in ``dtype``: ``sqrt(0) + eps`` and
+    ``sqrt(0 + eps)`` are then positive, so a zero sum needs no substitute under the root."""
+    literal = isinstance(eps, (int, float)) and not isinstance(eps, bool)
+    return literal and eps >= float(xp.finfo(dtype).smallest_normal)
 
 
 ADAGRAD = OptimizerSpec(
