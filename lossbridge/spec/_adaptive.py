@@ -236,9 +236,11 @@ def adam_direction(
         m = m_hat * bc1
     else:
         m_hat = m / bc1
+    # a literal 0 eps_root adds nothing (v >= 0 is never -0.0, so v + 0.0 is v): no pass for it
+    root = xp.sqrt(v_eff if is_zero(eps_root) else v_eff + eps_root)
     if corrected:
-        return m_hat / (xp.sqrt(v_eff + eps_root) + eps), 1.0, new_state
-    return m / (xp.sqrt(v_eff + eps_root) + eps), xp.sqrt(bc2) / bc1, new_state
+        return m_hat / (root + eps), 1.0, new_state
+    return m / (root + eps), xp.sqrt(bc2) / bc1, new_state
 
 
 def adam_update(
