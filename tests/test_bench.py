@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ROW_KEYS = {
     "backend", "spec", "kind", "mode", "size", "native", "convention", "lossbridge_s", "native_s", "ratio",
     "target", "meets", "peak_mb_lossbridge", "peak_mb_native", "agree", "status", "reason", "cause", "needed",
-    "explained",
+    "explained", "ratio_spread", "within_spread",
 }
 
 
@@ -146,6 +146,19 @@ def test_reasons_attach_to_missed_rows_and_unexplained_rows_are_marked(bench: An
     assert by["mae", "1e5"].explained is False and by["mae", "1e5"].cause == ""
     groups = bench.summary(rows)["torch/loss/eager"]
     assert (groups["meets"], groups["explained"], groups["unexplained"]) == (2, 1, 1)
+
+
+def test_a_miss_inside_the_runs_own_spread_is_marked_and_counted_apart(bench: Any) -> None:
+    rows = _rows(bench)  # mae 1e5 and mse 1e5 miss their 1.3x target; neither has an entry here
+    rows[2].finish(2.0, 1.0, (1.2, 1.25, 1.9, 2.0, 2.1))  # lower quartile 1.25 <= 1.3: not separable from it
+    rows[1].finish(2.0, 1.0, (1.8, 1.9, 2.0, 2.1, 2.2))  # lower quartile 1.9: a real miss
+    bench.attach_reasons(rows, [], set())
+    inside, outside = rows[2], rows[1]
+    assert inside.ratio_spread == [1.25, 2.0] and inside.within_spread is True and inside.explained is True
+    assert "quartiles 1.250-2.000x" in inside.cause and inside.needed
+    assert outside.within_spread is None and outside.explained is False
+    group = bench.summary(rows)["torch/loss/eager"]
+    assert (group["explained"], group["within_spread"], group["unexplained"]) == (1, 1, 1)
 
 
 def test_reason_without_sizes_covers_every_size_and_a_second_match_is_a_warning(bench: Any, tmp_path: Path) -> None:
