@@ -57,7 +57,12 @@ def sigmoid(x: Any, *, xp: Any) -> Any:
 
 
 def log_softmax(x: Any, *, xp: Any) -> Any:
-    r"""Log-softmax over the last axis with the max subtracted (log-sum-exp trick)."""
+    r"""Log-softmax over the last axis with the max subtracted (log-sum-exp trick).
+
+    An empty last axis (no classes) gives the empty result, as ``jax.nn.log_softmax`` and
+    ``torch.log_softmax`` do (a maximum over it has no identity)."""
+    if x.shape[-1] == 0:
+        return x
     shifted = x - xp.max(x, axis=-1, keepdims=True)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
 

@@ -97,3 +97,13 @@ def test_gce_gradient_at_zero_probability_is_only_the_labels_entry():
     )
     assert value.tolist() == [2.0]
     assert grad[0, 0] == -np.inf and grad[0, 1] == 0.0
+
+
+def test_poly_loss_over_no_classes_is_zero_as_optax():
+    """optax's own test_mask draws a random class mask, all False one time in 32: preds[mask] is empty, and
+    optax.poly_loss_cross_entropy gives 0 there (log_softmax of nothing is nothing)."""
+    from lossbridge.spec._ops import log_softmax
+
+    assert log_softmax(np.zeros((3, 0)), xp=np).shape == (3, 0)
+    loss = lossbridge.get("poly_loss_cross_entropy", convention="optax")
+    assert loss(np.zeros(0), np.zeros(0)) == 0.0
