@@ -258,3 +258,20 @@ def optax_trajectory(
     start, grad = problem()
     tx = optax_injected(optax, case.name, case.native, static)
     return trajectory(OptaxSteps(optax, tx, start, jit=jit), start, grad, case.new_lr)
+
+
+def optax_loop_step(tx: Any, value_fn: Any) -> Any:
+    """One jitted step of Optax's documented loop for an L-BFGS transformation ``tx``:
+    ``value_and_grad_from_state``, ``update(..., value=, grad=, value_fn=)``, ``apply_updates``."""
+    import jax
+    import optax
+
+    value_and_grad = optax.value_and_grad_from_state(value_fn)
+
+    @jax.jit
+    def step(params: Any, state: Any) -> Any:
+        value, grad = value_and_grad(params, state=state)
+        updates, state = tx.update(grad, state, params, value=value, grad=grad, value_fn=value_fn)
+        return optax.apply_updates(params, updates), state
+
+    return step

@@ -24,7 +24,7 @@ import pytest
 
 import lossbridge
 
-from ._optimizer_oracle import least_squares_problem, quadratic_plus_cos_value
+from ._optimizer_oracle import least_squares_problem, optax_loop_step, quadratic_plus_cos_value
 
 RTOL = 1e-10
 TORCH_CALLS = 20
@@ -349,14 +349,7 @@ def test_optax_lbfgs_numpy_and_jax_backends_agree(optax, convention, native, ste
 
     params = [jnp.asarray(p) for p in _problem()[0]]
     state = tx.init(params)
-    value_and_grad = optax.value_and_grad_from_state(value_fn)
-
-    @jax.jit
-    def step(params: Any, state: Any) -> Any:
-        value, grad = value_and_grad(params, state=state)
-        updates, state = tx.update(grad, state, params, value=value, grad=grad, value_fn=value_fn)
-        return optax.apply_updates(params, updates), state
-
+    step = optax_loop_step(tx, value_fn)
     on_jax = []
     for _ in range(steps):
         params, state = step(params, state)

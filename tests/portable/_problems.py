@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..conventions._optimizer_oracle import least_squares_problem, quadratic_plus_cos_value
+from ..conventions._optimizer_oracle import optax_loop_step as optax_loop_step  # shared: re-exported
 
 A = np.array([[1.0, 2.0, 0.0], [0.5, -1.0, 0.3], [3.0, 0.1, -0.7], [0.2, 0.2, 0.2]])
 B = np.array([0.3, -0.2, 1.0, 0.5])
@@ -112,18 +113,23 @@ def numpy_value_fn(value_and_grad: Callable[[list[np.ndarray]], tuple[float, lis
     return value_fn
 
 
-def optax_loop_step(tx: Any, value_fn: Any) -> Any:
-    """One jitted step of Optax's documented loop for an L-BFGS transformation ``tx``:
-    ``value_and_grad_from_state``, ``update(..., value=, grad=, value_fn=)``, ``apply_updates``."""
-    import jax
-    import optax
+class NumpyHolder:
+    """What every NumPy-backend side of the portable tests shares: ``self.opt`` (a lossbridge NumPy optimizer)
+    over the list ``self.p``, its parameters as float64 copies, and saving and loading its state."""
 
-    value_and_grad = optax.value_and_grad_from_state(value_fn)
+    opt: Any
+    p: list[np.ndarray]
 
-    @jax.jit
-    def step(params: Any, state: Any) -> Any:
-        value, grad = value_and_grad(params, state=state)
-        updates, state = tx.update(grad, state, params, value=value, grad=grad, value_fn=value_fn)
-        return optax.apply_updates(params, updates), state
+    @property
+    def params(self) -> list[np.ndarray]:
+        return [x.copy() for x in self.p]
 
-    return step
+    def save(self, path: Any) -> Any:
+        import lossbridge
+
+        return lossbridge.save_state(path, self.opt, params=self.p)
+
+    def load(self, path: Any, **kw: Any) -> Any:
+        import lossbridge
+
+        return lossbridge.load_state(path, self.opt, params=self.p, **kw)

@@ -28,6 +28,7 @@ from lossbridge.errors import InputError  # noqa: E402
 
 from ._problems import (  # noqa: E402
     START,
+    NumpyHolder,
     grad,
     hvp,
     jax_loss,
@@ -51,7 +52,7 @@ def _spec(name: str) -> Any:
 
 
 # -- one stepper per backend: .step(n), .params (float64 NumPy), .save(path), .load(path) ------------
-class NumpySide:
+class NumpySide(NumpyHolder):
     def __init__(self, name: str, convention: str, hyper: dict[str, Any], start=START, **_: Any) -> None:
         self.opt = lossbridge.get(name, convention=convention, **hyper)
         self.p = [x.copy() for x in start]
@@ -65,16 +66,6 @@ class NumpySide:
                 self.opt.step(self.p, grad(self.p), value=value(self.p), hvp=hvp)
             else:
                 self.opt.step(self.p, grad(self.p))
-
-    @property
-    def params(self) -> list[np.ndarray]:
-        return [x.copy() for x in self.p]
-
-    def save(self, path: Any) -> Any:
-        return lossbridge.save_state(path, self.opt, params=self.p)
-
-    def load(self, path: Any, **kw: Any) -> Any:
-        return lossbridge.load_state(path, self.opt, params=self.p, **kw)
 
 
 class TorchSide:

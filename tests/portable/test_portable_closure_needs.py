@@ -37,6 +37,7 @@ from lossbridge.portable import read_state, write_state  # noqa: E402
 
 from ._problems import (  # noqa: E402
     LBFGS_START,
+    NumpyHolder,
     hvp,
     jax_loss,
     numpy_value_fn,
@@ -61,23 +62,13 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(np.asarray(a) - b)) / np.max(np.abs(b)))
 
 
-class LbfgsNumpy:
+class LbfgsNumpy(NumpyHolder):
     def __init__(self, convention: str, hyper: dict[str, Any], start: list[np.ndarray]) -> None:
         self.opt = lossbridge.get("lbfgs", convention=convention, **hyper)
         self.p = [np.array(x) for x in start]
 
     def step(self) -> None:
         self.opt.step(self.p, objective)
-
-    @property
-    def params(self) -> list[np.ndarray]:
-        return [x.copy() for x in self.p]
-
-    def save(self, path: Any) -> Any:
-        return lossbridge.save_state(path, self.opt, params=self.p)
-
-    def load(self, path: Any, **kw: Any) -> Any:
-        return lossbridge.load_state(path, self.opt, params=self.p, **kw)
 
 
 class LbfgsTorch:

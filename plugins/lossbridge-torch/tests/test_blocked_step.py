@@ -17,6 +17,8 @@ from lossbridge_torch import eager_chunk_bytes, record_update, recorded_programs
 
 import lossbridge
 
+from ._bitwise import same_bits
+
 CASES = [
     ("sgd", {"lr": 0.05}),
     ("sgd", {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
@@ -39,15 +41,6 @@ CASES = [
 # a 0-d, small tensors packed into one chunk, and large ones cut into several chunks
 SHAPES = [(3, 4), (), (5,), (1500,), (7, 1), (40, 70), (9,)]
 STEPS = 5
-
-
-def _bits(t: torch.Tensor) -> torch.Tensor:
-    ints = {2: torch.int16, 4: torch.int32, 8: torch.int64}[t.element_size()]
-    return t.detach().contiguous().view(ints)
-
-
-def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return a.shape == b.shape and a.dtype == b.dtype and torch.equal(_bits(a), _bits(b))
 
 
 def _params(dtype: torch.dtype) -> list[torch.nn.Parameter]:
@@ -101,13 +94,13 @@ def test_torch_replayed_program_equals_per_tensor(name: str, kw: dict[str, Any],
         flat.step()
         ref.step()
         for p, q in zip(a, b, strict=True):
-            assert _same(p, q), f"{name}: step {t}"
+            assert same_bits(p, q), f"{name}: step {t}"
     assert flat_cls._flat_ok
     programs = _programs(flat)
     assert programs and all(prog is not None for prog in programs), f"{name}: not replayed"
     for p, q in zip(a, b, strict=True):
         for slot, value in ref.state[q].items():
-            assert _same(flat.state[p][slot], value), f"{name}: slot {slot}"
+            assert same_bits(flat.state[p][slot], value), f"{name}: slot {slot}"
 
 
 @pytest.mark.usefixtures("small_chunks")
@@ -124,7 +117,7 @@ def test_torch_replay_with_a_tensor_lr() -> None:
         flat.step()
         ref.step()
     for p, q in zip(a, b, strict=True):
-        assert _same(p, q)
+        assert same_bits(p, q)
 
 
 def test_torch_program_writes_in_place() -> None:
@@ -172,7 +165,7 @@ def test_torch_recording_refuses_value_reads() -> None:
     scalars, key = program.scalars(step)
     variant = program.variant(key)
     outs = variant.chunk(scalars, variant.registers(8, p), p, g, m.clone())
-    assert _same(outs[0], delta) and _same(outs[1], values["m"])
+    assert same_bits(outs[0], delta) and same_bits(outs[1], values["m"])
 
 
 # -- specs that are not elementwise: one recorded program per shape, replayed tensor by tensor -------
@@ -208,10 +201,10 @@ def test_torch_replayed_per_shape_equals_per_tensor(name: str, conv: str | None,
         fast.step()
         ref.step()
         for p, q in zip(a, b, strict=True):
-            assert _same(p, q), f"{name}: step {t}"
+            assert same_bits(p, q), f"{name}: step {t}"
     for p, q in zip(a, b, strict=True):
         for slot, value in ref.state[q].items():
-            assert _same(fast.state[p][slot], value), f"{name}: slot {slot}"
+            assert same_bits(fast.state[p][slot], value), f"{name}: slot {slot}"
     replayed = [prog for prog in recorded_programs(fast, "shape") if prog is not None]
     assert replayed or name == "muon", f"{name}: no shape was replayed"
 
@@ -237,4 +230,4 @@ def test_torch_low_precision_replay_equals_per_tensor(name: str, dtype: torch.dt
         fast.step()
         ref.step()
         for p, q in zip(a, b, strict=True):
-            assert _same(p, q), f"{name} {dtype}: step {t}"
+            assert same_bits(p, q), f"{name} {dtype}: step {t}"

@@ -20,6 +20,8 @@ from lossbridge_torch import recorded_programs
 import lossbridge
 from lossbridge.bound import bind
 
+from ._bitwise import same_bits
+
 CASES = [
     ("clip", "torch", {"max_delta": 0.5}),
     ("clip", None, {"max_delta": 0.0}),
@@ -33,15 +35,6 @@ CASES = [
 ]
 SHAPES = [(30, 20), (30, 20), (7,), (5, 4, 3), (30, 20), ()]
 STEPS = 4
-
-
-def _bits(t: torch.Tensor) -> torch.Tensor:
-    ints = {2: torch.int16, 4: torch.int32, 8: torch.int64}[t.element_size()]
-    return t.detach().contiguous().view(ints)
-
-
-def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return a.shape == b.shape and a.dtype == b.dtype and torch.equal(_bits(a), _bits(b))
 
 
 def _grads(t: int, dtype: torch.dtype) -> list[torch.Tensor]:
@@ -94,7 +87,7 @@ def test_torch_transform_replay_equals_spec_update(name: str, conv: str | None, 
         transform.step()
         assert [p.grad.data_ptr() for p in params] == ptrs  # rewritten in place
         for k, (p, want) in enumerate(zip(params, expected[t], strict=True)):
-            assert _same(p.grad, want), f"{name}: step {t}, tensor {k}"
+            assert same_bits(p.grad, want), f"{name}: step {t}, tensor {k}"
         assert all(float(transform.state[p]["step"]) == t + 1 for p in params)
 
 
@@ -137,7 +130,7 @@ def test_torch_transform_state_dict_round_trip() -> None:
         if t >= 2:
             for p, q in zip(a, b, strict=True):
                 if t > 2:
-                    assert _same(p.grad, q.grad)
+                    assert same_bits(p.grad, q.grad)
                 assert float(ta.state[p]["step"]) == float(tb.state[q]["step"]) == t + 1
     saved = ta.state_dict()["state"][0]["step"]
     assert saved.ndim == 0 and saved.dtype == torch.float32 and float(saved) == 5.0
