@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 optax = pytest.importorskip("optax")
@@ -173,6 +174,9 @@ IDS = [f"{m}.{c}.{t}" for m, c, t in CASES]
 def test_optax_losses_suite(module: str, cls: str, method: str, compat: Any) -> None:
     suites = load_suites(compat)
     test_class = getattr(suites[module], cls)
+    # Optax's mask tests draw unseeded masks (np.random): seeded here so a run is reproducible. An all-False
+    # mask (1 draw in 32 at size 5) is a known divergence of cosine_similarity (NaN, Optax 0): see the notes.
+    np.random.seed(0)
     outcome, detail = compat.run_native(test_class, method)
     compat.settle(SUITE, f"{module}.{cls}.{method}", outcome, detail)
 
